@@ -1,0 +1,299 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/berthproject/berth/engine"
+	"github.com/berthproject/berth/runtime"
+	"github.com/containerd/errdefs"
+	units "github.com/docker/go-units"
+	"github.com/spf13/cobra"
+)
+
+// runFlags are the flags of `run` (and later `create`).
+type runFlags struct {
+	name, entrypoint, user, workdir, hostname, network, pull, platform string
+	env, envFiles, capAdd, capDrop                                       []string
+	rm, interactive, tty, detach, readOnly, privileged                   bool
+}
+
+func newRunCmd(g *globals) *cobra.Command {
+	var rf runFlags
+	cmd := &cobra.Command{
+		Use:   "run [OPTIONS] IMAGE [COMMAND] [ARG...]",
+		Short: "Create and run a new container from an image",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			code, err := runContainer(cmd, g, &rf, args)
+			if err != nil {
+				return exitError{code: code, err: err}
+			}
+			if code != 0 {
+				return exitError{code: code}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().SetInterspersed(false) // flags after IMAGE belong to the command
+	f := cmd.Flags()
+	f.StringVar(&rf.name, "name", "", "Assign a name to the container")
+	f.BoolVar(&rf.rm, "rm", false, "Automatically remove the container and its associated anonymous volumes when it exits")
+	f.BoolVarP(&rf.interactive, "interactive", "i", false, "Keep STDIN open even if not attached")
+	f.BoolVarP(&rf.tty, "tty", "t", false, "Allocate a pseudo-TTY")
+	f.BoolVarP(&rf.detach, "detach", "d", false, "Run container in background and print container ID")
+	f.StringArrayVarP(&rf.env, "env", "e", nil, "Set environment variables")
+	f.StringArrayVar(&rf.envFiles, "env-file", nil, "Read in a file of environment variables")
+	f.StringVar(&rf.entrypoint, "entrypoint", "", "Overwrite the default ENTRYPOINT of the image")
+	f.StringVarP(&rf.user, "user", "u", "", "Username or UID (format: <name|uid>[:<group|gid>])")
+	f.StringVarP(&rf.workdir, "workdir", "w", "", "Working directory inside the container")
+	f.StringVarP(&rf.hostname, "hostname", "h", "", "Container host name")
+	f.StringVar(&rf.network, "network", "none", "Connect a container to a network (none or host)")
+	f.StringVar(&rf.pull, "pull", "missing", `Pull image before running ("always", "missing", "never")`)
+	f.StringVar(&rf.platform, "platform", "", "Set platform if server is multi-platform capable")
+	f.BoolVar(&rf.readOnly, "read-only", false, "Mount the container's root filesystem as read only")
+	f.BoolVar(&rf.privileged, "privileged", false, "Give extended privileges to this container")
+	f.StringSliceVar(&rf.capAdd, "cap-add", nil, "Add Linux capabilities")
+	f.StringSliceVar(&rf.capDrop, "cap-drop", nil, "Drop Linux capabilities")
+	cmd.Flags().BoolP("help", "", false, "Print usage") // -h is --hostname, as in Docker
+	return cmd
+}
+
+// createOptions turns flags and arguments into engine options, validating
+// what Docker's CLI validates before any request.
+func (rf *runFlags) createOptions(cmd *cobra.Command, args []string) (engine.CreateOptions, error) {
+	opts := engine.CreateOptions{Name: rf.name, Image: args[0], AutoRemove: rf.rm, Pull: rf.pull}
+	switch rf.pull {
+	case "always", "missing", "never":
+	default:
+		return opts, fmt.Errorf("invalid pull option: '%s': must be one of \"always\", \"missing\" or \"never\": %w", rf.pull, errdefs.ErrInvalidArgument)
+	}
+	env, err := readEnv(rf.envFiles, rf.env)
+	if err != nil {
+		return opts, err
+	}
+	r := runtime.RunOptions{
+		Cmd: args[1:], Env: env, User: rf.user, WorkingDir: rf.workdir, Hostname: rf.hostname,
+		Tty: rf.tty, OpenStdin: rf.interactive, ReadOnlyRootfs: rf.readOnly, Privileged: rf.privileged,
+		CapAdd: rf.capAdd, CapDrop: rf.capDrop,
+	}
+	if cmd.Flags().Changed("entrypoint") {
+		r.EntrypointSet = true
+		if rf.entrypoint != "" {
+			r.Entrypoint = []string{rf.entrypoint}
+		}
+	}
+	switch rf.network {
+	case "none", "":
+	case "host":
+		r.NetworkNamespace = "host"
+	default:
+		return opts, fmt.Errorf("network %s not found (this build supports --network none and host): %w", rf.network, errdefs.ErrNotFound)
+	}
+	opts.Run = r
+	if !rf.detach {
+		opts.Progress = os.Stderr
+	}
+	return opts, nil
+}
+
+// readEnv merges --env-file files and -e values in Docker's order; a bare
+// KEY takes its value from berth's own environment and is dropped if unset.
+func readEnv(files, vals []string) ([]string, error) {
+	var out []string
+	add := func(kv string) {
+		if strings.Contains(kv, "=") {
+			out = append(out, kv)
+		} else if v, ok := os.LookupEnv(kv); ok {
+			out = append(out, kv+"="+v)
+		}
+	}
+	for _, f := range files {
+		fh, err := os.Open(f)
+		if err != nil {
+			return nil, fmt.Errorf("open %s: no such file or directory: %w", f, errdefs.ErrInvalidArgument)
+		}
+		sc := bufio.NewScanner(fh)
+		for sc.Scan() {
+			line := strings.TrimLeft(sc.Text(), " \t")
+			if line == "" || strings.HasPrefix(line, "#") {
+				continue
+			}
+			add(line)
+		}
+		fh.Close()
+	}
+	for _, v := range vals {
+		if strings.HasPrefix(v, "=") {
+			return nil, fmt.Errorf("invalid environment variable: %s: %w", v, errdefs.ErrInvalidArgument)
+		}
+		add(v)
+	}
+	return out, nil
+}
+
+// runContainer creates and starts the container in the foreground and
+// returns the exit code berth should exit with: the container's, or 125
+// (engine error), 126/127 (command cannot run / not found), as Docker.
+func runContainer(cmd *cobra.Command, g *globals, rf *runFlags, args []string) (int, error) {
+	ctx := cmd.Context()
+	if rf.detach {
+		return 125, fmt.Errorf("--detach needs the container monitor, which this build does not have yet")
+	}
+	if rf.tty {
+		return 125, fmt.Errorf("--tty is not supported yet")
+	}
+	if rf.detach && rf.rm {
+		return 125, fmt.Errorf("conflicting options: cannot specify both --rm and --detach")
+	}
+	opts, err := rf.createOptions(cmd, args)
+	if err != nil {
+		return 125, err
+	}
+	e, err := g.open(ctx)
+	if err != nil {
+		return 125, err
+	}
+	defer e.Close()
+	c, err := e.Create(ctx, opts)
+	if err != nil {
+		return 125, err
+	}
+	stdio := runtime.Stdio{Stdout: os.Stdout, Stderr: os.Stderr}
+	if rf.interactive {
+		stdio.Stdin = os.Stdin
+	}
+	// Forward signals to the container's process (Docker's --sig-proxy).
+	sigs := make(chan os.Signal, 8)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2)
+	defer signal.Stop(sigs)
+	p, err := e.Start(ctx, c.ID, stdio)
+	if err != nil {
+		switch {
+		case errors.Is(err, runtime.ErrCommandNotFound):
+			return 127, err
+		case errors.Is(err, runtime.ErrCommandNotExecutable):
+			return 126, err
+		}
+		return 125, err
+	}
+	go func() {
+		for s := range sigs {
+			p.Signal(s.(syscall.Signal))
+		}
+	}()
+	code, err := p.Wait(ctx)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "Error:", message(err))
+	}
+	return code, nil
+}
+
+func newPsCmd(g *globals) *cobra.Command {
+	var all, quiet, noTrunc, latest bool
+	var last int
+	cmd := &cobra.Command{
+		Use:   "ps [OPTIONS]",
+		Short: "List containers",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			e, err := g.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer e.Close()
+			if latest {
+				last = 1
+			}
+			cs, err := e.Containers(cmd.Context(), all || last > 0)
+			if err != nil {
+				return err
+			}
+			if last > 0 && len(cs) > last {
+				cs = cs[:last]
+			}
+			return printContainers(cmd.OutOrStdout(), cs, quiet, noTrunc)
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVarP(&all, "all", "a", false, "Show all containers (default shows just running)")
+	f.BoolVarP(&quiet, "quiet", "q", false, "Only display container IDs")
+	f.BoolVar(&noTrunc, "no-trunc", false, "Don't truncate output")
+	f.BoolVarP(&latest, "latest", "l", false, "Show the latest created container (includes all states)")
+	f.IntVarP(&last, "last", "n", -1, "Show n last created containers (includes all states)")
+	return cmd
+}
+
+func printContainers(out io.Writer, cs []engine.Container, quiet, noTrunc bool) error {
+	if quiet {
+		for _, c := range cs {
+			id := c.ShortID()
+			if noTrunc {
+				id = c.ID
+			}
+			fmt.Fprintln(out, id)
+		}
+		return nil
+	}
+	tw := tabwriter.NewWriter(out, 10, 1, 3, ' ', 0)
+	fmt.Fprintln(tw, "CONTAINER ID\tIMAGE\tCOMMAND\tCREATED\tSTATUS\tPORTS\tNAMES")
+	for _, c := range cs {
+		id, command := c.ShortID(), strings.Join(append([]string{c.Path}, c.Args...), " ")
+		if noTrunc {
+			id = c.ID
+		} else if len([]rune(command)) > 20 {
+			command = string([]rune(command)[:19]) + "…"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%q\t%s\t%s\t\t%s\n", id, c.Image, command, ago(c.Created), status(c.State), c.Name)
+	}
+	return tw.Flush()
+}
+
+// status renders a State as Docker's STATUS column.
+func status(s engine.State) string {
+	switch s.Status {
+	case engine.StatusRunning:
+		return "Up " + units.HumanDuration(time.Since(s.StartedAt))
+	case engine.StatusExited:
+		return fmt.Sprintf("Exited (%d) %s", s.ExitCode, ago(s.FinishedAt))
+	case engine.StatusRemoving:
+		return "Removal In Progress"
+	}
+	return "Created"
+}
+
+func newRmCmd(g *globals) *cobra.Command {
+	var force bool
+	cmd := &cobra.Command{
+		Use:   "rm [OPTIONS] CONTAINER [CONTAINER...]",
+		Short: "Remove one or more containers",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			e, err := g.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer e.Close()
+			var failed error
+			for _, ref := range args {
+				if err := e.Remove(cmd.Context(), ref, force); err != nil {
+					fmt.Fprintln(os.Stderr, "Error:", message(err))
+					failed = exitError{code: 1}
+					continue
+				}
+				fmt.Fprintln(cmd.OutOrStdout(), ref)
+			}
+			return failed
+		},
+	}
+	cmd.Flags().BoolVarP(&force, "force", "f", false, "Force the removal of a running container (uses SIGKILL)")
+	return cmd
+}

@@ -1,0 +1,120 @@
+// Command berth is Berth's command line: Docker's verbs over the embeddable
+// engine, with no daemon. Each verb group lives in its own file; this file
+// holds the root command, global flags and error handling.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/berthproject/berth/engine"
+	"github.com/containerd/errdefs"
+	"github.com/spf13/cobra"
+)
+
+// exitError carries an exit code chosen by a command (a container's status,
+// 125 for an engine error in run) up to main.
+type exitError struct {
+	code int
+	err  error // printed when non-nil
+}
+
+func (e exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit status %d", e.code)
+	}
+	return e.err.Error()
+}
+
+// globals are the flags every verb shares.
+type globals struct {
+	opts     engine.Options
+	insecure []string
+}
+
+func (g *globals) open(ctx context.Context) (*engine.Engine, error) {
+	o := g.opts
+	o.InsecureRegistries = g.insecure
+	return engine.Open(ctx, o)
+}
+
+func newRoot() *cobra.Command {
+	g := &globals{}
+	root := &cobra.Command{
+		Use:           "berth [OPTIONS] COMMAND",
+		Short:         "A daemonless container engine that speaks Docker",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.CompletionOptions.DisableDefaultCmd = true
+	f := root.PersistentFlags()
+	f.StringVar(&g.opts.Root, "root", envOr("BERTH_ROOT", engine.DefaultRoot), "Persistent state directory (images, snapshots, containers)")
+	f.StringVar(&g.opts.RunRoot, "runroot", envOr("BERTH_RUNROOT", engine.DefaultRunRoot), "Runtime state directory (bundles, OCI runtime state)")
+	f.StringVar(&g.opts.Runtime, "runtime", envOr("BERTH_RUNTIME", "runc"), "OCI runtime binary (runc, crun, …)")
+	f.StringVar(&g.opts.Snapshotter, "storage-driver", envOr("BERTH_STORAGE_DRIVER", "overlay"), "Snapshotter: overlay or vfs")
+	f.StringSliceVar(&g.insecure, "insecure-registry", nil, "Registry (host:port) to reach over plain HTTP; repeatable")
+	root.AddCommand(
+		newRunCmd(g), newPsCmd(g), newRmCmd(g),
+		newPullCmd(g), newImagesCmd(g), newRmiCmd(g),
+	)
+	return root
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+func main() {
+	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	err := newRoot().ExecuteContext(ctx)
+	cancel()
+	os.Exit(report(err))
+}
+
+// report prints err as one line on stderr and returns the exit code: the
+// one an exitError carries, else 1 (Docker's CLI exits 1 when a request
+// fails; `run` and `create` use 125, via exitError).
+func report(err error) int {
+	if err == nil {
+		return 0
+	}
+	var ee exitError
+	if errors.As(err, &ee) {
+		if ee.err != nil {
+			fmt.Fprintln(os.Stderr, "Error:", message(ee.err))
+		}
+		return ee.code
+	}
+	fmt.Fprintln(os.Stderr, "Error:", message(err))
+	return 1
+}
+
+// categorySuffixes are the texts errdefs categories append when wrapped
+// with %w; users see the message without them.
+var categorySuffixes = []error{
+	errdefs.ErrNotFound, errdefs.ErrAlreadyExists, errdefs.ErrInvalidArgument, errdefs.ErrConflict,
+	errdefs.ErrUnavailable, errdefs.ErrDataLoss, errdefs.ErrNotImplemented, errdefs.ErrFailedPrecondition,
+	errdefs.ErrPermissionDenied, errdefs.ErrUnauthenticated, errdefs.ErrUnknown, errdefs.ErrAborted,
+}
+
+// message is err's text on one line, without errdefs category suffixes.
+func message(err error) string {
+	msg := strings.Join(strings.Fields(err.Error()), " ")
+	for trimmed := true; trimmed; {
+		trimmed = false
+		for _, c := range categorySuffixes {
+			if s := ": " + c.Error(); strings.HasSuffix(msg, s) {
+				msg, trimmed = strings.TrimSuffix(msg, s), true
+			}
+		}
+	}
+	return msg
+}

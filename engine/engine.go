@@ -1,0 +1,127 @@
+// Package engine is Berth's embeddable container engine: Open an Engine on a
+// root directory and use it to pull images and run containers in-process,
+// with no daemon. The berth CLI and the API service are thin layers over it.
+//
+// Every Engine method is safe to call from several goroutines and from
+// several processes sharing one root at once: shared state lives on disk in
+// package state (bbolt, file-locked), the content store and the snapshotter.
+package engine
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/berthproject/berth/image/content"
+	"github.com/berthproject/berth/runtime"
+	"github.com/berthproject/berth/runtime/ociruntime"
+	"github.com/berthproject/berth/snapshot"
+	"github.com/berthproject/berth/snapshot/overlay"
+	"github.com/berthproject/berth/snapshot/vfs"
+	"github.com/berthproject/berth/state"
+	"github.com/containerd/errdefs"
+)
+
+// Options configures an Engine. Zero values take Berth's defaults.
+type Options struct {
+	// Root holds persistent state: images, snapshots, container records.
+	// Default /var/lib/berth (DESIGN.md, "Where state lives").
+	Root string
+	// RunRoot holds runtime state that does not survive a reboot: bundles,
+	// the OCI runtime's state, mount points. Default /run/berth.
+	RunRoot string
+	// Runtime is the OCI runtime binary, a name in $PATH or a path.
+	// Default "runc".
+	Runtime string
+	// Snapshotter is "overlay" (default) or "vfs".
+	Snapshotter string
+	// InsecureRegistries lists registries ("host:port") reached over plain
+	// HTTP or unverified TLS, like dockerd's insecure-registries.
+	InsecureRegistries []string
+}
+
+// Default locations for a root engine.
+const (
+	DefaultRoot    = "/var/lib/berth"
+	DefaultRunRoot = "/run/berth"
+)
+
+// Engine is an open engine. Close it when done.
+type Engine struct {
+	opts    Options
+	db      *state.DB
+	content *content.Store
+	snaps   snapshot.Snapshotter
+	runtime runtime.Runtime
+}
+
+// Open prepares the directories under opts.Root and opts.RunRoot and opens
+// the stores. It fails with errdefs.ErrNotFound when the OCI runtime binary
+// is missing and errdefs.ErrNotImplemented when the snapshotter cannot work
+// on this kernel.
+func Open(ctx context.Context, opts Options) (*Engine, error) {
+	if opts.Root == "" {
+		opts.Root = DefaultRoot
+	}
+	if opts.RunRoot == "" {
+		opts.RunRoot = DefaultRunRoot
+	}
+	if opts.Runtime == "" {
+		opts.Runtime = "runc"
+	}
+	if opts.Snapshotter == "" {
+		opts.Snapshotter = "overlay"
+	}
+	var err error
+	for _, p := range []*string{&opts.Root, &opts.RunRoot} {
+		if *p, err = filepath.Abs(*p); err != nil {
+			return nil, err
+		}
+		if err := os.MkdirAll(*p, 0o711); err != nil {
+			return nil, fmt.Errorf("engine: %w", err)
+		}
+	}
+	e := &Engine{opts: opts}
+	if e.db, err = state.Open(filepath.Join(opts.Root, "berth.db")); err != nil {
+		return nil, err
+	}
+	if e.content, err = content.New(filepath.Join(opts.Root, "content")); err != nil {
+		return nil, err
+	}
+	snapRoot := filepath.Join(opts.Root, "snapshots", opts.Snapshotter)
+	switch opts.Snapshotter {
+	case "overlay":
+		e.snaps, err = overlay.New(snapRoot)
+	case "vfs":
+		e.snaps, err = vfs.New(snapRoot)
+	default:
+		err = fmt.Errorf("unknown snapshotter %q (want overlay or vfs): %w", opts.Snapshotter, errdefs.ErrInvalidArgument)
+	}
+	if err != nil {
+		return nil, err
+	}
+	rt, err := ociruntime.New(opts.Runtime, filepath.Join(opts.RunRoot, "runtime", filepath.Base(opts.Runtime)))
+	if err != nil {
+		e.snaps.Close()
+		return nil, err
+	}
+	e.runtime = rt
+	return e, nil
+}
+
+// Close releases the engine's resources; running containers are not
+// affected. It is idempotent.
+func (e *Engine) Close() error {
+	if e.snaps != nil {
+		return e.snaps.Close()
+	}
+	return nil
+}
+
+// Options returns the options the engine was opened with, defaults filled in.
+func (e *Engine) Options() Options { return e.opts }
+
+func (e *Engine) bundleDir(id string) string {
+	return filepath.Join(e.opts.RunRoot, "containers", id)
+}

@@ -1,0 +1,190 @@
+// Package content is a content-addressed blob store on disk: every blob
+// (manifest, config, layer) is stored once under its digest and is written
+// only after its bytes have been verified against that digest.
+//
+// Layout under the store's root:
+//
+//	blobs/sha256/<hex>   committed blobs, read-only
+//	ingest/<random>      blobs being written; a crash leaves them here and
+//	                     they are removed by Prune
+//
+// A blob becomes visible atomically (rename(2) after fsync), so readers never
+// see partial content and a kill -9 leaves nothing half-written in blobs/.
+package content
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/containerd/errdefs"
+	digest "github.com/opencontainers/go-digest"
+)
+
+// Store is a blob store rooted at one directory. It is safe for concurrent
+// use by several goroutines and processes.
+type Store struct {
+	root string
+}
+
+// New opens (creating if needed) the store at root.
+func New(root string) (*Store, error) {
+	for _, d := range []string{filepath.Join(root, "blobs", "sha256"), filepath.Join(root, "ingest")} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return nil, fmt.Errorf("content store: %w", err)
+		}
+	}
+	return &Store{root: root}, nil
+}
+
+// Path is where the blob d lives once committed.
+func (s *Store) Path(d digest.Digest) string {
+	return filepath.Join(s.root, "blobs", d.Algorithm().String(), d.Encoded())
+}
+
+// Has reports whether blob d is committed.
+func (s *Store) Has(d digest.Digest) bool {
+	if d.Validate() != nil {
+		return false
+	}
+	_, err := os.Stat(s.Path(d))
+	return err == nil
+}
+
+// Open opens blob d for reading. A missing blob gives errdefs.ErrNotFound;
+// a malformed digest errdefs.ErrInvalidArgument.
+func (s *Store) Open(d digest.Digest) (*os.File, error) {
+	if err := d.Validate(); err != nil {
+		return nil, fmt.Errorf("blob %q: %v: %w", d, err, errdefs.ErrInvalidArgument)
+	}
+	f, err := os.Open(s.Path(d))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("blob %s: %w", d, errdefs.ErrNotFound)
+	}
+	return f, err
+}
+
+// ReadAll returns the whole blob d (for small blobs: manifests, configs).
+func (s *Store) ReadAll(d digest.Digest) ([]byte, error) {
+	f, err := s.Open(d)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(f)
+}
+
+// ErrDigestMismatch is wrapped by Write when content does not hash to the
+// expected digest (or has the wrong size); it matches errdefs.ErrDataLoss.
+var ErrDigestMismatch = fmt.Errorf("digest mismatch: %w", errdefs.ErrDataLoss)
+
+// Write copies r into the store as blob expected, checking the digest and,
+// when size >= 0, the size in bytes. Nothing is committed unless both match
+// (the error then wraps ErrDigestMismatch). Writing a blob that already
+// exists drains nothing and returns nil: Write is idempotent.
+func (s *Store) Write(ctx context.Context, expected digest.Digest, size int64, r io.Reader) error {
+	if err := expected.Validate(); err != nil {
+		return fmt.Errorf("blob %q: %v: %w", expected, err, errdefs.ErrInvalidArgument)
+	}
+	if s.Has(expected) {
+		return nil
+	}
+	tmp, err := os.CreateTemp(filepath.Join(s.root, "ingest"), expected.Encoded()[:12]+"-*")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		tmp.Close()
+		os.Remove(tmp.Name()) // no-op after a successful rename
+	}()
+	v := expected.Algorithm().Hash()
+	n, err := io.Copy(io.MultiWriter(tmp, v), readerWithContext(ctx, r))
+	if err != nil {
+		return fmt.Errorf("write blob %s: %w", expected, err)
+	}
+	if size >= 0 && n != size {
+		return fmt.Errorf("blob %s: got %d bytes, want %d: %w", expected, n, size, ErrDigestMismatch)
+	}
+	if got := digest.NewDigest(expected.Algorithm(), v); got != expected {
+		return fmt.Errorf("blob %s: content hashes to %s: %w", expected, got, ErrDigestMismatch)
+	}
+	if err := tmp.Chmod(0o444); err != nil {
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), s.Path(expected))
+}
+
+// Delete removes blob d. A missing blob is not an error.
+func (s *Store) Delete(d digest.Digest) error {
+	if d.Validate() != nil {
+		return fmt.Errorf("blob %q: %w", d, errdefs.ErrInvalidArgument)
+	}
+	if err := os.Remove(s.Path(d)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+// Walk calls fn for each committed blob with its size in bytes.
+func (s *Store) Walk(fn func(d digest.Digest, size int64) error) error {
+	dir := filepath.Join(s.root, "blobs", "sha256")
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		d := digest.NewDigestFromEncoded(digest.SHA256, e.Name())
+		if d.Validate() != nil {
+			continue
+		}
+		info, err := e.Info()
+		if err != nil {
+			continue
+		}
+		if err := fn(d, info.Size()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Prune removes ingest files older than age: what a killed writer left.
+func (s *Store) Prune(age time.Duration) error {
+	dir := filepath.Join(s.root, "ingest")
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if info, err := e.Info(); err == nil && time.Since(info.ModTime()) > age {
+			os.Remove(filepath.Join(dir, e.Name()))
+		}
+	}
+	return nil
+}
+
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
+
+func readerWithContext(ctx context.Context, r io.Reader) io.Reader {
+	return ctxReader{ctx, r}
+}

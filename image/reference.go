@@ -1,0 +1,44 @@
+// Package image holds image references, the image metadata store, and
+// pulling images from registries into the content store.
+package image
+
+import (
+	"fmt"
+
+	"github.com/containerd/errdefs"
+	"github.com/distribution/reference"
+)
+
+// ParseReference parses s the way Docker does and returns it normalized:
+// "busybox" becomes "docker.io/library/busybox:latest", a reference without
+// tag or digest gets ":latest". A malformed reference gives an error
+// matching errdefs.ErrInvalidArgument in Docker's wording ("invalid
+// reference format").
+func ParseReference(s string) (reference.Named, error) {
+	named, err := reference.ParseNormalizedNamed(s)
+	if err != nil {
+		if err == reference.ErrNameNotCanonical || err == reference.ErrReferenceInvalidFormat {
+			return nil, fmt.Errorf("invalid reference format: %w", errdefs.ErrInvalidArgument)
+		}
+		return nil, fmt.Errorf("invalid reference format: %s: %w", err, errdefs.ErrInvalidArgument)
+	}
+	return reference.TagNameOnly(named), nil
+}
+
+// FamiliarName is the short form Docker prints: "busybox:latest" for
+// "docker.io/library/busybox:latest", unchanged for other registries.
+func FamiliarName(named reference.Named) string {
+	return reference.FamiliarString(named)
+}
+
+// RepositoryTag splits a normalized reference into Docker's REPOSITORY and
+// TAG columns (familiar repository name; tag, or "<none>" for a digest
+// reference).
+func RepositoryTag(named reference.Named) (repo, tag string) {
+	repo = reference.FamiliarName(named)
+	tag = "<none>"
+	if t, ok := named.(reference.Tagged); ok {
+		tag = t.Tag()
+	}
+	return repo, tag
+}

@@ -1,0 +1,163 @@
+// Package ociruntime drives an OCI runtime binary (runc, crun, …) through
+// its standard command line, as containerd's runc shim and Podman do.
+package ociruntime
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/berthproject/berth/runtime"
+	"github.com/containerd/errdefs"
+)
+
+// Runtime is an OCI runtime CLI. Binary is a name looked up in $PATH or an
+// absolute path; Root is the runtime's state directory (its --root).
+type Runtime struct {
+	Binary string
+	Root   string
+}
+
+var _ runtime.Runtime = (*Runtime)(nil)
+
+// New checks that binary can be found and returns a Runtime keeping its
+// state under root. A missing binary gives errdefs.ErrNotFound.
+func New(binary, root string) (*Runtime, error) {
+	path, err := exec.LookPath(binary)
+	if err != nil {
+		return nil, fmt.Errorf("OCI runtime %q not found in $PATH (install it, e.g. apt-get install runc): %w", binary, errdefs.ErrNotFound)
+	}
+	return &Runtime{Binary: path, Root: root}, nil
+}
+
+func (r *Runtime) command(ctx context.Context, args ...string) *exec.Cmd {
+	return exec.CommandContext(ctx, r.Binary, append([]string{"--root", r.Root}, args...)...)
+}
+
+// Start runs `RUNTIME run --detach --pid-file` on the bundle: one runtime
+// process creates and starts the container and exits. The container's stdio
+// are stdio's files. The runtime also writes its errors to that stderr; the
+// error returned is read from the runtime's JSON log instead, so a caller
+// that wants to hide the runtime's text passes a pipe as Stderr and drops
+// what it holds when Start fails (the container has not run then).
+func (r *Runtime) Start(ctx context.Context, id, bundle string, stdio runtime.Stdio) (int, error) {
+	pidFile := filepath.Join(bundle, "init.pid")
+	logFile := filepath.Join(bundle, "runtime.log")
+	cmd := r.command(ctx, "run", "--detach", "--pid-file", pidFile, "--bundle", bundle, id)
+	cmd.Args = append([]string{cmd.Args[0], "--log", logFile, "--log-format", "json"}, cmd.Args[1:]...)
+	// A detached container keeps the stdio files the runtime was started
+	// with; the runtime's own errors also go to its stderr, and to the log.
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdio.Stdin, stdio.Stdout, stdio.Stderr
+	if err := cmd.Run(); err != nil {
+		return 0, startError(id, logFile, err)
+	}
+	data, err := os.ReadFile(pidFile)
+	if err != nil {
+		return 0, fmt.Errorf("container %s: runtime wrote no pid file: %w", id, err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	if err != nil {
+		return 0, fmt.Errorf("container %s: bad pid file: %w", id, err)
+	}
+	return pid, nil
+}
+
+// startError builds the error for a failed start from the runtime's JSON
+// log (its last "error" entry), classifying exec failures as Docker does.
+func startError(id, logFile string, runErr error) error {
+	msg := lastLogError(logFile)
+	if msg == "" {
+		msg = runErr.Error()
+	}
+	msg = strings.Join(strings.Fields(msg), " ")
+	switch {
+	case strings.Contains(msg, "executable file not found"), strings.Contains(msg, "no such file or directory") && strings.Contains(msg, "exec"):
+		return fmt.Errorf("failed to create container %s: %s: %w", id, msg, runtime.ErrCommandNotFound)
+	case strings.Contains(msg, "permission denied") && strings.Contains(msg, "exec"), strings.Contains(msg, "is a directory"):
+		return fmt.Errorf("failed to create container %s: %s: %w", id, msg, runtime.ErrCommandNotExecutable)
+	}
+	return fmt.Errorf("OCI runtime failed to start container %s: %s", id, msg)
+}
+
+func lastLogError(path string) string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	var last string
+	for _, line := range bytes.Split(data, []byte("\n")) {
+		var entry struct {
+			Level string `json:"level"`
+			Msg   string `json:"msg"`
+		}
+		if json.Unmarshal(line, &entry) == nil && (entry.Level == "error" || entry.Level == "fatal") {
+			last = entry.Msg
+		}
+	}
+	return last
+}
+
+// Kill runs `RUNTIME kill [--all] ID SIG`.
+func (r *Runtime) Kill(ctx context.Context, id string, sig syscall.Signal, all bool) error {
+	args := []string{"kill"}
+	if all {
+		args = append(args, "--all")
+	}
+	out, err := r.command(ctx, append(args, id, strconv.Itoa(int(sig)))...).CombinedOutput()
+	if err != nil {
+		return r.wrap(id, "kill", out, err)
+	}
+	return nil
+}
+
+// Delete runs `RUNTIME delete [--force] ID`; an unknown id is not an error.
+func (r *Runtime) Delete(ctx context.Context, id string, force bool) error {
+	args := []string{"delete"}
+	if force {
+		args = append(args, "--force")
+	}
+	out, err := r.command(ctx, append(args, id)...).CombinedOutput()
+	if err != nil {
+		if err := r.wrap(id, "delete", out, err); !errdefs.IsNotFound(err) {
+			return err
+		}
+	}
+	return nil
+}
+
+// State runs `RUNTIME state ID`.
+func (r *Runtime) State(ctx context.Context, id string) (runtime.State, error) {
+	var st runtime.State
+	out, err := r.command(ctx, "state", id).Output()
+	if err != nil {
+		var stderr []byte
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			stderr = ee.Stderr
+		}
+		return st, r.wrap(id, "state", stderr, err)
+	}
+	if err := json.Unmarshal(out, &st); err != nil {
+		return st, fmt.Errorf("runtime state of %s: %w", id, err)
+	}
+	return st, nil
+}
+
+func (r *Runtime) wrap(id, op string, out []byte, err error) error {
+	msg := strings.TrimSpace(string(out))
+	if strings.Contains(msg, "does not exist") || strings.Contains(msg, "not found") || strings.Contains(msg, "container not running") || strings.Contains(msg, "process already finished") {
+		return fmt.Errorf("runtime %s %s: %s: %w", op, id, msg, errdefs.ErrNotFound)
+	}
+	if msg == "" {
+		msg = err.Error()
+	}
+	return fmt.Errorf("runtime %s %s: %s", op, id, msg)
+}

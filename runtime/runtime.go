@@ -1,0 +1,57 @@
+// Package runtime turns an image config and a user's run options into an
+// OCI runtime-spec config (spec.go), and defines the Runtime contract the
+// engine uses to run such a bundle. The default Runtime is any OCI runtime
+// CLI (runc, crun …), in package runtime/ociruntime.
+package runtime
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"syscall"
+
+	"github.com/containerd/errdefs"
+)
+
+// Stdio holds the files a container's process gets as fds 0, 1 and 2. Nil
+// means /dev/null.
+type Stdio struct {
+	Stdin, Stdout, Stderr *os.File
+}
+
+// Runtime runs OCI bundles. IDs are the engine's container IDs.
+type Runtime interface {
+	// Start creates and starts container id from the bundle directory
+	// (config.json plus the rootfs it names) and returns the pid of its
+	// process in the caller's pid namespace without waiting for it. The
+	// process is not the caller's child: a caller that wants its exit status
+	// sets itself as child subreaper (prctl PR_SET_CHILD_SUBREAPER) first.
+	// Errors: ErrCommandNotFound, ErrCommandNotExecutable, or the runtime's
+	// own message.
+	Start(ctx context.Context, id, bundle string, stdio Stdio) (pid int, err error)
+	// Kill sends sig to the container's process (all of its processes when
+	// all is true). An unknown or stopped container gives errdefs.ErrNotFound.
+	Kill(ctx context.Context, id string, sig syscall.Signal, all bool) error
+	// Delete removes the runtime's state of a stopped container (force: of a
+	// running one, killing it). Deleting an unknown id is not an error.
+	Delete(ctx context.Context, id string, force bool) error
+	// State reports the runtime's view of the container; unknown ids give
+	// errdefs.ErrNotFound.
+	State(ctx context.Context, id string) (State, error)
+}
+
+// State is the OCI runtime state of a container (runtime-spec "state").
+type State struct {
+	ID     string `json:"id"`
+	Status string `json:"status"` // creating, created, running, paused, stopped
+	Pid    int    `json:"pid"`
+	Bundle string `json:"bundle"`
+}
+
+// ErrCommandNotFound means the container's executable does not exist in its
+// rootfs or $PATH; Docker exits 127 for it.
+var ErrCommandNotFound = fmt.Errorf("executable not found: %w", errdefs.ErrNotFound)
+
+// ErrCommandNotExecutable means the executable exists but cannot be run
+// (permission denied, a directory …); Docker exits 126 for it.
+var ErrCommandNotExecutable = fmt.Errorf("executable cannot be run: %w", errdefs.ErrPermissionDenied)
