@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -66,6 +68,51 @@ type State struct {
 	StartedAt  time.Time `json:"startedAt"`
 	FinishedAt time.Time `json:"finishedAt"`
 	Error      string    `json:"error,omitempty"`
+	// Watcher identifies the process that started the container and
+	// records its exit: pid and start time (clock ticks since boot, from
+	// /proc/PID/stat) so that a reused pid is not mistaken for it.
+	Watcher ProcessID `json:"watcher,omitempty"`
+}
+
+// ProcessID names one process across pid reuse.
+type ProcessID struct {
+	Pid       int    `json:"pid,omitempty"`
+	StartTime uint64 `json:"startTime,omitempty"`
+}
+
+// self identifies the calling process.
+func self() ProcessID {
+	pid := os.Getpid()
+	st, _ := procStartTime(pid)
+	return ProcessID{Pid: pid, StartTime: st}
+}
+
+// Alive reports whether the process still exists (and is not a zombie).
+func (p ProcessID) Alive() bool {
+	if p.Pid <= 0 {
+		return false
+	}
+	st, err := procStartTime(p.Pid)
+	return err == nil && st == p.StartTime
+}
+
+// procStartTime reads field 22 (starttime) of /proc/PID/stat; a zombie
+// counts as gone.
+func procStartTime(pid int) (uint64, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name (field 2) may hold spaces; fields after it follow ")".
+	i := bytes.LastIndexByte(data, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("malformed /proc/%d/stat", pid)
+	}
+	f := strings.Fields(string(data[i+1:]))
+	if len(f) < 20 || f[0] == "Z" {
+		return 0, fmt.Errorf("process %d is gone", pid)
+	}
+	return strconv.ParseUint(f[19], 10, 64)
 }
 
 // ShortID is the 12-digit ID Docker prints.
@@ -270,9 +317,10 @@ func (e *Engine) Containers(ctx context.Context, all bool) ([]Container, error) 
 // reconcile makes a "running" record truthful when the process that
 // watched the container died (kill -9 of a foreground berth): if the
 // runtime no longer runs it, the container is recorded as exited with an
-// unknown status (255) and its rootfs is unmounted.
+// unknown status (255) and its rootfs is unmounted. While the watcher
+// lives, the record is its to keep.
 func (e *Engine) reconcile(ctx context.Context, c Container) Container {
-	if c.State.Status != StatusRunning {
+	if c.State.Status != StatusRunning || c.State.Watcher.Alive() {
 		return c
 	}
 	if st, err := e.runtime.State(ctx, c.ID); err == nil && st.Status != "stopped" {
@@ -330,7 +378,7 @@ func (e *Engine) Start(ctx context.Context, ref string, stdio runtime.Stdio) (p 
 		case StatusRemoving:
 			return fmt.Errorf("container %s is marked for removal and cannot be started: %w", c.ShortID(), errdefs.ErrConflict)
 		}
-		c.State = State{Status: StatusRunning, StartedAt: time.Now().UTC()}
+		c.State = State{Status: StatusRunning, StartedAt: time.Now().UTC(), Watcher: self()}
 		return tx.Put(containersBucket, c.ID, c)
 	})
 	if err != nil {

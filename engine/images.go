@@ -250,7 +250,7 @@ func (e *Engine) RemoveImage(ctx context.Context, ref string, force bool) ([]Rem
 		}
 		if len(users) > 0 && sameID == len(targets) && !force {
 			return fmt.Errorf("conflict: unable to remove repository reference %q (must force) - container %s is using its referenced image %s: %w",
-				ref, shortID(digest.Digest(users[0])), shortID(rec.Config), errdefs.ErrConflict)
+				ref, shortID(users[0]), shortID(rec.Config), errdefs.ErrConflict)
 		}
 		for _, r := range targets {
 			if err := image.Delete(tx, r.Name); err != nil {
@@ -335,10 +335,11 @@ func (e *Engine) deleteContent(ctx context.Context, rec image.Record) error {
 	})
 }
 
-func shortID(d digest.Digest) string {
-	s := d.Encoded()
-	if s == "" {
-		s = string(d)
+// shortID is the 12-hex-digit form Docker prints of an ID or digest.
+func shortID[T ~string](id T) string {
+	s := string(id)
+	if i := strings.IndexByte(s, ':'); i >= 0 {
+		s = s[i+1:]
 	}
 	if len(s) > 12 {
 		s = s[:12]

@@ -6,7 +6,6 @@ package runtime
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"syscall"
 
@@ -50,8 +49,15 @@ type State struct {
 
 // ErrCommandNotFound means the container's executable does not exist in its
 // rootfs or $PATH; Docker exits 127 for it.
-var ErrCommandNotFound = fmt.Errorf("executable not found: %w", errdefs.ErrNotFound)
+var ErrCommandNotFound error = &categoryError{errdefs.ErrNotFound}
 
 // ErrCommandNotExecutable means the executable exists but cannot be run
 // (permission denied, a directory …); Docker exits 126 for it.
-var ErrCommandNotExecutable = fmt.Errorf("executable cannot be run: %w", errdefs.ErrPermissionDenied)
+var ErrCommandNotExecutable error = &categoryError{errdefs.ErrPermissionDenied}
+
+// categoryError is a distinct sentinel whose text and category are those
+// of an errdefs error, so that messages do not repeat themselves.
+type categoryError struct{ category error }
+
+func (e *categoryError) Error() string { return e.category.Error() }
+func (e *categoryError) Unwrap() error { return e.category }

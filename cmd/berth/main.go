@@ -108,12 +108,9 @@ var categorySuffixes = []error{
 // message is err's text on one line, without errdefs category suffixes.
 func message(err error) string {
 	msg := strings.Join(strings.Fields(err.Error()), " ")
-	for trimmed := true; trimmed; {
-		trimmed = false
-		for _, c := range categorySuffixes {
-			if s := ": " + c.Error(); strings.HasSuffix(msg, s) {
-				msg, trimmed = strings.TrimSuffix(msg, s), true
-			}
+	for _, c := range categorySuffixes {
+		if s := ": " + c.Error(); strings.HasSuffix(msg, s) {
+			return strings.TrimSuffix(msg, s)
 		}
 	}
 	return msg

@@ -80,9 +80,9 @@ func startError(id, logFile string, runErr error) error {
 	msg = strings.Join(strings.Fields(msg), " ")
 	switch {
 	case strings.Contains(msg, "executable file not found"), strings.Contains(msg, "no such file or directory") && strings.Contains(msg, "exec"):
-		return fmt.Errorf("failed to create container %s: %s: %w", id, msg, runtime.ErrCommandNotFound)
+		return fmt.Errorf("failed to create container %s: %s: %w", id[:min(12, len(id))], msg, runtime.ErrCommandNotFound)
 	case strings.Contains(msg, "permission denied") && strings.Contains(msg, "exec"), strings.Contains(msg, "is a directory"):
-		return fmt.Errorf("failed to create container %s: %s: %w", id, msg, runtime.ErrCommandNotExecutable)
+		return fmt.Errorf("failed to create container %s: %s: %w", id[:min(12, len(id))], msg, runtime.ErrCommandNotExecutable)
 	}
 	return fmt.Errorf("OCI runtime failed to start container %s: %s", id, msg)
 }

@@ -1,0 +1,41 @@
+# Berth's build, test and benchmark entry points. `make test` is what CI runs.
+GO       ?= go
+BIN      := bin/berth
+PKGS     := ./...
+# Packages the tests need from Debian; installed when missing (root only).
+TEST_DEBS := runc busybox-static docker-registry skopeo umoci iptables iproute2 conmon
+
+.PHONY: build run test unit bench deps fuzz clean
+
+build:
+	$(GO) build -o $(BIN) ./cmd/berth
+
+# Runs the built-in hello image: offline, no registry.
+run: build
+	$(BIN) run --rm localhost/hello
+
+deps:
+	@missing=""; for p in $(TEST_DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+	fi
+
+# The whole suite: unit tests, root integration tests (real registry, real
+# runc, real overlayfs) and a short fuzz pass over layer apply.
+test: deps build
+	$(GO) vet $(PKGS)
+	$(GO) test -count=1 -timeout 30m $(PKGS)
+	$(GO) test -run '^$$' -fuzz FuzzApply -fuzztime 20s ./archive
+
+unit:
+	$(GO) test -short $(PKGS)
+
+bench: deps build
+	$(GO) run ./bench
+
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzApply -fuzztime 5m ./archive
+
+clean:
+	rm -rf bin

@@ -1,0 +1,296 @@
+package integration
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/berthproject/berth/internal/hello"
+)
+
+func TestHelloImageRunsOffline(t *testing.T) {
+	e := newEnv(t)
+	out := e.ok("run", "--rm", "localhost/hello")
+	if out != hello.Greeting {
+		t.Fatalf("got %q", out)
+	}
+	if ps := e.ok("ps", "-aq"); ps != "" {
+		t.Fatalf("--rm left containers: %q", ps)
+	}
+	if l := e.leftovers(); len(l) > 0 {
+		t.Fatalf("leftovers: %v", l)
+	}
+}
+
+func TestPullRunRemove(t *testing.T) {
+	e := newEnv(t)
+	_, ref := busybox(t)
+
+	out := e.ok("pull", ref)
+	if !strings.HasSuffix(out, ref+"\n") || !strings.Contains(out, "Pull complete") {
+		t.Fatalf("pull output: %q", out)
+	}
+	// A second pull reuses everything.
+	if out := e.ok("pull", ref); !strings.Contains(out, "Already exists") {
+		t.Fatalf("second pull output: %q", out)
+	}
+	images := e.ok("images")
+	repo := strings.TrimSuffix(ref, ":latest")
+	if !strings.Contains(images, repo) || !strings.Contains(images, "latest") {
+		t.Fatalf("images does not list %s:\n%s", ref, images)
+	}
+
+	if out := e.ok("run", "--rm", ref, "echo", "hello"); out != "hello\n" {
+		t.Fatalf("echo: got %q", out)
+	}
+	if r := e.berth("run", "--rm", ref, "sh", "-c", "exit 3"); r.code != 3 {
+		t.Fatalf("exit 3: got %d (%s)", r.code, r.stderr)
+	}
+	if r := e.berth("run", "--rm", ref, "sh", "-c", "echo out; echo err >&2"); r.code != 0 || r.stdout != "out\n" || r.stderr != "err\n" {
+		t.Fatalf("stdout/stderr: exit %d stdout %q stderr %q", r.code, r.stdout, r.stderr)
+	}
+	if ps := e.ok("ps", "-aq"); ps != "" {
+		t.Fatalf("--rm left containers: %q", ps)
+	}
+
+	// Without --rm the stopped container stays, with its exit code.
+	if r := e.berth("run", "--name", "keeper", ref, "sh", "-c", "exit 5"); r.code != 5 {
+		t.Fatalf("exit 5: got %d: %s", r.code, r.stderr)
+	}
+	ps := e.ok("ps", "-a")
+	if !strings.Contains(ps, "keeper") || !strings.Contains(ps, "Exited (5)") {
+		t.Fatalf("ps -a:\n%s", ps)
+	}
+	if ps := e.ok("ps"); strings.Contains(ps, "keeper") {
+		t.Fatalf("ps without -a lists a stopped container:\n%s", ps)
+	}
+	// The name is taken until the container is removed.
+	r := e.berth("run", "--name", "keeper", ref, "true")
+	if r.code != 125 || !strings.Contains(r.stderr, "already in use") {
+		t.Fatalf("duplicate name: exit %d, stderr %q", r.code, r.stderr)
+	}
+	// The image is in use: rmi refuses.
+	if r := e.berth("rmi", ref); r.code == 0 || !strings.Contains(r.stderr, "conflict") {
+		t.Fatalf("rmi of an image in use: exit %d, stderr %q", r.code, r.stderr)
+	}
+	snapsBefore := countDirs(t, filepath.Join(e.root, "snapshots", "overlay", "snapshots"))
+	e.ok("rm", "keeper")
+	if ps := e.ok("ps", "-aq"); ps != "" {
+		t.Fatalf("rm left %q", ps)
+	}
+	if after := countDirs(t, filepath.Join(e.root, "snapshots", "overlay", "snapshots")); after != snapsBefore-1 {
+		t.Fatalf("rm: snapshot dirs %d -> %d, want one fewer", snapsBefore, after)
+	}
+
+	out = e.ok("rmi", ref)
+	if !strings.Contains(out, "Untagged: "+ref) || !strings.Contains(out, "Deleted: sha256:") {
+		t.Fatalf("rmi output: %q", out)
+	}
+	if images := e.ok("images", "-q"); images != "" {
+		t.Fatalf("images after rmi: %q", images)
+	}
+	if n := countDirs(t, filepath.Join(e.root, "content", "blobs", "sha256")); n != 0 {
+		t.Fatalf("rmi left %d blobs", n)
+	}
+	if n := countDirs(t, filepath.Join(e.root, "snapshots", "overlay", "snapshots")); n != 0 {
+		t.Fatalf("rmi left %d snapshots", n)
+	}
+	if l := e.leftovers(); len(l) > 0 {
+		t.Fatalf("leftovers: %v", l)
+	}
+}
+
+func TestRunPullsMissingImage(t *testing.T) {
+	e := newEnv(t)
+	_, ref := busybox(t)
+	r := e.berth("run", "--rm", ref, "echo", "pulled")
+	if r.code != 0 || r.stdout != "pulled\n" || !strings.Contains(r.stderr, "Unable to find image '"+ref+"' locally") {
+		t.Fatalf("run of a missing image: exit %d stdout %q stderr %q", r.code, r.stdout, r.stderr)
+	}
+}
+
+func TestImageConfigRules(t *testing.T) {
+	e := newEnv(t)
+	_, ref := busybox(t)
+	e.ok("pull", ref)
+	cases := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"env with =", []string{"-e", "A=b=c", ref, "sh", "-c", "echo $A"}, "b=c\n"},
+		{"workdir created", []string{"-w", "/does/not/exist", ref, "pwd"}, "/does/not/exist\n"},
+		{"user by name", []string{"-u", "berthtest", ref, "id", "-u"}, "1000\n"},
+		{"uid absent from passwd", []string{"-u", "4321", ref, "id", "-u"}, "4321\n"},
+		{"entrypoint", []string{"--entrypoint", "echo", ref, "a", "b"}, "a b\n"},
+		{"hostname", []string{"--hostname", "boat", ref, "hostname"}, "boat\n"},
+		{"no network", []string{ref, "sh", "-c", "ls /sys/class/net"}, "lo\n"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if out := e.ok(append([]string{"run", "--rm"}, c.args...)...); out != c.want {
+				t.Fatalf("got %q, want %q", out, c.want)
+			}
+		})
+	}
+}
+
+// TestBadInput: each failure is one line on stderr, the right exit code,
+// and leaves no container, mount or bundle behind.
+func TestBadInput(t *testing.T) {
+	e := newEnv(t)
+	reg, ref := busybox(t)
+	e.ok("pull", ref)
+	missing := reg.Addr + "/nosuch:latest"
+	cases := []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"unknown image", []string{"run", "--rm", missing, "true"}, 125, "not found"},
+		{"unknown image kept", []string{"run", missing, "true"}, 125, "not found"},
+		{"malformed reference", []string{"run", "--rm", "UPPER/Case", "true"}, 125, "invalid reference format"},
+		{"pull malformed", []string{"pull", "a:b:c"}, 1, "invalid reference format"},
+		{"never pull", []string{"run", "--pull", "never", missing}, 125, "No such image"},
+		{"missing executable", []string{"run", "--rm", ref, "/no/such/bin"}, 127, "no such file or directory"},
+		{"missing executable in PATH", []string{"run", "--rm", ref, "nosuchcmd"}, 127, "executable file not found"},
+		{"not executable", []string{"run", "--rm", ref, "/etc/passwd"}, 126, "permission denied"},
+		{"unknown user", []string{"run", "--rm", "-u", "nobody2", ref, "true"}, 125, "unable to find user nobody2"},
+		{"bad name", []string{"run", "--name", "-x", ref}, 125, "Invalid container name"},
+		{"unknown container", []string{"rm", "nosuch"}, 1, "No such container: nosuch"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := e.berth(c.args...)
+			if r.code != c.code {
+				t.Fatalf("exit %d, want %d; stderr %q", r.code, c.code, r.stderr)
+			}
+			if !strings.Contains(r.stderr, c.want) {
+				t.Fatalf("stderr %q does not mention %q", r.stderr, c.want)
+			}
+			if n := strings.Count(strings.TrimSpace(r.stderr), "\n"); n != 0 && !strings.Contains(r.stderr, "Unable to find image") {
+				t.Fatalf("error is not one line: %q", r.stderr)
+			}
+			// --rm removed the container even though it failed to start.
+			for _, a := range c.args {
+				if a == "--rm" {
+					if ps := e.ok("ps", "-aq"); ps != "" {
+						t.Fatalf("left container %q", ps)
+					}
+				}
+			}
+			if l := e.leftovers(); len(l) > 0 {
+				t.Fatalf("leftovers: %v", l)
+			}
+		})
+	}
+	// A failed start without --rm leaves a Created container, as Docker.
+	e.berth("run", "--name", "nocmd", ref, "nosuchcmd")
+	if ps := e.ok("ps", "-a"); !strings.Contains(ps, "nocmd") || !strings.Contains(ps, "Created") {
+		t.Fatalf("ps -a after a failed start:\n%s", ps)
+	}
+	// Registry down: a one-line error, and nothing is stored.
+	reg.Stop()
+	e.ok("rmi", "-f", ref)
+	before := countDirs(t, filepath.Join(e.root, "content", "blobs", "sha256"))
+	r := e.berth("pull", ref)
+	if r.code != 1 || !strings.Contains(r.stderr, "registry unreachable") || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
+		t.Fatalf("registry down: exit %d stderr %q", r.code, r.stderr)
+	}
+	if r := e.berth("run", "--rm", ref, "true"); r.code != 125 {
+		t.Fatalf("run with registry down: exit %d", r.code)
+	}
+	if images := e.ok("images", "-q"); images != "" {
+		t.Fatalf("failed pull registered %q", images)
+	}
+	if after := countDirs(t, filepath.Join(e.root, "content", "blobs", "sha256")); after > before {
+		t.Fatalf("failed pull stored blobs: %d -> %d", before, after)
+	}
+}
+
+// TestConcurrentRuns: several berth processes at once share one store.
+func TestConcurrentRuns(t *testing.T) {
+	e := newEnv(t)
+	_, ref := busybox(t)
+	e.ok("pull", ref)
+	const n = 12
+	var wg sync.WaitGroup
+	results := make([]result, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i] = e.berth("run", ref, "true")
+		}()
+	}
+	wg.Wait()
+	for i, r := range results {
+		if r.code != 0 {
+			t.Fatalf("run %d: exit %d: %s", i, r.code, r.stderr)
+		}
+	}
+	ps := strings.Split(strings.TrimSpace(e.ok("ps", "-a", "--no-trunc")), "\n")[1:]
+	names := map[string]bool{}
+	for _, line := range ps {
+		f := strings.Fields(line)
+		names[f[len(f)-1]] = true
+	}
+	if len(ps) != n || len(names) != n {
+		t.Fatalf("want %d containers with unique names, got %d rows, %d names", n, len(ps), len(names))
+	}
+}
+
+func countDirs(t *testing.T, dir string) int {
+	entries, err := os.ReadDir(dir)
+	if os.IsNotExist(err) {
+		return 0
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(entries)
+}
+
+// TestExitCodeWhenKilled: a container killed by signal N exits 128+N.
+func TestExitCodeWhenKilled(t *testing.T) {
+	e := newEnv(t)
+	_, ref := busybox(t)
+	e.ok("pull", ref)
+	cmd := exec.Command(berthBin, "--root", e.root, "--runroot", e.runroot, "run", "--name", "victim", ref, "busybox", "sleep", "30")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var id string
+	for i := 0; i < 100 && id == ""; i++ {
+		for _, line := range strings.Split(e.ok("ps", "--no-trunc"), "\n") {
+			if strings.HasSuffix(line, "victim") {
+				id = strings.Fields(line)[0]
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if id == "" {
+		cmd.Process.Kill()
+		t.Fatalf("container never showed as running:\n%s\nstderr: %s", e.ok("ps", "-a"), stderr.String())
+	}
+	kill := exec.Command("runc", "--root", filepath.Join(e.runroot, "runtime", "runc"), "kill", id, "KILL")
+	if out, err := kill.CombinedOutput(); err != nil {
+		t.Fatalf("runc kill: %v: %s", err, out)
+	}
+	err := cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 137 {
+		t.Fatalf("want exit 137, got %v", err)
+	}
+	if ps := e.ok("ps", "-a"); !strings.Contains(ps, "Exited (137)") {
+		t.Fatalf("ps -a:\n%s", ps)
+	}
+}
