@@ -26,7 +26,7 @@ deps:
 test: deps build
 	$(GO) vet $(PKGS)
 	$(GO) test -count=1 -timeout 30m $(PKGS)
-	$(GO) test -run '^$$' -fuzz FuzzApply -fuzztime 20s ./archive
+	TMPDIR=/dev/shm $(GO) test -run '^$$' -fuzz FuzzApply -fuzztime 20s -fuzzminimizetime 3s ./archive
 
 unit:
 	$(GO) test -short $(PKGS)

@@ -4,15 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
+	"github.com/berthproject/berth/monitor"
 	"io"
 	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/berthproject/berth/image"
@@ -21,8 +20,6 @@ import (
 	"github.com/berthproject/berth/state"
 	"github.com/containerd/errdefs"
 	digest "github.com/opencontainers/go-digest"
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-	"golang.org/x/sys/unix"
 )
 
 // Buckets of the container records and the name index (name → ID).
@@ -57,7 +54,16 @@ type Container struct {
 	AutoRemove bool               `json:"autoRemove"`
 	// Snapshot is the chain ID the rootfs snapshot starts from.
 	Snapshot string `json:"snapshot"`
-	State    State  `json:"state"`
+	// Restart is the restart policy the monitor applies.
+	Restart RestartPolicy `json:"restart,omitempty"`
+	// StopSignal (a name or number, "" for SIGTERM) and StopTimeout (in
+	// seconds, nil for 10) are what Stop uses.
+	StopSignal  string `json:"stopSignal,omitempty"`
+	StopTimeout *int   `json:"stopTimeout,omitempty"`
+	// LogMaxSize bounds the log file in bytes (0: unbounded).
+	LogMaxSize int64             `json:"logMaxSize,omitempty"`
+	Labels     map[string]string `json:"labels,omitempty"`
+	State      State             `json:"state"`
 }
 
 // State is the container's lifecycle state, as Docker's State object.
@@ -72,6 +78,13 @@ type State struct {
 	// records its exit: pid and start time (clock ticks since boot, from
 	// /proc/PID/stat) so that a reused pid is not mistaken for it.
 	Watcher ProcessID `json:"watcher,omitempty"`
+	// RestartCount counts restarts by the restart policy.
+	RestartCount int `json:"restartCount,omitempty"`
+	// StoppedByUser is set by stop and kill: the restart policy then
+	// leaves the container stopped.
+	StoppedByUser bool `json:"stoppedByUser,omitempty"`
+	// ExitHandled is set once the exit's --rm or restart policy ran.
+	ExitHandled bool `json:"exitHandled,omitempty"`
 }
 
 // ProcessID names one process across pid reuse.
@@ -128,7 +141,12 @@ type CreateOptions struct {
 	Pull string
 	// Progress receives pull progress and the "Unable to find image"
 	// notice; nil for none.
-	Progress io.Writer
+	Progress    io.Writer
+	Restart     RestartPolicy
+	StopSignal  string
+	StopTimeout *int
+	LogMaxSize  int64
+	Labels      map[string]string
 }
 
 // Create makes a container: its record (with a unique name), and a
@@ -161,6 +179,14 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (Container, err
 		Image: opts.Image, ImageName: rec.Name, ImageID: rec.Config,
 		Path: args[0], Args: args[1:], Run: opts.Run, AutoRemove: opts.AutoRemove,
 		Snapshot: top, State: State{Status: StatusCreated},
+		Restart: opts.Restart, StopSignal: opts.StopSignal, StopTimeout: opts.StopTimeout,
+		LogMaxSize: opts.LogMaxSize, Labels: opts.Labels,
+	}
+	if c.StopSignal == "" {
+		c.StopSignal = cfg.Config.StopSignal
+	}
+	if c.AutoRemove && c.Restart.Name != "" && c.Restart.Name != "no" {
+		return Container{}, fmt.Errorf("conflicting options: cannot specify both --restart and --rm: %w", errdefs.ErrInvalidArgument)
 	}
 	if c.Run.Hostname == "" {
 		c.Run.Hostname = c.ShortID()
@@ -314,29 +340,41 @@ func (e *Engine) Containers(ctx context.Context, all bool) ([]Container, error) 
 	return kept, nil
 }
 
-// reconcile makes a "running" record truthful when the process that
-// watched the container died (kill -9 of a foreground berth): if the
-// runtime no longer runs it, the container is recorded as exited with an
-// unknown status (255) and its rootfs is unmounted. While the watcher
-// lives, the record is its to keep.
+// reconcile makes a "running" record truthful. A container whose monitor
+// wrote an exit status has exited with it. One whose watcher (monitor, or
+// the foreground berth) died while the runtime no longer runs it has
+// exited with an unknown status (255). Either way its rootfs is unmounted
+// and its runtime state deleted. While the watcher lives and no exit
+// status exists, the record is the watcher's to keep.
 func (e *Engine) reconcile(ctx context.Context, c Container) Container {
-	if c.State.Status != StatusRunning || c.State.Watcher.Alive() {
+	if c.State.Status != StatusRunning {
 		return c
 	}
-	if st, err := e.runtime.State(ctx, c.ID); err == nil && st.Status != "stopped" {
-		return c
+	code, at, exitErr := monitor.ExitStatus(e.exitDir(), c.ID)
+	if exitErr != nil {
+		if c.State.Watcher.Alive() {
+			return c
+		}
+		if st, err := e.runtime.State(ctx, c.ID); err == nil && st.Status != "stopped" {
+			return c
+		}
+		code, at = 255, time.Now().UTC()
 	}
 	err := e.db.Update(ctx, func(tx *state.Tx) error {
 		var cur Container
 		if err := tx.Get(containersBucket, c.ID, &cur); err != nil {
 			return err
 		}
-		if cur.State.Status != StatusRunning || cur.State.StartedAt != c.State.StartedAt {
+		if cur.State.Status != StatusRunning || !cur.State.StartedAt.Equal(c.State.StartedAt) {
 			c = cur // someone recorded the exit meanwhile
 			return nil
 		}
-		c.State = State{Status: StatusExited, ExitCode: 255, StartedAt: cur.State.StartedAt, FinishedAt: time.Now().UTC(),
-			Error: "exit status lost: the process watching the container ended first"}
+		cur.State.Status, cur.State.ExitCode, cur.State.FinishedAt = StatusExited, code, at
+		cur.State.Pid, cur.State.Watcher = 0, ProcessID{}
+		if exitErr != nil {
+			cur.State.Error = "exit status lost: the process watching the container ended first"
+		}
+		c = cur
 		return tx.Put(containersBucket, c.ID, c)
 	})
 	if err == nil && c.State.Status == StatusExited {
@@ -344,216 +382,6 @@ func (e *Engine) reconcile(ctx context.Context, c Container) Container {
 		mount.Unmount(filepath.Join(e.bundleDir(c.ID), "rootfs"))
 	}
 	return c
-}
-
-// Process is a started container's main process, watched by this process.
-type Process struct {
-	e         *Engine
-	c         Container
-	Pid       int // in the caller's pid namespace
-	copyDone  chan struct{}
-	startedAt time.Time
-}
-
-// Start starts a created (or exited) container with the given stdio and
-// returns its process; the caller must call Wait, which records the exit.
-// Start makes the calling process a child subreaper (so that the container
-// process, which the OCI runtime leaves behind, is reaped by it).
-//
-// Errors: errdefs.ErrConflict if the container is running;
-// runtime.ErrCommandNotFound / ErrCommandNotExecutable when its executable
-// is missing or cannot run (Docker's 127 and 126).
-func (e *Engine) Start(ctx context.Context, ref string, stdio runtime.Stdio) (p *Process, err error) {
-	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
-		return nil, fmt.Errorf("set child subreaper: %w", err)
-	}
-	var c Container
-	err = e.db.Update(ctx, func(tx *state.Tx) error {
-		if c, err = lookupContainer(tx, ref); err != nil {
-			return err
-		}
-		switch c.State.Status {
-		case StatusRunning:
-			return fmt.Errorf("container %s is already running: %w", c.ShortID(), errdefs.ErrConflict)
-		case StatusRemoving:
-			return fmt.Errorf("container %s is marked for removal and cannot be started: %w", c.ShortID(), errdefs.ErrConflict)
-		}
-		c.State = State{Status: StatusRunning, StartedAt: time.Now().UTC(), Watcher: self()}
-		return tx.Put(containersBucket, c.ID, c)
-	})
-	if err != nil {
-		return nil, err
-	}
-	defer func() {
-		if err != nil {
-			e.finish(context.WithoutCancel(ctx), c, -1, err)
-		}
-	}()
-	pid, copyDone, err := e.start(ctx, c, stdio)
-	if err != nil {
-		return nil, err
-	}
-	return &Process{e: e, c: c, Pid: pid, copyDone: copyDone, startedAt: c.State.StartedAt}, nil
-}
-
-func (e *Engine) start(ctx context.Context, c Container, stdio runtime.Stdio) (int, chan struct{}, error) {
-	bundle := e.bundleDir(c.ID)
-	rootfs := filepath.Join(bundle, "rootfs")
-	if err := os.MkdirAll(rootfs, 0o700); err != nil {
-		return 0, nil, err
-	}
-	e.runtime.Delete(ctx, c.ID, true) // state left by an earlier run
-	os.Remove(filepath.Join(bundle, "runtime.log"))
-	mounts, err := e.snaps.Mounts(ctx, c.ID)
-	if errdefs.IsNotFound(err) {
-		mounts, err = e.snaps.Prepare(ctx, c.ID, c.Snapshot)
-	}
-	if err != nil {
-		return 0, nil, err
-	}
-	mount.Unmount(rootfs)
-	if err := mount.All(mounts, rootfs); err != nil {
-		return 0, nil, err
-	}
-	imgCfg, err := e.containerImageConfig(c)
-	if err != nil {
-		return 0, nil, err
-	}
-	opts := c.Run
-	opts.CgroupsPath = "/berth/" + c.ID
-	spec, err := runtime.Spec(rootfs, imgCfg, opts)
-	if err != nil {
-		return 0, nil, err
-	}
-	data, err := json.Marshal(spec)
-	if err != nil {
-		return 0, nil, err
-	}
-	if err := os.WriteFile(filepath.Join(bundle, "config.json"), data, 0o600); err != nil {
-		return 0, nil, err
-	}
-	// The runtime writes its errors to the stderr it is given, which the
-	// container inherits: hand it a pipe and forward the pipe to the real
-	// stderr only once the container runs.
-	copyDone := make(chan struct{})
-	var pr *os.File
-	if stdio.Stderr != nil {
-		var pw *os.File
-		if pr, pw, err = os.Pipe(); err != nil {
-			return 0, nil, err
-		}
-		realStderr := stdio.Stderr
-		stdio.Stderr = pw
-		defer pw.Close()
-		defer func() {
-			go func() {
-				if err == nil {
-					io.Copy(realStderr, pr)
-				} else {
-					io.Copy(io.Discard, pr)
-				}
-				pr.Close()
-				close(copyDone)
-			}()
-		}()
-	} else {
-		close(copyDone)
-	}
-	pid, err := e.runtime.Start(ctx, c.ID, bundle, stdio)
-	if err != nil {
-		return 0, nil, err
-	}
-	err = e.db.Update(ctx, func(tx *state.Tx) error {
-		var cur Container
-		if err := tx.Get(containersBucket, c.ID, &cur); err != nil {
-			return err
-		}
-		cur.State.Pid = pid
-		return tx.Put(containersBucket, c.ID, cur)
-	})
-	return pid, copyDone, err
-}
-
-// containerImageConfig returns the image config c was created from.
-func (e *Engine) containerImageConfig(c Container) (imgCfg ocispec.ImageConfig, err error) {
-	data, err := e.content.ReadAll(c.ImageID)
-	if err != nil {
-		return imgCfg, fmt.Errorf("image of container %s: %w", c.ShortID(), err)
-	}
-	var cfg struct {
-		Config ocispec.ImageConfig `json:"config"`
-	}
-	if err := json.Unmarshal(data, &cfg); err != nil {
-		return imgCfg, err
-	}
-	return cfg.Config, nil
-}
-
-// Signal sends sig to the container's main process.
-func (p *Process) Signal(sig syscall.Signal) error {
-	return unix.Kill(p.Pid, sig)
-}
-
-// Wait waits for the process to exit, records its exit code (128+N when
-// killed by signal N, as Docker), releases the rootfs mount and the
-// runtime state, and removes the container if it was created with
-// AutoRemove. It returns the exit code.
-func (p *Process) Wait(ctx context.Context) (int, error) {
-	var ws unix.WaitStatus
-	for {
-		_, err := unix.Wait4(p.Pid, &ws, 0, nil)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return -1, fmt.Errorf("wait for container %s: %w", p.c.ShortID(), err)
-		}
-		break
-	}
-	code := ws.ExitStatus()
-	if ws.Signaled() {
-		code = 128 + int(ws.Signal())
-	}
-	<-p.copyDone
-	return code, p.e.finish(context.WithoutCancel(ctx), p.c, code, nil)
-}
-
-// finish records an exit (code -1 with startErr: the start failed),
-// releases runtime state and mounts, and applies AutoRemove.
-func (e *Engine) finish(ctx context.Context, c Container, code int, startErr error) error {
-	e.runtime.Delete(ctx, c.ID, true)
-	unmountErr := mount.Unmount(filepath.Join(e.bundleDir(c.ID), "rootfs"))
-	err := e.db.Update(ctx, func(tx *state.Tx) error {
-		var cur Container
-		if err := tx.Get(containersBucket, c.ID, &cur); err != nil {
-			return err
-		}
-		cur.State.Status = StatusExited
-		cur.State.Pid = 0
-		cur.State.FinishedAt = time.Now().UTC()
-		cur.State.ExitCode = code
-		if startErr != nil {
-			cur.State.Status = StatusCreated
-			cur.State.ExitCode = startExitCode(startErr)
-			cur.State.Error = startErr.Error()
-		}
-		return tx.Put(containersBucket, c.ID, cur)
-	})
-	if c.AutoRemove {
-		return errors.Join(err, e.Remove(ctx, c.ID, true))
-	}
-	return errors.Join(err, unmountErr)
-}
-
-// startExitCode is the exit code Docker reports for a failed start.
-func startExitCode(err error) int {
-	switch {
-	case errors.Is(err, runtime.ErrCommandNotFound):
-		return 127
-	case errors.Is(err, runtime.ErrCommandNotExecutable):
-		return 126
-	}
-	return 128
 }
 
 // Remove deletes a container: its runtime state, rootfs mount, bundle,
@@ -590,6 +418,9 @@ func (e *Engine) Remove(ctx context.Context, ref string, force bool) error {
 		return err
 	}
 	if err := e.snaps.Remove(ctx, c.ID); err != nil && !errdefs.IsNotFound(err) {
+		return err
+	}
+	if err := e.removeFiles(c.ID); err != nil {
 		return err
 	}
 	return e.db.Update(ctx, func(tx *state.Tx) error { return deleteRecord(tx, c) })

@@ -36,6 +36,14 @@ type Options struct {
 	Runtime string
 	// Snapshotter is "overlay" (default) or "vfs".
 	Snapshotter string
+	// Monitor is the container monitor binary (conmon), a name in $PATH
+	// or a path. Default "conmon". Only detached containers need it.
+	Monitor string
+	// CleanupBinary is a berth binary the monitor runs when a detached
+	// container exits (`berth container-cleanup ID`), so that --rm and
+	// restart policies apply at once. Default: this program, if it is
+	// named berth; else none, and exits are recorded when next read.
+	CleanupBinary string
 	// InsecureRegistries lists registries ("host:port") reached over plain
 	// HTTP or unverified TLS, like dockerd's insecure-registries.
 	InsecureRegistries []string
@@ -72,6 +80,11 @@ func Open(ctx context.Context, opts Options) (*Engine, error) {
 	}
 	if opts.Snapshotter == "" {
 		opts.Snapshotter = "overlay"
+	}
+	if opts.CleanupBinary == "" {
+		if exe, err := os.Executable(); err == nil && filepath.Base(exe) == "berth" {
+			opts.CleanupBinary = exe
+		}
 	}
 	var err error
 	for _, p := range []*string{&opts.Root, &opts.RunRoot} {

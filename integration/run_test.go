@@ -268,27 +268,36 @@ func TestExitCodeWhenKilled(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	// Wait until the OCI runtime reports the process running.
 	var id string
-	for i := 0; i < 100 && id == ""; i++ {
-		for _, line := range strings.Split(e.ok("ps", "--no-trunc"), "\n") {
-			if strings.HasSuffix(line, "victim") {
-				id = strings.Fields(line)[0]
+	runcRoot := filepath.Join(e.runroot, "runtime", "runc")
+	for i := 0; i < 200; i++ {
+		if id == "" {
+			for _, line := range strings.Split(e.ok("ps", "--no-trunc"), "\n") {
+				if strings.HasSuffix(line, "victim") {
+					id = strings.Fields(line)[0]
+				}
 			}
 		}
-		time.Sleep(50 * time.Millisecond)
+		if id != "" {
+			if out, err := exec.Command("runc", "--root", runcRoot, "state", id).Output(); err == nil && strings.Contains(string(out), `"status": "running"`) {
+				break
+			}
+		}
+		time.Sleep(25 * time.Millisecond)
 	}
 	if id == "" {
 		cmd.Process.Kill()
 		t.Fatalf("container never showed as running:\n%s\nstderr: %s", e.ok("ps", "-a"), stderr.String())
 	}
-	kill := exec.Command("runc", "--root", filepath.Join(e.runroot, "runtime", "runc"), "kill", id, "KILL")
+	kill := exec.Command("runc", "--root", runcRoot, "kill", id, "KILL")
 	if out, err := kill.CombinedOutput(); err != nil {
 		t.Fatalf("runc kill: %v: %s", err, out)
 	}
 	err := cmd.Wait()
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || ee.ExitCode() != 137 {
-		t.Fatalf("want exit 137, got %v", err)
+		t.Fatalf("want exit 137, got %v: %s", err, stderr.String())
 	}
 	if ps := e.ok("ps", "-a"); !strings.Contains(ps, "Exited (137)") {
 		t.Fatalf("ps -a:\n%s", ps)

@@ -20,14 +20,17 @@ type Stdio struct {
 
 // Runtime runs OCI bundles. IDs are the engine's container IDs.
 type Runtime interface {
-	// Start creates and starts container id from the bundle directory
+	// Run creates and starts container id from the bundle directory
 	// (config.json plus the rootfs it names) and returns the pid of its
 	// process in the caller's pid namespace without waiting for it. The
 	// process is not the caller's child: a caller that wants its exit status
 	// sets itself as child subreaper (prctl PR_SET_CHILD_SUBREAPER) first.
 	// Errors: ErrCommandNotFound, ErrCommandNotExecutable, or the runtime's
 	// own message.
-	Start(ctx context.Context, id, bundle string, stdio Stdio) (pid int, err error)
+	Run(ctx context.Context, id, bundle string, stdio Stdio) (pid int, err error)
+	// Start starts a container that was created (by a monitor) and waits
+	// in the "created" state. errdefs.ErrNotFound for an unknown id.
+	Start(ctx context.Context, id string) error
 	// Kill sends sig to the container's process (all of its processes when
 	// all is true). An unknown or stopped container gives errdefs.ErrNotFound.
 	Kill(ctx context.Context, id string, sig syscall.Signal, all bool) error

@@ -22,8 +22,10 @@ import (
 // runFlags are the flags of `run` (and later `create`).
 type runFlags struct {
 	name, entrypoint, user, workdir, hostname, network, pull, platform string
-	env, envFiles, capAdd, capDrop                                       []string
-	rm, interactive, tty, detach, readOnly, privileged                   bool
+	restart, stopSignal                                                 string
+	stopTimeout                                                         int
+	env, envFiles, capAdd, capDrop, labels, logOpts                     []string
+	rm, interactive, tty, detach, readOnly, privileged                  bool
 }
 
 func newRunCmd(g *globals) *cobra.Command {
@@ -43,13 +45,19 @@ func newRunCmd(g *globals) *cobra.Command {
 			return nil
 		},
 	}
+	rf.register(cmd)
+	cmd.Flags().BoolVarP(&rf.detach, "detach", "d", false, "Run container in background and print container ID")
+	return cmd
+}
+
+// register adds the flags `run` and `create` share.
+func (rf *runFlags) register(cmd *cobra.Command) {
 	cmd.Flags().SetInterspersed(false) // flags after IMAGE belong to the command
 	f := cmd.Flags()
 	f.StringVar(&rf.name, "name", "", "Assign a name to the container")
 	f.BoolVar(&rf.rm, "rm", false, "Automatically remove the container and its associated anonymous volumes when it exits")
 	f.BoolVarP(&rf.interactive, "interactive", "i", false, "Keep STDIN open even if not attached")
 	f.BoolVarP(&rf.tty, "tty", "t", false, "Allocate a pseudo-TTY")
-	f.BoolVarP(&rf.detach, "detach", "d", false, "Run container in background and print container ID")
 	f.StringArrayVarP(&rf.env, "env", "e", nil, "Set environment variables")
 	f.StringArrayVar(&rf.envFiles, "env-file", nil, "Read in a file of environment variables")
 	f.StringVar(&rf.entrypoint, "entrypoint", "", "Overwrite the default ENTRYPOINT of the image")
@@ -63,8 +71,12 @@ func newRunCmd(g *globals) *cobra.Command {
 	f.BoolVar(&rf.privileged, "privileged", false, "Give extended privileges to this container")
 	f.StringSliceVar(&rf.capAdd, "cap-add", nil, "Add Linux capabilities")
 	f.StringSliceVar(&rf.capDrop, "cap-drop", nil, "Drop Linux capabilities")
-	cmd.Flags().BoolP("help", "", false, "Print usage") // -h is --hostname, as in Docker
-	return cmd
+	f.StringVar(&rf.restart, "restart", "no", "Restart policy to apply when a container exits")
+	f.StringVar(&rf.stopSignal, "stop-signal", "", "Signal to stop the container")
+	f.IntVar(&rf.stopTimeout, "stop-timeout", 0, "Timeout (in seconds) to stop a container")
+	f.StringArrayVarP(&rf.labels, "label", "l", nil, "Set meta data on a container")
+	f.StringArrayVar(&rf.logOpts, "log-opt", nil, "Log driver options (max-size)")
+	f.BoolP("help", "", false, "Print usage") // -h is --hostname, as in Docker
 }
 
 // createOptions turns flags and arguments into engine options, validating
@@ -99,8 +111,35 @@ func (rf *runFlags) createOptions(cmd *cobra.Command, args []string) (engine.Cre
 		return opts, fmt.Errorf("network %s not found (this build supports --network none and host): %w", rf.network, errdefs.ErrNotFound)
 	}
 	opts.Run = r
-	if !rf.detach {
-		opts.Progress = os.Stderr
+	opts.Progress = os.Stderr
+	if opts.Restart, err = engine.ParseRestartPolicy(rf.restart); err != nil {
+		return opts, err
+	}
+	opts.StopSignal = rf.stopSignal
+	if cmd.Flags().Changed("stop-timeout") {
+		opts.StopTimeout = &rf.stopTimeout
+	}
+	if len(rf.labels) > 0 {
+		opts.Labels = map[string]string{}
+		for _, l := range rf.labels {
+			k, v, _ := strings.Cut(l, "=")
+			opts.Labels[k] = v
+		}
+	}
+	for _, o := range rf.logOpts {
+		k, v, _ := strings.Cut(o, "=")
+		switch k {
+		case "max-size":
+			n, err := units.RAMInBytes(v)
+			if err != nil || n <= 0 {
+				return opts, fmt.Errorf("invalid value for log-opt max-size: %s: %w", v, errdefs.ErrInvalidArgument)
+			}
+			opts.LogMaxSize = n
+		case "max-file":
+			// One file is kept: the monitor starts the log afresh at max-size.
+		default:
+			return opts, fmt.Errorf("unknown log opt '%s' for the k8s-file log driver: %w", k, errdefs.ErrInvalidArgument)
+		}
 	}
 	return opts, nil
 }
@@ -145,14 +184,8 @@ func readEnv(files, vals []string) ([]string, error) {
 // (engine error), 126/127 (command cannot run / not found), as Docker.
 func runContainer(cmd *cobra.Command, g *globals, rf *runFlags, args []string) (int, error) {
 	ctx := cmd.Context()
-	if rf.detach {
-		return 125, fmt.Errorf("--detach needs the container monitor, which this build does not have yet")
-	}
-	if rf.tty {
-		return 125, fmt.Errorf("--tty is not supported yet")
-	}
-	if rf.detach && rf.rm {
-		return 125, fmt.Errorf("conflicting options: cannot specify both --rm and --detach")
+	if rf.tty && !rf.detach {
+		return 125, fmt.Errorf("--tty in the foreground is not supported yet (use -d -t, then berth logs)")
 	}
 	opts, err := rf.createOptions(cmd, args)
 	if err != nil {
@@ -167,6 +200,13 @@ func runContainer(cmd *cobra.Command, g *globals, rf *runFlags, args []string) (
 	if err != nil {
 		return 125, err
 	}
+	if rf.detach {
+		if err := e.StartDetached(ctx, c.ID); err != nil {
+			return startCode(err), err
+		}
+		fmt.Fprintln(cmd.OutOrStdout(), c.ID)
+		return 0, nil
+	}
 	stdio := runtime.Stdio{Stdout: os.Stdout, Stderr: os.Stderr}
 	if rf.interactive {
 		stdio.Stdin = os.Stdin
@@ -177,13 +217,7 @@ func runContainer(cmd *cobra.Command, g *globals, rf *runFlags, args []string) (
 	defer signal.Stop(sigs)
 	p, err := e.Start(ctx, c.ID, stdio)
 	if err != nil {
-		switch {
-		case errors.Is(err, runtime.ErrCommandNotFound):
-			return 127, err
-		case errors.Is(err, runtime.ErrCommandNotExecutable):
-			return 126, err
-		}
-		return 125, err
+		return startCode(err), err
 	}
 	go func() {
 		for s := range sigs {
@@ -195,6 +229,18 @@ func runContainer(cmd *cobra.Command, g *globals, rf *runFlags, args []string) (
 		fmt.Fprintln(os.Stderr, "Error:", message(err))
 	}
 	return code, nil
+}
+
+// startCode is the exit code of a failed start: 127 when the command is
+// not found, 126 when it cannot be executed, else 125 (Docker's).
+func startCode(err error) int {
+	switch {
+	case errors.Is(err, runtime.ErrCommandNotFound):
+		return 127
+	case errors.Is(err, runtime.ErrCommandNotExecutable):
+		return 126
+	}
+	return 125
 }
 
 func newPsCmd(g *globals) *cobra.Command {

@@ -59,7 +59,8 @@ func newRoot() *cobra.Command {
 	f.StringVar(&g.opts.Snapshotter, "storage-driver", envOr("BERTH_STORAGE_DRIVER", "overlay"), "Snapshotter: overlay or vfs")
 	f.StringSliceVar(&g.insecure, "insecure-registry", nil, "Registry (host:port) to reach over plain HTTP; repeatable")
 	root.AddCommand(
-		newRunCmd(g), newPsCmd(g), newRmCmd(g),
+		newRunCmd(g), newCreateCmd(g), newStartCmd(g), newStopCmd(g), newRestartCmd(g),
+		newKillCmd(g), newWaitCmd(g), newLogsCmd(g), newPsCmd(g), newRmCmd(g), newCleanupCmd(g),
 		newPullCmd(g), newImagesCmd(g), newRmiCmd(g),
 	)
 	return root

@@ -42,13 +42,13 @@ func (r *Runtime) command(ctx context.Context, args ...string) *exec.Cmd {
 	return exec.CommandContext(ctx, r.Binary, append([]string{"--root", r.Root}, args...)...)
 }
 
-// Start runs `RUNTIME run --detach --pid-file` on the bundle: one runtime
+// Run runs `RUNTIME run --detach --pid-file` on the bundle: one runtime
 // process creates and starts the container and exits. The container's stdio
 // are stdio's files. The runtime also writes its errors to that stderr; the
 // error returned is read from the runtime's JSON log instead, so a caller
 // that wants to hide the runtime's text passes a pipe as Stderr and drops
 // what it holds when Start fails (the container has not run then).
-func (r *Runtime) Start(ctx context.Context, id, bundle string, stdio runtime.Stdio) (int, error) {
+func (r *Runtime) Run(ctx context.Context, id, bundle string, stdio runtime.Stdio) (int, error) {
 	pidFile := filepath.Join(bundle, "init.pid")
 	logFile := filepath.Join(bundle, "runtime.log")
 	cmd := r.command(ctx, "run", "--detach", "--pid-file", pidFile, "--bundle", bundle, id)
@@ -70,21 +70,39 @@ func (r *Runtime) Start(ctx context.Context, id, bundle string, stdio runtime.St
 	return pid, nil
 }
 
-// startError builds the error for a failed start from the runtime's JSON
-// log (its last "error" entry), classifying exec failures as Docker does.
+// Start runs `RUNTIME start ID` on a created container.
+func (r *Runtime) Start(ctx context.Context, id string) error {
+	out, err := r.command(ctx, "start", id).CombinedOutput()
+	if err != nil {
+		return r.wrap(id, "start", out, err)
+	}
+	return nil
+}
+
+// ClassifyStartError turns an OCI runtime's create/start error text into
+// an error matching runtime.ErrCommandNotFound or ErrCommandNotExecutable
+// when the container's executable is missing or cannot run (Docker exits
+// 127 and 126 for those); other text gives a plain error.
+func ClassifyStartError(id, msg string) error {
+	msg = strings.Join(strings.Fields(msg), " ")
+	short := id[:min(12, len(id))]
+	switch {
+	case strings.Contains(msg, "executable file not found"), strings.Contains(msg, "no such file or directory") && strings.Contains(msg, "exec"):
+		return fmt.Errorf("failed to create container %s: %s: %w", short, msg, runtime.ErrCommandNotFound)
+	case strings.Contains(msg, "permission denied") && strings.Contains(msg, "exec"), strings.Contains(msg, "is a directory"):
+		return fmt.Errorf("failed to create container %s: %s: %w", short, msg, runtime.ErrCommandNotExecutable)
+	}
+	return fmt.Errorf("OCI runtime failed to start container %s: %s", short, msg)
+}
+
+// startError builds the error for a failed run from the runtime's JSON
+// log (its last "error" entry).
 func startError(id, logFile string, runErr error) error {
 	msg := lastLogError(logFile)
 	if msg == "" {
 		msg = runErr.Error()
 	}
-	msg = strings.Join(strings.Fields(msg), " ")
-	switch {
-	case strings.Contains(msg, "executable file not found"), strings.Contains(msg, "no such file or directory") && strings.Contains(msg, "exec"):
-		return fmt.Errorf("failed to create container %s: %s: %w", id[:min(12, len(id))], msg, runtime.ErrCommandNotFound)
-	case strings.Contains(msg, "permission denied") && strings.Contains(msg, "exec"), strings.Contains(msg, "is a directory"):
-		return fmt.Errorf("failed to create container %s: %s: %w", id[:min(12, len(id))], msg, runtime.ErrCommandNotExecutable)
-	}
-	return fmt.Errorf("OCI runtime failed to start container %s: %s", id, msg)
+	return ClassifyStartError(id, msg)
 }
 
 func lastLogError(path string) string {

@@ -1,0 +1,376 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/berthproject/berth/monitor"
+	"github.com/berthproject/berth/mount"
+	"github.com/berthproject/berth/runtime"
+	"github.com/berthproject/berth/runtime/ociruntime"
+	"github.com/berthproject/berth/state"
+	"github.com/containerd/errdefs"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sys/unix"
+)
+
+// containerDir holds what persists of a container besides its record: its
+// log.
+func (e *Engine) containerDir(id string) string {
+	return filepath.Join(e.opts.Root, "containers", id)
+}
+
+// LogPath is the container's log file (CRI "k8s-file" format, see package
+// monitor).
+func (e *Engine) LogPath(id string) string {
+	return filepath.Join(e.containerDir(id), "container.log")
+}
+
+func (e *Engine) exitDir() string { return filepath.Join(e.opts.RunRoot, "exits") }
+
+// beginStart marks the container running under watcher and returns it.
+// errdefs.ErrConflict if it runs already or is being removed.
+func (e *Engine) beginStart(ctx context.Context, ref string) (Container, error) {
+	var c Container
+	err := e.db.Update(ctx, func(tx *state.Tx) error {
+		var err error
+		if c, err = lookupContainer(tx, ref); err != nil {
+			return err
+		}
+		if c.State.Status == StatusRunning {
+			c = e.reconcile(ctx, c)
+		}
+		switch c.State.Status {
+		case StatusRunning:
+			return fmt.Errorf("container %s is already running: %w", c.ShortID(), errdefs.ErrConflict)
+		case StatusRemoving:
+			return fmt.Errorf("container %s is marked for removal and cannot be started: %w", c.ShortID(), errdefs.ErrConflict)
+		}
+		c.State = State{Status: StatusRunning, StartedAt: time.Now().UTC(), Watcher: self(), RestartCount: c.State.RestartCount}
+		return tx.Put(containersBucket, c.ID, c)
+	})
+	return c, err
+}
+
+// prepareBundle mounts the rootfs and writes config.json; it returns the
+// bundle directory.
+func (e *Engine) prepareBundle(ctx context.Context, c Container) (string, error) {
+	bundle := e.bundleDir(c.ID)
+	rootfs := filepath.Join(bundle, "rootfs")
+	if err := os.MkdirAll(rootfs, 0o700); err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(e.containerDir(c.ID), 0o700); err != nil {
+		return "", err
+	}
+	e.runtime.Delete(ctx, c.ID, true) // state left by an earlier run
+	for _, f := range []string{"runtime.log", "attach", "ctl", "winsz"} {
+		os.Remove(filepath.Join(bundle, f))
+	}
+	os.Remove(filepath.Join(e.exitDir(), c.ID))
+	mounts, err := e.snaps.Mounts(ctx, c.ID)
+	if errdefs.IsNotFound(err) {
+		mounts, err = e.snaps.Prepare(ctx, c.ID, c.Snapshot)
+	}
+	if err != nil {
+		return "", err
+	}
+	mount.Unmount(rootfs)
+	if err := mount.All(mounts, rootfs); err != nil {
+		return "", err
+	}
+	imgCfg, err := e.containerImageConfig(c)
+	if err != nil {
+		return "", err
+	}
+	opts := c.Run
+	opts.CgroupsPath = "/berth/" + c.ID
+	spec, err := runtime.Spec(rootfs, imgCfg, opts)
+	if err != nil {
+		return "", err
+	}
+	data, err := json.Marshal(spec)
+	if err != nil {
+		return "", err
+	}
+	return bundle, os.WriteFile(filepath.Join(bundle, "config.json"), data, 0o600)
+}
+
+// containerImageConfig returns the image config c was created from.
+func (e *Engine) containerImageConfig(c Container) (ocispec.ImageConfig, error) {
+	data, err := e.content.ReadAll(c.ImageID)
+	if err != nil {
+		return ocispec.ImageConfig{}, fmt.Errorf("image of container %s: %w", c.ShortID(), err)
+	}
+	var img ocispec.Image
+	if err := json.Unmarshal(data, &img); err != nil {
+		return ocispec.ImageConfig{}, err
+	}
+	return img.Config, nil
+}
+
+// Process is a started container's main process, watched by this process.
+type Process struct {
+	e        *Engine
+	c        Container
+	Pid      int // in the caller's pid namespace
+	copyDone chan struct{}
+	log      *os.File
+}
+
+// Start starts a created (or exited) container in the foreground: its
+// output goes to stdio and to its log, and the caller must call Wait,
+// which records the exit. Start makes the calling process a child
+// subreaper, so that the container process, which the OCI runtime leaves
+// behind, is reaped by it. For a container that outlives its caller, use
+// StartDetached.
+//
+// Errors: errdefs.ErrConflict if the container is running;
+// runtime.ErrCommandNotFound / ErrCommandNotExecutable when its executable
+// is missing or cannot run (Docker's 127 and 126). A failed start leaves
+// the container "created" (and removes it if AutoRemove).
+func (e *Engine) Start(ctx context.Context, ref string, stdio runtime.Stdio) (p *Process, err error) {
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		return nil, fmt.Errorf("set child subreaper: %w", err)
+	}
+	c, err := e.beginStart(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			e.finish(context.WithoutCancel(ctx), c, -1, err)
+		}
+	}()
+	bundle, err := e.prepareBundle(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	logf, err := os.OpenFile(e.LogPath(c.ID), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	p = &Process{e: e, c: c, copyDone: make(chan struct{}), log: logf}
+	// Output goes through pipes so that it reaches the log too. The
+	// runtime writes its own errors to the stderr it is given: the pipes
+	// are read only once the container runs.
+	logw := monitor.NewLogWriter(logf)
+	var sinks []func()
+	var ends []*os.File
+	pipe := func(dst io.Writer, stream string) (*os.File, error) {
+		r, w, err := os.Pipe()
+		if err != nil {
+			return nil, err
+		}
+		ends = append(ends, w)
+		out := logw.Stream(stream)
+		if dst != nil {
+			out = io.MultiWriter(dst, out)
+		}
+		sinks = append(sinks, func() { io.Copy(out, r); r.Close() })
+		return w, nil
+	}
+	closeEnds := func() {
+		for _, f := range ends {
+			f.Close()
+		}
+	}
+	runStdio := runtime.Stdio{Stdin: stdio.Stdin}
+	if runStdio.Stdout, err = pipe(stdio.Stdout, "stdout"); err == nil {
+		runStdio.Stderr, err = pipe(stdio.Stderr, "stderr")
+	}
+	if err != nil {
+		closeEnds()
+		logf.Close()
+		return nil, err
+	}
+	pid, err := e.runtime.Run(ctx, c.ID, bundle, runStdio)
+	closeEnds()
+	if err != nil {
+		logf.Close()
+		return nil, err
+	}
+	p.Pid = pid
+	done := make(chan struct{}, len(sinks))
+	for _, s := range sinks {
+		go func() { s(); done <- struct{}{} }()
+	}
+	go func() {
+		for range sinks {
+			<-done
+		}
+		close(p.copyDone)
+	}()
+	return p, e.setPid(ctx, c.ID, pid, self())
+}
+
+func (e *Engine) setPid(ctx context.Context, id string, pid int, watcher ProcessID) error {
+	return e.db.Update(ctx, func(tx *state.Tx) error {
+		var cur Container
+		if err := tx.Get(containersBucket, id, &cur); err != nil {
+			return err
+		}
+		cur.State.Pid, cur.State.Watcher = pid, watcher
+		return tx.Put(containersBucket, id, cur)
+	})
+}
+
+// Signal sends sig to the container's main process.
+func (p *Process) Signal(sig syscall.Signal) error {
+	return unix.Kill(p.Pid, sig)
+}
+
+// Wait waits for the process to exit, records its exit code (128+N when
+// killed by signal N, as Docker), releases the rootfs mount and the
+// runtime state, and removes the container if it was created with
+// AutoRemove. It returns the exit code.
+func (p *Process) Wait(ctx context.Context) (int, error) {
+	var ws unix.WaitStatus
+	for {
+		_, err := unix.Wait4(p.Pid, &ws, 0, nil)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return -1, fmt.Errorf("wait for container %s: %w", p.c.ShortID(), err)
+		}
+		break
+	}
+	code := ws.ExitStatus()
+	if ws.Signaled() {
+		code = 128 + int(ws.Signal())
+	}
+	<-p.copyDone
+	p.log.Close()
+	return code, p.e.finish(context.WithoutCancel(ctx), p.c, code, nil)
+}
+
+// StartDetached starts a created (or exited) container under its own
+// monitor process, which holds its output (into its log), records its exit
+// and applies --rm and the restart policy after every berth process has
+// gone. Errors as Start.
+func (e *Engine) StartDetached(ctx context.Context, ref string) (err error) {
+	mon, err := e.monitor()
+	if err != nil {
+		return err
+	}
+	c, err := e.beginStart(ctx, ref)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			e.finish(context.WithoutCancel(ctx), c, -1, err)
+		}
+	}()
+	bundle, err := e.prepareBundle(ctx, c)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(e.exitDir(), 0o700); err != nil {
+		return err
+	}
+	rt, ok := e.runtime.(*ociruntime.Runtime)
+	if !ok {
+		return fmt.Errorf("the monitor needs an OCI runtime binary: %w", errdefs.ErrNotImplemented)
+	}
+	st, err := mon.Start(ctx, monitor.Config{
+		ID: c.ID, Name: c.Name, Bundle: bundle,
+		Runtime: rt.Binary, RuntimeRoot: rt.Root,
+		LogPath: e.LogPath(c.ID), LogMaxSize: c.LogMaxSize,
+		ExitDir: e.exitDir(), ExitCommand: e.exitCommand(c.ID),
+		Terminal: c.Run.Tty, Stdin: c.Run.OpenStdin,
+		PidFile: filepath.Join(bundle, "init.pid"), MonitorPidFile: filepath.Join(bundle, "monitor.pid"),
+	})
+	if err != nil {
+		var ce *monitor.CreateError
+		if errors.As(err, &ce) {
+			return ociruntime.ClassifyStartError(c.ID, ce.Message)
+		}
+		return err
+	}
+	mst, _ := procStartTime(st.MonitorPid)
+	if err := e.setPid(ctx, c.ID, st.Pid, ProcessID{Pid: st.MonitorPid, StartTime: mst}); err != nil {
+		return err
+	}
+	return e.runtime.Start(ctx, c.ID)
+}
+
+func (e *Engine) monitor() (*monitor.Conmon, error) {
+	return monitor.New(e.opts.Monitor)
+}
+
+// exitCommand is what the monitor runs when the container exits: berth's
+// hidden `container-cleanup` verb with this engine's options, so that the
+// exit is recorded and --rm and the restart policy applied at once. With
+// no berth binary at hand (an embedding program), there is none: the
+// exit is then recorded on the next read of the container.
+func (e *Engine) exitCommand(id string) []string {
+	bin := e.opts.CleanupBinary
+	if bin == "" {
+		return nil
+	}
+	return []string{bin, "--root", e.opts.Root, "--runroot", e.opts.RunRoot, "--runtime", e.opts.Runtime,
+		"--storage-driver", e.opts.Snapshotter, "container-cleanup", id}
+}
+
+// Cleanup records the exit of a container whose monitor reported one,
+// releases its mounts and runtime state, and applies AutoRemove and the
+// restart policy. It is what the monitor's exit command runs; calling it
+// again, or for a running container, changes nothing.
+func (e *Engine) Cleanup(ctx context.Context, ref string) error {
+	c, err := e.Container(ctx, ref)
+	if err != nil {
+		return err
+	}
+	if c.State.Status != StatusExited {
+		return nil
+	}
+	return e.applyRestartPolicy(ctx, c)
+}
+
+// finish records an exit (code -1 with startErr: the start failed),
+// releases runtime state and mounts, and applies AutoRemove.
+func (e *Engine) finish(ctx context.Context, c Container, code int, startErr error) error {
+	e.runtime.Delete(ctx, c.ID, true)
+	unmountErr := mount.Unmount(filepath.Join(e.bundleDir(c.ID), "rootfs"))
+	err := e.db.Update(ctx, func(tx *state.Tx) error {
+		var cur Container
+		if err := tx.Get(containersBucket, c.ID, &cur); err != nil {
+			return err
+		}
+		cur.State.Status = StatusExited
+		cur.State.Pid = 0
+		cur.State.FinishedAt = time.Now().UTC()
+		cur.State.ExitCode = code
+		cur.State.Watcher = ProcessID{}
+		if startErr != nil {
+			cur.State.Status = StatusCreated
+			cur.State.ExitCode = startExitCode(startErr)
+			cur.State.Error = startErr.Error()
+		}
+		return tx.Put(containersBucket, c.ID, cur)
+	})
+	if c.AutoRemove {
+		return errors.Join(err, e.Remove(ctx, c.ID, true))
+	}
+	return errors.Join(err, unmountErr)
+}
+
+// startExitCode is the exit code Docker reports for a failed start.
+func startExitCode(err error) int {
+	switch {
+	case errors.Is(err, runtime.ErrCommandNotFound):
+		return 127
+	case errors.Is(err, runtime.ErrCommandNotExecutable):
+		return 126
+	}
+	return 128
+}

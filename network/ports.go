@@ -1,0 +1,241 @@
+package network
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/containerd/errdefs"
+)
+
+// ParsePortSpecs parses Docker's -p/--publish syntax and adds the -P
+// (publishAll) bindings. Each spec is
+//
+//	[hostIP:][hostPort[-hostPortEnd]:]containerPort[-containerPortEnd][/tcp|/udp|/sctp]
+//
+// e.g. "80" (random host port), "8080:80", "127.0.0.1:8080:80",
+// "127.0.0.1::80", "53:53/udp", "8000-8009:80-89" (pairwise),
+// "8000-8009:80" (one free host port out of the range), "80-89" (random
+// host port each). The protocol defaults to tcp. Host IPs must be IPv4
+// (IPv6 publishing is not implemented).
+//
+// exposed holds the image's and --expose's ports as "80/tcp" (or "80");
+// with publishAll each exposed port not already published gets a random
+// host port on all addresses, in port order. Bad syntax gives
+// errdefs.ErrInvalidArgument naming the spec.
+func ParsePortSpecs(specs []string, exposed map[string]struct{}, publishAll bool) ([]PortBinding, error) {
+	var out []PortBinding
+	for _, spec := range specs {
+		b, err := parsePortSpec(spec)
+		if err != nil {
+			return nil, fmt.Errorf("invalid port specification %q: %s: %w", spec, err, errdefs.ErrInvalidArgument)
+		}
+		out = append(out, b...)
+	}
+	if publishAll {
+		var extra []PortBinding
+		for k := range exposed {
+			port, proto, _ := strings.Cut(k, "/")
+			if proto == "" {
+				proto = "tcp"
+			}
+			p, err := strconv.ParseUint(port, 10, 16)
+			if err != nil || p == 0 || !validProto(proto) {
+				return nil, fmt.Errorf("invalid exposed port %q: %w", k, errdefs.ErrInvalidArgument)
+			}
+			if slices.ContainsFunc(out, func(b PortBinding) bool { return b.ContainerPort == uint16(p) && b.Proto == proto }) {
+				continue
+			}
+			extra = append(extra, PortBinding{ContainerPort: uint16(p), Proto: proto})
+		}
+		slices.SortFunc(extra, func(a, b PortBinding) int {
+			if a.ContainerPort != b.ContainerPort {
+				return int(a.ContainerPort) - int(b.ContainerPort)
+			}
+			return strings.Compare(a.Proto, b.Proto)
+		})
+		out = append(out, extra...)
+	}
+	return out, nil
+}
+
+func validProto(p string) bool { return p == "tcp" || p == "udp" || p == "sctp" }
+
+func parsePortSpec(spec string) ([]PortBinding, error) {
+	rest, proto := spec, "tcp"
+	if i := strings.LastIndex(spec, "/"); i >= 0 {
+		rest, proto = spec[:i], strings.ToLower(spec[i+1:])
+		if !validProto(proto) {
+			return nil, fmt.Errorf("unknown protocol %q", proto)
+		}
+	}
+	var hostIP netip.Addr
+	if strings.HasPrefix(rest, "[") {
+		return nil, fmt.Errorf("IPv6 host addresses are not supported")
+	}
+	parts := strings.Split(rest, ":")
+	var hostPart, ctrPart string
+	switch len(parts) {
+	case 1:
+		ctrPart = parts[0]
+	case 2:
+		hostPart, ctrPart = parts[0], parts[1]
+	case 3:
+		ip, err := netip.ParseAddr(parts[0])
+		if err != nil || !ip.Is4() {
+			return nil, fmt.Errorf("host IP %q is not an IPv4 address", parts[0])
+		}
+		if !ip.IsUnspecified() {
+			hostIP = ip
+		}
+		hostPart, ctrPart = parts[1], parts[2]
+	default:
+		return nil, fmt.Errorf("too many colons")
+	}
+	clo, chi, err := parseRange(ctrPart, false)
+	if err != nil {
+		return nil, fmt.Errorf("container port: %w", err)
+	}
+	hlo, hhi, err := parseRange(hostPart, true)
+	if err != nil {
+		return nil, fmt.Errorf("host port: %w", err)
+	}
+	var out []PortBinding
+	switch {
+	case clo == chi:
+		b := PortBinding{HostIP: hostIP, HostPort: hlo, ContainerPort: clo, Proto: proto}
+		if hhi != hlo {
+			b.HostPortEnd = hhi
+		}
+		out = append(out, b)
+	case hlo == 0:
+		for p := int(clo); p <= int(chi); p++ {
+			out = append(out, PortBinding{HostIP: hostIP, ContainerPort: uint16(p), Proto: proto})
+		}
+	case int(hhi)-int(hlo) == int(chi)-int(clo):
+		for i := 0; i <= int(chi)-int(clo); i++ {
+			out = append(out, PortBinding{HostIP: hostIP, HostPort: hlo + uint16(i), ContainerPort: clo + uint16(i), Proto: proto})
+		}
+	default:
+		return nil, fmt.Errorf("host and container port ranges differ in length")
+	}
+	return out, nil
+}
+
+func parseRange(s string, allowEmpty bool) (lo, hi uint16, err error) {
+	if s == "" {
+		if allowEmpty {
+			return 0, 0, nil
+		}
+		return 0, 0, fmt.Errorf("missing port")
+	}
+	a, b, isRange := strings.Cut(s, "-")
+	l, err := strconv.ParseUint(a, 10, 16)
+	if err != nil || l == 0 {
+		return 0, 0, fmt.Errorf("bad port %q", a)
+	}
+	h := l
+	if isRange {
+		if h, err = strconv.ParseUint(b, 10, 16); err != nil || h < l {
+			return 0, 0, fmt.Errorf("bad port range %q", s)
+		}
+	}
+	return uint16(l), uint16(h), nil
+}
+
+func (p PortBinding) validate() error {
+	if !validProto(p.Proto) || p.ContainerPort == 0 || (p.HostPortEnd != 0 && p.HostPortEnd < p.HostPort) ||
+		(p.HostIP.IsValid() && !p.HostIP.Is4()) {
+		return fmt.Errorf("invalid port binding %+v: %w", p, errdefs.ErrInvalidArgument)
+	}
+	return nil
+}
+
+func (p PortBinding) hostAddr() string {
+	ip := "0.0.0.0"
+	if p.HostIP.IsValid() {
+		ip = p.HostIP.String()
+	}
+	return net.JoinHostPort(ip, strconv.Itoa(int(p.HostPort)))
+}
+
+// clashes reports whether two resolved bindings want the same host socket:
+// same protocol and port, and the same host IP or either on all addresses.
+func clashes(a, b PortBinding) bool {
+	if a.Proto != b.Proto || a.HostPort != b.HostPort {
+		return false
+	}
+	return !a.HostIP.IsValid() || !b.HostIP.IsValid() || a.HostIP.IsUnspecified() || b.HostIP.IsUnspecified() || a.HostIP == b.HostIP
+}
+
+// resolvePorts picks host ports for bindings that need one and checks every
+// binding against the ports held by all endpoints and against sockets open
+// on the host (a trial bind).
+func (m *Manager) resolvePorts(st *state, in []PortBinding) ([]PortBinding, error) {
+	var held []PortBinding
+	for _, e := range st.Endpoints {
+		held = append(held, e.Ports...)
+	}
+	var out []PortBinding
+	free := func(p PortBinding) error {
+		if slices.ContainsFunc(held, func(h PortBinding) bool { return clashes(h, p) }) {
+			return fmt.Errorf("bind for %s/%s failed: port is already allocated: %w", p.hostAddr(), p.Proto, errdefs.ErrConflict)
+		}
+		if err := trialBind(p); err != nil {
+			return fmt.Errorf("bind for %s/%s failed: %w: %w", p.hostAddr(), p.Proto, err, errdefs.ErrConflict)
+		}
+		return nil
+	}
+	for _, p := range in {
+		if p.HostPort != 0 && p.HostPortEnd == 0 {
+			if err := free(p); err != nil {
+				return nil, err
+			}
+		} else {
+			lo, hi := m.opts.PortRange[0], m.opts.PortRange[1]
+			if p.HostPort != 0 {
+				lo, hi = p.HostPort, p.HostPortEnd
+			}
+			n := int(hi) - int(lo) + 1
+			start := rand.IntN(n)
+			found := false
+			for i := range n {
+				p.HostPort = uint16(int(lo) + (start+i)%n)
+				if free(p) == nil {
+					found = true
+					break
+				}
+			}
+			if !found {
+				return nil, fmt.Errorf("no free host port in %d-%d for %d/%s: %w", lo, hi, p.ContainerPort, p.Proto, errdefs.ErrUnavailable)
+			}
+			p.HostPortEnd = 0
+		}
+		held = append(held, p)
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// trialBind checks that no host process has the socket; tcp and udp only.
+func trialBind(p PortBinding) error {
+	switch p.Proto {
+	case "tcp":
+		l, err := net.Listen("tcp4", p.hostAddr())
+		if err != nil {
+			return err
+		}
+		return l.Close()
+	case "udp":
+		c, err := net.ListenPacket("udp4", p.hostAddr())
+		if err != nil {
+			return err
+		}
+		return c.Close()
+	}
+	return nil
+}
