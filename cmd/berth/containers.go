@@ -22,10 +22,10 @@ import (
 // runFlags are the flags of `run` (and later `create`).
 type runFlags struct {
 	name, entrypoint, user, workdir, hostname, network, pull, platform string
-	restart, stopSignal                                                 string
-	stopTimeout                                                         int
-	env, envFiles, capAdd, capDrop, labels, logOpts                     []string
-	rm, interactive, tty, detach, readOnly, privileged                  bool
+	restart, stopSignal                                                string
+	stopTimeout                                                        int
+	env, envFiles, capAdd, capDrop, labels, logOpts                    []string
+	rm, interactive, tty, detach, readOnly, privileged                 bool
 }
 
 func newRunCmd(g *globals) *cobra.Command {

@@ -49,9 +49,9 @@ func newPullCmd(g *globals) *cobra.Command {
 func newImagesCmd(g *globals) *cobra.Command {
 	var quiet, noTrunc bool
 	cmd := &cobra.Command{
-		Use:     "images [OPTIONS] [REPOSITORY[:TAG]]",
-		Short:   "List images",
-		Args:    cobra.MaximumNArgs(1),
+		Use:   "images [OPTIONS] [REPOSITORY[:TAG]]",
+		Short: "List images",
+		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			e, err := g.open(cmd.Context())
 			if err != nil {
@@ -134,9 +134,9 @@ func ago(t time.Time) string {
 func newRmiCmd(g *globals) *cobra.Command {
 	var force bool
 	cmd := &cobra.Command{
-		Use:     "rmi [OPTIONS] IMAGE [IMAGE...]",
-		Short:   "Remove one or more images",
-		Args:    cobra.MinimumNArgs(1),
+		Use:   "rmi [OPTIONS] IMAGE [IMAGE...]",
+		Short: "Remove one or more images",
+		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			e, err := g.open(cmd.Context())
 			if err != nil {

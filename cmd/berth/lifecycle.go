@@ -282,4 +282,3 @@ func newCleanupCmd(g *globals) *cobra.Command {
 		}),
 	}
 }
-
