@@ -54,6 +54,8 @@ type Container struct {
 	AutoRemove bool               `json:"autoRemove"`
 	// Snapshot is the chain ID the rootfs snapshot starts from.
 	Snapshot string `json:"snapshot"`
+	// Net holds the network mode, published ports, DNS and extra hosts.
+	Net NetworkSettings `json:"net"`
 	// Restart is the restart policy the monitor applies.
 	Restart RestartPolicy `json:"restart,omitempty"`
 	// StopSignal (a name or number, "" for SIGTERM) and StopTimeout (in
@@ -142,6 +144,7 @@ type CreateOptions struct {
 	// Progress receives pull progress and the "Unable to find image"
 	// notice; nil for none.
 	Progress    io.Writer
+	Network     NetworkRequest
 	Restart     RestartPolicy
 	StopSignal  string
 	StopTimeout *int
@@ -170,6 +173,14 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (Container, err
 	if err != nil {
 		return Container{}, err
 	}
+	exposed := map[string]struct{}{}
+	for p := range cfg.Config.ExposedPorts {
+		exposed[p] = struct{}{}
+	}
+	netSettings, err := e.resolveNetwork(ctx, opts.Network, exposed)
+	if err != nil {
+		return Container{}, err
+	}
 	top, err := e.unpack(ctx, cfg, layers) // no-op unless a layer went missing
 	if err != nil {
 		return Container{}, err
@@ -180,7 +191,7 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (Container, err
 		Path: args[0], Args: args[1:], Run: opts.Run, AutoRemove: opts.AutoRemove,
 		Snapshot: top, State: State{Status: StatusCreated},
 		Restart: opts.Restart, StopSignal: opts.StopSignal, StopTimeout: opts.StopTimeout,
-		LogMaxSize: opts.LogMaxSize, Labels: opts.Labels,
+		LogMaxSize: opts.LogMaxSize, Labels: opts.Labels, Net: netSettings,
 	}
 	if c.StopSignal == "" {
 		c.StopSignal = cfg.Config.StopSignal
@@ -380,6 +391,7 @@ func (e *Engine) reconcile(ctx context.Context, c Container) Container {
 	if err == nil && c.State.Status == StatusExited {
 		e.runtime.Delete(ctx, c.ID, true)
 		mount.Unmount(filepath.Join(e.bundleDir(c.ID), "rootfs"))
+		e.teardownNetwork(ctx, c)
 	}
 	return c
 }
@@ -408,6 +420,9 @@ func (e *Engine) Remove(ctx context.Context, ref string, force bool) error {
 		return err
 	}
 	if err := e.runtime.Delete(ctx, c.ID, true); err != nil {
+		return err
+	}
+	if err := e.teardownNetwork(ctx, c); err != nil {
 		return err
 	}
 	bundle := e.bundleDir(c.ID)

@@ -8,8 +8,11 @@
 package engine
 
 import (
+	"sync"
+
 	"context"
 	"fmt"
+	"github.com/berthproject/berth/network"
 	"os"
 	"path/filepath"
 
@@ -44,6 +47,9 @@ type Options struct {
 	// restart policies apply at once. Default: this program, if it is
 	// named berth; else none, and exits are recorded when next read.
 	CleanupBinary string
+	// Network configures the bridge networks (default bridge name and
+	// subnet, firewall chain prefix); zero values take network's defaults.
+	Network network.Options
 	// InsecureRegistries lists registries ("host:port") reached over plain
 	// HTTP or unverified TLS, like dockerd's insecure-registries.
 	InsecureRegistries []string
@@ -62,6 +68,10 @@ type Engine struct {
 	content *content.Store
 	snaps   snapshot.Snapshotter
 	runtime runtime.Runtime
+
+	netOnce sync.Once
+	net     *network.Manager
+	netErr  error
 }
 
 // Open prepares the directories under opts.Root and opts.RunRoot and opens

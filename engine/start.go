@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"syscall"
 	"time"
 
@@ -92,6 +93,12 @@ func (e *Engine) prepareBundle(ctx context.Context, c Container) (string, error)
 	}
 	opts := c.Run
 	opts.CgroupsPath = "/berth/" + c.ID
+	nsSpec, netMounts, err := e.setupNetwork(ctx, c)
+	if err != nil {
+		return "", err
+	}
+	opts.NetworkNamespace = nsSpec
+	opts.Mounts = append(slices.Clone(opts.Mounts), netMounts...)
 	spec, err := runtime.Spec(rootfs, imgCfg, opts)
 	if err != nil {
 		return "", err
@@ -340,6 +347,7 @@ func (e *Engine) Cleanup(ctx context.Context, ref string) error {
 // releases runtime state and mounts, and applies AutoRemove.
 func (e *Engine) finish(ctx context.Context, c Container, code int, startErr error) error {
 	e.runtime.Delete(ctx, c.ID, true)
+	e.teardownNetwork(ctx, c)
 	unmountErr := mount.Unmount(filepath.Join(e.bundleDir(c.ID), "rootfs"))
 	err := e.db.Update(ctx, func(tx *state.Tx) error {
 		var cur Container

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/berthproject/berth/internal/testutil"
@@ -37,11 +38,17 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// env is one isolated engine: its own --root and --runroot.
+// env is one isolated engine: its own --root and --runroot, and its own
+// default bridge, subnet and iptables chain prefix, so that engines of
+// different tests (and a real berth on the machine) never share them.
 type env struct {
 	t             *testing.T
 	root, runroot string
+	netFlags      []string
+	bridge, chain string
 }
+
+var envCount atomic.Int32
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
@@ -51,6 +58,9 @@ func newEnv(t *testing.T) *env {
 	}
 	dir := t.TempDir()
 	e := &env{t: t, root: filepath.Join(dir, "root"), runroot: filepath.Join(dir, "run")}
+	n := (os.Getpid()+int(envCount.Add(1)))%200 + 20
+	e.bridge, e.chain = fmt.Sprintf("bti%d", n), fmt.Sprintf("BTI%d", n)
+	e.netFlags = []string{"--default-bridge", e.bridge, "--default-subnet", fmt.Sprintf("10.79.%d.0/24", n), "--firewall-prefix", e.chain}
 	t.Cleanup(e.cleanup)
 	return e
 }
@@ -65,7 +75,7 @@ type result struct {
 // exit code.
 func (e *env) berth(args ...string) result {
 	e.t.Helper()
-	cmd := exec.Command(berthBin, append([]string{"--root", e.root, "--runroot", e.runroot}, args...)...)
+	cmd := exec.Command(berthBin, e.args(args...)...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
@@ -78,6 +88,11 @@ func (e *env) berth(args ...string) result {
 		e.t.Fatalf("berth %v: %v", args, err)
 	}
 	return r
+}
+
+// args prefixes args with this env's global flags.
+func (e *env) args(args ...string) []string {
+	return append(append([]string{"--root", e.root, "--runroot", e.runroot}, e.netFlags...), args...)
 }
 
 // ok runs berth and fails the test unless it exits 0.
@@ -113,8 +128,14 @@ func mountsUnder(dir string) []string {
 func (e *env) leftovers() []string {
 	var out []string
 	out = append(out, mountsUnder(e.root)...)
-	out = append(out, mountsUnder(e.runroot)...)
-	for _, pattern := range []string{"containers/*", "runtime/*/*"} {
+	for _, m := range mountsUnder(e.runroot) {
+		// The netns directory is itself a shared mount (as /run/netns);
+		// the namespaces bound inside it are what would leak.
+		if m != filepath.Join(e.runroot, "netns") {
+			out = append(out, m)
+		}
+	}
+	for _, pattern := range []string{"containers/*", "runtime/*/*", "netns/*"} {
 		m, _ := filepath.Glob(filepath.Join(e.runroot, pattern))
 		out = append(out, m...)
 	}
@@ -128,6 +149,35 @@ func (e *env) cleanup() {
 	}
 	for _, m := range append(mountsUnder(e.runroot), mountsUnder(e.root)...) {
 		unix.Unmount(m, unix.MNT_DETACH)
+	}
+	if nets := strings.Fields(e.berth("network", "ls", "-q", "--filter", "type=custom").stdout); len(nets) > 0 {
+		e.berth(append([]string{"network", "rm"}, nets...)...)
+	}
+	removeBridgeAndChains(e.bridge, e.chain)
+}
+
+// removeBridgeAndChains deletes the default bridge and every iptables rule
+// and chain carrying prefix: what a test engine's default network leaves.
+func removeBridgeAndChains(bridge, prefix string) {
+	exec.Command("ip", "link", "del", bridge).Run()
+	for _, table := range []string{"nat", "filter"} {
+		out, _ := exec.Command("iptables-save", "-t", table).Output()
+		var chains []string
+		for _, line := range strings.Split(string(out), "\n") {
+			switch {
+			case strings.HasPrefix(line, ":"+prefix):
+				chains = append(chains, strings.Fields(line[1:])[0])
+			case strings.HasPrefix(line, "-A ") && strings.Contains(line, prefix) && !strings.HasPrefix(line, "-A "+prefix):
+				args := append([]string{"-t", table, "-D"}, strings.Fields(line)[1:]...)
+				exec.Command("iptables", args...).Run()
+			}
+		}
+		for _, c := range chains {
+			exec.Command("iptables", "-t", table, "-F", c).Run()
+		}
+		for _, c := range chains {
+			exec.Command("iptables", "-t", table, "-X", c).Run()
+		}
 	}
 }
 

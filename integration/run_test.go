@@ -129,7 +129,10 @@ func TestImageConfigRules(t *testing.T) {
 		{"uid absent from passwd", []string{"-u", "4321", ref, "id", "-u"}, "4321\n"},
 		{"entrypoint", []string{"--entrypoint", "echo", ref, "a", "b"}, "a b\n"},
 		{"hostname", []string{"--hostname", "boat", ref, "hostname"}, "boat\n"},
-		{"no network", []string{ref, "sh", "-c", "ls /sys/class/net"}, "lo\n"},
+		{"no network", []string{"--network", "none", ref, "sh", "-c", "ls /sys/class/net"}, "lo\n"},
+		{"loopback up with no network", []string{"--network", "none", ref, "cat", "/sys/class/net/lo/operstate"}, "unknown\n"},
+		{"add-host kept in order", []string{"--add-host", "b:10.1.1.2", "--add-host", "a:10.1.1.1", ref, "sh", "-c", "grep 10.1.1 /etc/hosts"}, "10.1.1.2\tb\n10.1.1.1\ta\n"},
+		{"dns", []string{"--dns", "10.9.9.9", "--dns-search", "example.test", ref, "sh", "-c", "grep -v '^#' /etc/resolv.conf"}, "nameserver 10.9.9.9\nsearch example.test\n"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -262,7 +265,7 @@ func TestExitCodeWhenKilled(t *testing.T) {
 	e := newEnv(t)
 	_, ref := busybox(t)
 	e.ok("pull", ref)
-	cmd := exec.Command(berthBin, "--root", e.root, "--runroot", e.runroot, "run", "--name", "victim", ref, "busybox", "sleep", "30")
+	cmd := exec.Command(berthBin, e.args("run", "--name", "victim", ref, "busybox", "sleep", "30")...)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {

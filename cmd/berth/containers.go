@@ -19,10 +19,12 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// runFlags are the flags of `run` (and later `create`).
+// runFlags are the flags of `run` and `create`.
 type runFlags struct {
 	name, entrypoint, user, workdir, hostname, network, pull, platform string
-	restart, stopSignal                                                string
+	restart, stopSignal, ip                                            string
+	publish, expose, dns, dnsSearch, dnsOptions, addHosts, aliases     []string
+	publishAll                                                         bool
 	stopTimeout                                                        int
 	env, envFiles, capAdd, capDrop, labels, logOpts                    []string
 	rm, interactive, tty, detach, readOnly, privileged                 bool
@@ -64,7 +66,18 @@ func (rf *runFlags) register(cmd *cobra.Command) {
 	f.StringVarP(&rf.user, "user", "u", "", "Username or UID (format: <name|uid>[:<group|gid>])")
 	f.StringVarP(&rf.workdir, "workdir", "w", "", "Working directory inside the container")
 	f.StringVarP(&rf.hostname, "hostname", "h", "", "Container host name")
-	f.StringVar(&rf.network, "network", "none", "Connect a container to a network (none or host)")
+	f.StringVar(&rf.network, "network", "bridge", "Connect a container to a network")
+	f.StringVar(&rf.network, "net", "bridge", "Connect a container to a network")
+	f.MarkHidden("net")
+	f.StringVar(&rf.ip, "ip", "", "IPv4 address (e.g., 172.30.100.104)")
+	f.StringArrayVar(&rf.aliases, "network-alias", nil, "Add network-scoped alias for the container")
+	f.StringArrayVarP(&rf.publish, "publish", "p", nil, "Publish a container's port(s) to the host")
+	f.BoolVarP(&rf.publishAll, "publish-all", "P", false, "Publish all exposed ports to random ports")
+	f.StringArrayVar(&rf.expose, "expose", nil, "Expose a port or a range of ports")
+	f.StringArrayVar(&rf.dns, "dns", nil, "Set custom DNS servers")
+	f.StringArrayVar(&rf.dnsSearch, "dns-search", nil, "Set custom DNS search domains")
+	f.StringArrayVar(&rf.dnsOptions, "dns-option", nil, "Set DNS options")
+	f.StringArrayVar(&rf.addHosts, "add-host", nil, "Add a custom host-to-IP mapping (host:ip)")
 	f.StringVar(&rf.pull, "pull", "missing", `Pull image before running ("always", "missing", "never")`)
 	f.StringVar(&rf.platform, "platform", "", "Set platform if server is multi-platform capable")
 	f.BoolVar(&rf.readOnly, "read-only", false, "Mount the container's root filesystem as read only")
@@ -103,12 +116,12 @@ func (rf *runFlags) createOptions(cmd *cobra.Command, args []string) (engine.Cre
 			r.Entrypoint = []string{rf.entrypoint}
 		}
 	}
-	switch rf.network {
-	case "none", "":
-	case "host":
-		r.NetworkNamespace = "host"
-	default:
-		return opts, fmt.Errorf("network %s not found (this build supports --network none and host): %w", rf.network, errdefs.ErrNotFound)
+	opts.Network = engine.NetworkRequest{
+		NetworkSettings: engine.NetworkSettings{
+			Mode: rf.network, IP: rf.ip, Aliases: rf.aliases,
+			DNS: rf.dns, DNSSearch: rf.dnsSearch, DNSOptions: rf.dnsOptions, ExtraHosts: rf.addHosts,
+		},
+		Publish: rf.publish, PublishAll: rf.publishAll, Expose: rf.expose,
 	}
 	opts.Run = r
 	opts.Progress = os.Stderr

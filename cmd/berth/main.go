@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/signal"
 	"strings"
@@ -52,12 +53,18 @@ func newRoot() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.CompletionOptions.DisableDefaultCmd = true
+	if s := os.Getenv("BERTH_DEFAULT_SUBNET"); s != "" {
+		prefixValue{&g.opts.Network.DefaultSubnet}.Set(s)
+	}
 	f := root.PersistentFlags()
 	f.StringVar(&g.opts.Root, "root", envOr("BERTH_ROOT", engine.DefaultRoot), "Persistent state directory (images, snapshots, containers)")
 	f.StringVar(&g.opts.RunRoot, "runroot", envOr("BERTH_RUNROOT", engine.DefaultRunRoot), "Runtime state directory (bundles, OCI runtime state)")
 	f.StringVar(&g.opts.Runtime, "runtime", envOr("BERTH_RUNTIME", "runc"), "OCI runtime binary (runc, crun, …)")
 	f.StringVar(&g.opts.Snapshotter, "storage-driver", envOr("BERTH_STORAGE_DRIVER", "overlay"), "Snapshotter: overlay or vfs")
 	f.StringSliceVar(&g.insecure, "insecure-registry", nil, "Registry (host:port) to reach over plain HTTP; repeatable")
+	f.StringVar(&g.opts.Network.DefaultBridge, "default-bridge", os.Getenv("BERTH_DEFAULT_BRIDGE"), "Linux bridge of the default network (default berth0)")
+	f.Var(prefixValue{&g.opts.Network.DefaultSubnet}, "default-subnet", "Subnet of the default network (default 10.77.0.0/16)")
+	f.StringVar(&g.opts.Network.ChainPrefix, "firewall-prefix", os.Getenv("BERTH_FIREWALL_PREFIX"), "Prefix of berth's iptables chains (default BERTH)")
 	root.AddCommand(
 		newRunCmd(g), newCreateCmd(g), newStartCmd(g), newStopCmd(g), newRestartCmd(g),
 		newKillCmd(g), newWaitCmd(g), newLogsCmd(g), newPsCmd(g), newRmCmd(g), newCleanupCmd(g),
@@ -65,6 +72,26 @@ func newRoot() *cobra.Command {
 	)
 	return root
 }
+
+// prefixValue is a pflag.Value for a netip.Prefix (also read from
+// $BERTH_DEFAULT_SUBNET).
+type prefixValue struct{ p *netip.Prefix }
+
+func (v prefixValue) String() string {
+	if v.p == nil || !v.p.IsValid() {
+		return ""
+	}
+	return v.p.String()
+}
+func (v prefixValue) Set(s string) error {
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		return fmt.Errorf("invalid subnet %q: %w", s, errdefs.ErrInvalidArgument)
+	}
+	*v.p = p
+	return nil
+}
+func (v prefixValue) Type() string { return "CIDR" }
 
 func envOr(key, def string) string {
 	if v := os.Getenv(key); v != "" {

@@ -34,7 +34,12 @@ func run(ctx context.Context, root, runroot, img string, cmd []string) (int, err
 		return 0, err
 	}
 	defer e.Close()
-	c, err := e.Create(ctx, engine.CreateOptions{Image: img, AutoRemove: true, Run: runtime.RunOptions{Cmd: cmd}})
+	c, err := e.Create(ctx, engine.CreateOptions{
+		Image: img, AutoRemove: true, Run: runtime.RunOptions{Cmd: cmd},
+		// The hello program needs no network; "bridge" would attach it to
+		// the default bridge network as `berth run` does.
+		Network: engine.NetworkRequest{NetworkSettings: engine.NetworkSettings{Mode: "none"}},
+	})
 	if err != nil {
 		return 0, err
 	}
