@@ -88,10 +88,26 @@ type RunOptions struct {
 	// CgroupsPath is copied to Linux.CgroupsPath; "" leaves the choice
 	// to the OCI runtime.
 	CgroupsPath string
-	// Init (--init) is not implemented yet; Spec returns
-	// ErrNotImplemented when it is set.
+	// Init (--init) runs InitPath, bind-mounted read-only at
+	// /sbin/docker-init, as PID 1 with the command under it ("--" then
+	// the args), as Docker does with tini: signals are forwarded and
+	// zombies reaped.
 	Init bool
+	// InitPath is the host's static init binary for Init (Debian's
+	// /usr/bin/tini-static); required when Init is set.
+	InitPath string
+	// Memory limits the container's memory in bytes (--memory); 0 for
+	// none. MemorySwap is memory+swap in bytes (--memory-swap; -1 for
+	// unlimited swap, 0 for Docker's default of twice Memory).
+	Memory, MemorySwap int64
+	// NanoCPUs is --cpus in billionths of a CPU; 0 for no limit.
+	NanoCPUs int64
+	// PidsLimit is --pids-limit; 0 for none, -1 for unlimited.
+	PidsLimit int64
 }
+
+// initDest is where Init's binary appears in the container.
+const initDest = "/sbin/docker-init"
 
 // Spec builds the OCI runtime config for a container whose root
 // filesystem is already mounted at rootfs (an absolute host path), from
@@ -151,8 +167,8 @@ func invalidf(format string, a ...any) error {
 }
 
 func buildSpec(rootfs string, img ocispec.ImageConfig, opts RunOptions, h *hostInfo) (*specs.Spec, error) {
-	if opts.Init {
-		return nil, fmt.Errorf("--init: %w", errdefs.ErrNotImplemented)
+	if opts.Init && opts.InitPath == "" {
+		return nil, invalidf("--init needs an init binary (install Debian's tini: apt-get install tini)")
 	}
 	if !filepath.IsAbs(rootfs) {
 		return nil, invalidf("rootfs %q is not an absolute path", rootfs)
@@ -160,6 +176,10 @@ func buildSpec(rootfs string, img ocispec.ImageConfig, opts RunOptions, h *hostI
 	args, err := Args(img, opts)
 	if err != nil {
 		return nil, err
+	}
+	if opts.Init {
+		args = append([]string{initDest, "--"}, args...)
+		opts.Mounts = append(slices.Clone(opts.Mounts), specs.Mount{Destination: initDest, Type: "bind", Source: opts.InitPath, Options: []string{"bind", "ro"}})
 	}
 	cwd, err := workingDir(img, opts)
 	if err != nil {
@@ -240,6 +260,9 @@ func buildSpec(rootfs string, img ocispec.ImageConfig, opts RunOptions, h *hostI
 	}
 	if len(sysctl) > 0 {
 		s.Linux.Sysctl = sysctl
+	}
+	if err := setResources(s.Linux.Resources, opts); err != nil {
+		return nil, err
 	}
 
 	if opts.Privileged {
@@ -525,4 +548,45 @@ func buildNamespaces(network string, cgroup2 bool) ([]specs.LinuxNamespace, bool
 		ns = append(ns, specs.LinuxNamespace{Type: specs.CgroupNamespace})
 	}
 	return ns, hostNet, nil
+}
+
+// setResources applies --memory, --memory-swap, --cpus and --pids-limit
+// (cgroup limits, Docker's units: bytes, billionths of a CPU over a
+// 100 ms period).
+func setResources(r *specs.LinuxResources, opts RunOptions) error {
+	if opts.Memory < 0 || opts.NanoCPUs < 0 {
+		return invalidf("memory and cpus limits must not be negative")
+	}
+	if opts.Memory > 0 {
+		if opts.Memory < 6<<20 {
+			return invalidf("Minimum memory limit allowed is 6MB")
+		}
+		r.Memory = &specs.LinuxMemory{Limit: &opts.Memory}
+		swap := opts.MemorySwap
+		switch {
+		case swap == 0:
+			swap = 2 * opts.Memory
+		case swap > 0 && swap < opts.Memory:
+			return invalidf("Minimum memoryswap limit should be larger than memory limit, see usage")
+		}
+		r.Memory.Swap = &swap
+	} else if opts.MemorySwap > 0 {
+		return invalidf("You should always set the Memory limit when using Memoryswap limit, see usage")
+	}
+	if opts.NanoCPUs > 0 {
+		period := uint64(100000)
+		quota := opts.NanoCPUs * int64(period) / 1e9
+		if quota < 1000 {
+			return invalidf("Range of CPUs is from 0.01 to the number of CPUs available")
+		}
+		r.CPU = &specs.LinuxCPU{Period: &period, Quota: &quota}
+	}
+	if opts.PidsLimit != 0 {
+		limit := opts.PidsLimit
+		if limit < 0 {
+			limit = -1
+		}
+		r.Pids = &specs.LinuxPids{Limit: &limit}
+	}
+	return nil
 }

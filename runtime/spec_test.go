@@ -476,7 +476,11 @@ func TestBuildSpecErrors(t *testing.T) {
 		opts   RunOptions
 		is     func(error) bool
 	}{
-		{"init", rootfs, img, RunOptions{Init: true}, errdefs.IsNotImplemented},
+		{"init without binary", rootfs, img, RunOptions{Init: true}, errdefs.IsInvalidArgument},
+		{"memory below 6MB", rootfs, img, RunOptions{Memory: 1 << 20}, errdefs.IsInvalidArgument},
+		{"swap below memory", rootfs, img, RunOptions{Memory: 64 << 20, MemorySwap: 32 << 20}, errdefs.IsInvalidArgument},
+		{"swap without memory", rootfs, img, RunOptions{MemorySwap: 64 << 20}, errdefs.IsInvalidArgument},
+		{"cpus too small", rootfs, img, RunOptions{NanoCPUs: 1e6}, errdefs.IsInvalidArgument},
 		{"relative rootfs", "rootfs", img, RunOptions{}, errdefs.IsInvalidArgument},
 		{"no command", rootfs, ocispec.ImageConfig{}, RunOptions{}, errdefs.IsInvalidArgument},
 		{"relative workdir", rootfs, img, RunOptions{WorkingDir: "app"}, errdefs.IsInvalidArgument},
