@@ -79,6 +79,7 @@ type Engine struct {
 // is missing and errdefs.ErrNotImplemented when the snapshotter cannot work
 // on this kernel.
 func Open(ctx context.Context, opts Options) (*Engine, error) {
+	defer trace("open")()
 	if opts.Root == "" {
 		opts.Root = DefaultRoot
 	}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"syscall"
 	"time"
 
@@ -19,7 +20,6 @@ import (
 	"github.com/berthproject/berth/state"
 	"github.com/containerd/errdefs"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-	"golang.org/x/sys/unix"
 )
 
 // containerDir holds what persists of a container besides its record: its
@@ -76,6 +76,7 @@ func (e *Engine) prepareBundle(ctx context.Context, c Container) (string, error)
 		os.Remove(filepath.Join(bundle, f))
 	}
 	os.Remove(filepath.Join(e.exitDir(), c.ID))
+	defer trace("prepare bundle")()
 	mounts, err := e.snaps.Mounts(ctx, c.ID)
 	if errdefs.IsNotFound(err) {
 		mounts, err = e.snaps.Prepare(ctx, c.ID, c.Snapshot)
@@ -93,7 +94,10 @@ func (e *Engine) prepareBundle(ctx context.Context, c Container) (string, error)
 	}
 	opts := c.Run
 	opts.CgroupsPath = "/berth/" + c.ID
+	endNet := trace("setup network")
 	nsSpec, netMounts, err := e.setupNetwork(ctx, c)
+	endNet()
+	defer trace("spec")()
 	if err != nil {
 		return "", err
 	}
@@ -123,30 +127,30 @@ func (e *Engine) containerImageConfig(c Container) (ocispec.ImageConfig, error) 
 	return img.Config, nil
 }
 
-// Process is a started container's main process, watched by this process.
+// Process is a container started in the foreground by Start.
 type Process struct {
 	e        *Engine
 	c        Container
-	Pid      int // in the caller's pid namespace
+	rp       runtime.Process
 	copyDone chan struct{}
 	log      *os.File
+	stderr   *holdWriter
 }
 
-// Start starts a created (or exited) container in the foreground: its
-// output goes to stdio and to its log, and the caller must call Wait,
-// which records the exit. Start makes the calling process a child
-// subreaper, so that the container process, which the OCI runtime leaves
-// behind, is reaped by it. For a container that outlives its caller, use
-// StartDetached.
+// Pid is the container process's pid (0 if its start failed).
+func (p *Process) Pid() int { return p.rp.Pid() }
+
+// Start starts a created (or exited) container in the foreground: the OCI
+// runtime runs as this process's child, the container's output goes to
+// stdio and to its log, and the caller must call Wait, which records the
+// exit. For a container that outlives its caller, use StartDetached.
 //
-// Errors: errdefs.ErrConflict if the container is running;
-// runtime.ErrCommandNotFound / ErrCommandNotExecutable when its executable
-// is missing or cannot run (Docker's 127 and 126). A failed start leaves
-// the container "created" (and removes it if AutoRemove).
+// Errors: errdefs.ErrConflict if the container is running. Errors of the
+// start itself come from Wait: runtime.ErrCommandNotFound /
+// ErrCommandNotExecutable when the executable is missing or cannot run
+// (Docker's 127 and 126). A failed start leaves the container "created"
+// (and removes it if AutoRemove).
 func (e *Engine) Start(ctx context.Context, ref string, stdio runtime.Stdio) (p *Process, err error) {
-	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
-		return nil, fmt.Errorf("set child subreaper: %w", err)
-	}
 	c, err := e.beginStart(ctx, ref)
 	if err != nil {
 		return nil, err
@@ -160,18 +164,19 @@ func (e *Engine) Start(ctx context.Context, ref string, stdio runtime.Stdio) (p 
 	if err != nil {
 		return nil, err
 	}
+	defer trace("runtime start")()
 	logf, err := os.OpenFile(e.LogPath(c.ID), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, err
 	}
-	p = &Process{e: e, c: c, copyDone: make(chan struct{}), log: logf}
 	// Output goes through pipes so that it reaches the log too. The
-	// runtime writes its own errors to the stderr it is given: the pipes
-	// are read only once the container runs.
+	// runtime writes its own errors to the container's stderr: stderr is
+	// held back until the container runs, and dropped if it never does.
 	logw := monitor.NewLogWriter(logf)
+	stderrHold := &holdWriter{}
 	var sinks []func()
 	var ends []*os.File
-	pipe := func(dst io.Writer, stream string) (*os.File, error) {
+	pipe := func(dst io.Writer, stream string, hold *holdWriter) (*os.File, error) {
 		r, w, err := os.Pipe()
 		if err != nil {
 			return nil, err
@@ -180,6 +185,10 @@ func (e *Engine) Start(ctx context.Context, ref string, stdio runtime.Stdio) (p 
 		out := logw.Stream(stream)
 		if dst != nil {
 			out = io.MultiWriter(dst, out)
+		}
+		if hold != nil {
+			hold.dst = out
+			out = hold
 		}
 		sinks = append(sinks, func() { io.Copy(out, r); r.Close() })
 		return w, nil
@@ -190,21 +199,21 @@ func (e *Engine) Start(ctx context.Context, ref string, stdio runtime.Stdio) (p 
 		}
 	}
 	runStdio := runtime.Stdio{Stdin: stdio.Stdin}
-	if runStdio.Stdout, err = pipe(stdio.Stdout, "stdout"); err == nil {
-		runStdio.Stderr, err = pipe(stdio.Stderr, "stderr")
+	if runStdio.Stdout, err = pipe(stdio.Stdout, "stdout", nil); err == nil {
+		runStdio.Stderr, err = pipe(stdio.Stderr, "stderr", stderrHold)
 	}
 	if err != nil {
 		closeEnds()
 		logf.Close()
 		return nil, err
 	}
-	pid, err := e.runtime.Run(ctx, c.ID, bundle, runStdio)
+	rp, err := e.runtime.Run(ctx, c.ID, bundle, runStdio)
 	closeEnds()
 	if err != nil {
 		logf.Close()
 		return nil, err
 	}
-	p.Pid = pid
+	p = &Process{e: e, c: c, rp: rp, copyDone: make(chan struct{}), log: logf, stderr: stderrHold}
 	done := make(chan struct{}, len(sinks))
 	for _, s := range sinks {
 		go func() { s(); done <- struct{}{} }()
@@ -215,7 +224,44 @@ func (e *Engine) Start(ctx context.Context, ref string, stdio runtime.Stdio) (p 
 		}
 		close(p.copyDone)
 	}()
-	return p, e.setPid(ctx, c.ID, pid, self())
+	<-rp.Started()
+	if rp.Pid() == 0 {
+		return p, nil // failed, or already over: Wait tells
+	}
+	stderrHold.release()
+	return p, e.setPid(ctx, c.ID, rp.Pid(), self())
+}
+
+// holdWriter buffers writes until release, then passes them on to dst;
+// what is never released is dropped.
+type holdWriter struct {
+	mu       sync.Mutex
+	dst      io.Writer
+	buf      []byte
+	released bool
+}
+
+func (h *holdWriter) Write(p []byte) (int, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.released {
+		h.buf = append(h.buf, p...)
+		return len(p), nil
+	}
+	return h.dst.Write(p)
+}
+
+func (h *holdWriter) release() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.released {
+		return
+	}
+	h.released = true
+	if len(h.buf) > 0 {
+		h.dst.Write(h.buf)
+		h.buf = nil
+	}
 }
 
 func (e *Engine) setPid(ctx context.Context, id string, pid int, watcher ProcessID) error {
@@ -231,31 +277,25 @@ func (e *Engine) setPid(ctx context.Context, id string, pid int, watcher Process
 
 // Signal sends sig to the container's main process.
 func (p *Process) Signal(sig syscall.Signal) error {
-	return unix.Kill(p.Pid, sig)
+	return p.rp.Signal(sig)
 }
 
 // Wait waits for the process to exit, records its exit code (128+N when
-// killed by signal N, as Docker), releases the rootfs mount and the
-// runtime state, and removes the container if it was created with
-// AutoRemove. It returns the exit code.
+// killed by signal N, as Docker), releases the rootfs mount and network,
+// and removes the container if it was created with AutoRemove. It returns
+// the exit code; a failed start gives its error (see Start).
 func (p *Process) Wait(ctx context.Context) (int, error) {
-	var ws unix.WaitStatus
-	for {
-		_, err := unix.Wait4(p.Pid, &ws, 0, nil)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return -1, fmt.Errorf("wait for container %s: %w", p.c.ShortID(), err)
-		}
-		break
-	}
-	code := ws.ExitStatus()
-	if ws.Signaled() {
-		code = 128 + int(ws.Signal())
+	endWait := trace("container process")
+	code, err := p.rp.Wait()
+	endWait()
+	if err == nil {
+		p.stderr.release() // a container that ended before its pid was seen
 	}
 	<-p.copyDone
 	p.log.Close()
+	if err != nil {
+		return -1, errors.Join(err, p.e.finish(context.WithoutCancel(ctx), p.c, -1, err))
+	}
 	return code, p.e.finish(context.WithoutCancel(ctx), p.c, code, nil)
 }
 
@@ -346,8 +386,16 @@ func (e *Engine) Cleanup(ctx context.Context, ref string) error {
 // finish records an exit (code -1 with startErr: the start failed),
 // releases runtime state and mounts, and applies AutoRemove.
 func (e *Engine) finish(ctx context.Context, c Container, code int, startErr error) error {
-	e.runtime.Delete(ctx, c.ID, true)
-	e.teardownNetwork(ctx, c)
+	defer trace("finish")()
+	// The container has stopped: deleting the runtime's state (cgroups,
+	// state dir) overlaps with the rest of the cleanup.
+	deleted := make(chan error, 1)
+	if c.AutoRemove {
+		deleted <- nil // Remove deletes it
+	} else {
+		go func() { deleted <- e.runtime.Delete(ctx, c.ID, true) }()
+	}
+	netErr := e.teardownNetwork(ctx, c)
 	unmountErr := mount.Unmount(filepath.Join(e.bundleDir(c.ID), "rootfs"))
 	err := e.db.Update(ctx, func(tx *state.Tx) error {
 		var cur Container
@@ -366,10 +414,11 @@ func (e *Engine) finish(ctx context.Context, c Container, code int, startErr err
 		}
 		return tx.Put(containersBucket, c.ID, cur)
 	})
+	deleteErr := <-deleted
 	if c.AutoRemove {
-		return errors.Join(err, e.Remove(ctx, c.ID, true))
+		return errors.Join(err, e.remove(ctx, c.ID, true, true))
 	}
-	return errors.Join(err, unmountErr)
+	return errors.Join(err, netErr, unmountErr, deleteErr)
 }
 
 // startExitCode is the exit code Docker reports for a failed start.

@@ -21,13 +21,10 @@ type Stdio struct {
 // Runtime runs OCI bundles. IDs are the engine's container IDs.
 type Runtime interface {
 	// Run creates and starts container id from the bundle directory
-	// (config.json plus the rootfs it names) and returns the pid of its
-	// process in the caller's pid namespace without waiting for it. The
-	// process is not the caller's child: a caller that wants its exit status
-	// sets itself as child subreaper (prctl PR_SET_CHILD_SUBREAPER) first.
-	// Errors: ErrCommandNotFound, ErrCommandNotExecutable, or the runtime's
-	// own message.
-	Run(ctx context.Context, id, bundle string, stdio Stdio) (pid int, err error)
+	// (config.json plus the rootfs it names) and supervises it from the
+	// caller: it returns at once, and the Process tells when the container
+	// runs and how it ended. The runtime's state is gone once it ended.
+	Run(ctx context.Context, id, bundle string, stdio Stdio) (Process, error)
 	// Start starts a container that was created (by a monitor) and waits
 	// in the "created" state. errdefs.ErrNotFound for an unknown id.
 	Start(ctx context.Context, id string) error
@@ -40,6 +37,22 @@ type Runtime interface {
 	// State reports the runtime's view of the container; unknown ids give
 	// errdefs.ErrNotFound.
 	State(ctx context.Context, id string) (State, error)
+}
+
+// Process is a container run by Runtime.Run.
+type Process interface {
+	// Started is closed once the container's process runs, or once the
+	// runtime has failed before that.
+	Started() <-chan struct{}
+	// Pid is the container process's pid in the caller's pid namespace;
+	// 0 until Started is closed, and if the start failed.
+	Pid() int
+	// Signal sends sig to the container's process.
+	Signal(sig syscall.Signal) error
+	// Wait waits for the end and returns the exit status (128+N for a
+	// death by signal N). A failed start gives ErrCommandNotFound,
+	// ErrCommandNotExecutable or the runtime's own message.
+	Wait() (int, error)
 }
 
 // State is the OCI runtime state of a container (runtime-spec "state").

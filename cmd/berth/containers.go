@@ -6,9 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -224,22 +222,15 @@ func runContainer(cmd *cobra.Command, g *globals, rf *runFlags, args []string) (
 	if rf.interactive {
 		stdio.Stdin = os.Stdin
 	}
-	// Forward signals to the container's process (Docker's --sig-proxy).
-	sigs := make(chan os.Signal, 8)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2)
-	defer signal.Stop(sigs)
 	p, err := e.Start(ctx, c.ID, stdio)
 	if err != nil {
 		return startCode(err), err
 	}
-	go func() {
-		for s := range sigs {
-			p.Signal(s.(syscall.Signal))
-		}
-	}()
+	stopForwarding := forwardSignals(p.Signal)
+	defer stopForwarding()
 	code, err := p.Wait(ctx)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "Error:", message(err))
+		return startCode(err), err
 	}
 	return code, nil
 }

@@ -95,7 +95,7 @@ func newStartCmd(g *globals) *cobra.Command {
 				defer stopForwarding()
 				code, err := p.Wait(ctx)
 				if err != nil {
-					return err
+					return exitError{code: 1, err: err}
 				}
 				if code != 0 {
 					return exitError{code: code}

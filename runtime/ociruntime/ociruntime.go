@@ -13,7 +13,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/berthproject/berth/runtime"
 	"github.com/containerd/errdefs"
@@ -42,32 +44,90 @@ func (r *Runtime) command(ctx context.Context, args ...string) *exec.Cmd {
 	return exec.CommandContext(ctx, r.Binary, append([]string{"--root", r.Root}, args...)...)
 }
 
-// Run runs `RUNTIME run --detach --pid-file` on the bundle: one runtime
-// process creates and starts the container and exits. The container's stdio
-// are stdio's files. The runtime also writes its errors to that stderr; the
-// error returned is read from the runtime's JSON log instead, so a caller
-// that wants to hide the runtime's text passes a pipe as Stderr and drops
-// what it holds when Start fails (the container has not run then).
-func (r *Runtime) Run(ctx context.Context, id, bundle string, stdio runtime.Stdio) (int, error) {
+// Run runs `RUNTIME run --pid-file --log … ID` on the bundle: one runtime
+// process creates and starts the container, forwards signals to it, waits
+// for it and deletes its state (no `delete` is needed afterwards). The
+// container's stdio are stdio's files. The runtime also writes its errors
+// to that stderr; Wait's error is read from the runtime's JSON log
+// instead, so a caller that hides the runtime's text holds back what
+// arrives on stderr until Started and drops it on failure (the pid file
+// appears only once the container's process runs).
+func (r *Runtime) Run(ctx context.Context, id, bundle string, stdio runtime.Stdio) (runtime.Process, error) {
 	pidFile := filepath.Join(bundle, "init.pid")
 	logFile := filepath.Join(bundle, "runtime.log")
-	cmd := r.command(ctx, "run", "--detach", "--pid-file", pidFile, "--bundle", bundle, id)
-	cmd.Args = append([]string{cmd.Args[0], "--log", logFile, "--log-format", "json"}, cmd.Args[1:]...)
-	// A detached container keeps the stdio files the runtime was started
-	// with; the runtime's own errors also go to its stderr, and to the log.
+	os.Remove(pidFile)
+	cmd := exec.Command(r.Binary, "--root", r.Root, "--log", logFile, "--log-format", "json",
+		"run", "--pid-file", pidFile, "--bundle", bundle, id)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdio.Stdin, stdio.Stdout, stdio.Stderr
-	if err := cmd.Run(); err != nil {
-		return 0, startError(id, logFile, err)
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start OCI runtime: %w", err)
 	}
-	data, err := os.ReadFile(pidFile)
-	if err != nil {
-		return 0, fmt.Errorf("container %s: runtime wrote no pid file: %w", id, err)
+	p := &process{id: id, logFile: logFile, started: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		p.waitErr = cmd.Wait()
+		close(p.done)
+	}()
+	go p.watchPidFile(pidFile)
+	return p, nil
+}
+
+// process is a container under `RUNTIME run`.
+type process struct {
+	id, logFile string
+	started     chan struct{}
+	pid         atomic.Int64
+	done        chan struct{} // closed when the runtime exited
+	waitErr     error
+}
+
+// watchPidFile closes started once the pid file appears (polling: it
+// shows up within tens of milliseconds) or the runtime has exited.
+func (p *process) watchPidFile(path string) {
+	defer close(p.started)
+	delay := 500 * time.Microsecond
+	for {
+		if data, err := os.ReadFile(path); err == nil {
+			if pid, err := strconv.Atoi(strings.TrimSpace(string(data))); err == nil && pid > 0 {
+				p.pid.Store(int64(pid))
+				return
+			}
+		}
+		select {
+		case <-p.done:
+			return
+		case <-time.After(delay):
+		}
+		delay = min(delay*2, 20*time.Millisecond)
 	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
-	if err != nil {
-		return 0, fmt.Errorf("container %s: bad pid file: %w", id, err)
+}
+
+func (p *process) Started() <-chan struct{} { return p.started }
+func (p *process) Pid() int                 { return int(p.pid.Load()) }
+
+func (p *process) Signal(sig syscall.Signal) error {
+	pid := p.Pid()
+	if pid <= 0 {
+		return fmt.Errorf("container %s has no process yet: %w", p.id, errdefs.ErrNotFound)
 	}
-	return pid, nil
+	return syscall.Kill(pid, sig)
+}
+
+func (p *process) Wait() (int, error) {
+	<-p.done
+	<-p.started
+	var ee *exec.ExitError
+	switch {
+	case p.waitErr == nil:
+		return 0, nil
+	case !errors.As(p.waitErr, &ee):
+		return -1, fmt.Errorf("OCI runtime: %w", p.waitErr)
+	}
+	// The runtime logs an error only when it failed; otherwise its exit
+	// status is the container's.
+	if msg := lastLogError(p.logFile); msg != "" {
+		return -1, ClassifyStartError(p.id, msg)
+	}
+	return ee.ExitCode(), nil
 }
 
 // Start runs `RUNTIME start ID` on a created container.
@@ -137,7 +197,12 @@ func (r *Runtime) Kill(ctx context.Context, id string, sig syscall.Signal, all b
 }
 
 // Delete runs `RUNTIME delete [--force] ID`; an unknown id is not an error.
+// When the runtime keeps no state directory for id (Root/ID, as runc and
+// crun do) there is nothing to delete and no process is started.
 func (r *Runtime) Delete(ctx context.Context, id string, force bool) error {
+	if _, err := os.Stat(filepath.Join(r.Root, id)); errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
 	args := []string{"delete"}
 	if force {
 		args = append(args, "--force")
