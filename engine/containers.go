@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"github.com/berthproject/berth/monitor"
 	"io"
@@ -34,6 +35,9 @@ const (
 	StatusRunning  = "running"
 	StatusExited   = "exited"
 	StatusRemoving = "removing"
+	// StatusPaused is what inspect and ps show for a running container
+	// whose processes are frozen (State.Paused); records keep "running".
+	StatusPaused = "paused"
 )
 
 // Container is the stored record of one container.
@@ -87,6 +91,9 @@ type State struct {
 	StoppedByUser bool `json:"stoppedByUser,omitempty"`
 	// ExitHandled is set once the exit's --rm or restart policy ran.
 	ExitHandled bool `json:"exitHandled,omitempty"`
+	// Paused is set by Pause and cleared by Unpause; it means something
+	// only while Status is "running" (see Container.DisplayStatus).
+	Paused bool `json:"paused,omitempty"`
 }
 
 // ProcessID names one process across pid reuse.
@@ -158,6 +165,7 @@ type CreateOptions struct {
 // errdefs.ErrInvalidArgument for a bad name or options, errdefs.ErrNotFound
 // for a missing image with Pull "never". On error nothing is left behind.
 func (e *Engine) Create(ctx context.Context, opts CreateOptions) (Container, error) {
+	defer trace("create")()
 	if opts.Name != "" && !validName.MatchString(opts.Name) {
 		return Container{}, fmt.Errorf("Invalid container name (%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed: %w", opts.Name, errdefs.ErrInvalidArgument)
 	}
@@ -396,22 +404,36 @@ func (e *Engine) reconcile(ctx context.Context, c Container) Container {
 	return c
 }
 
-// Remove deletes a container: its runtime state, rootfs mount, bundle,
-// snapshot and record, in that order, so that a crash part-way leaves a
+// Remove deletes a container: its runtime state, network, rootfs mount,
+// bundle, snapshot, files and record, so that a crash part-way leaves a
 // record (status "removing") that the next Remove finishes. A running
 // container is refused with errdefs.ErrConflict unless force, which kills
 // it first.
 func (e *Engine) Remove(ctx context.Context, ref string, force bool) error {
+	return e.remove(ctx, ref, force, false)
+}
+
+// remove is Remove; stopped says the caller knows the container's
+// process has exited, so that deleting the runtime state can overlap
+// with the rest.
+func (e *Engine) remove(ctx context.Context, ref string, force, stopped bool) error {
+	defer trace("remove")()
 	var c Container
 	err := e.db.Update(ctx, func(tx *state.Tx) error {
 		var err error
 		if c, err = lookupContainer(tx, ref); err != nil {
 			return err
 		}
-		if c.State.Status == StatusRunning && !force {
+		if c.State.Status == StatusRunning && !stopped {
 			if st, err := e.runtime.State(ctx, c.ID); err == nil && st.Status != "stopped" {
-				return fmt.Errorf("cannot remove container %q: container is running: stop the container before removing or force remove: %w", ref, errdefs.ErrConflict)
+				if !force {
+					return fmt.Errorf("cannot remove container %q: container is running: stop the container before removing or force remove: %w", ref, errdefs.ErrConflict)
+				}
+			} else {
+				stopped = true
 			}
+		} else if c.State.Status != StatusRunning {
+			stopped = true
 		}
 		c.State.Status = StatusRemoving
 		return tx.Put(containersBucket, c.ID, c)
@@ -419,24 +441,28 @@ func (e *Engine) Remove(ctx context.Context, ref string, force bool) error {
 	if err != nil {
 		return err
 	}
-	if err := e.runtime.Delete(ctx, c.ID, true); err != nil {
-		return err
+	deleted := make(chan error, 1)
+	if stopped {
+		go func() { deleted <- e.runtime.Delete(ctx, c.ID, true) }()
+	} else if err := e.runtime.Delete(ctx, c.ID, true); err != nil {
+		return err // kills a running container before its files go
+	} else {
+		deleted <- nil
 	}
-	if err := e.teardownNetwork(ctx, c); err != nil {
-		return err
-	}
+	errs := []error{e.teardownNetwork(ctx, c)}
 	bundle := e.bundleDir(c.ID)
 	if err := mount.Unmount(filepath.Join(bundle, "rootfs")); err != nil {
-		return err
+		errs = append(errs, err)
+	} else {
+		errs = append(errs, os.RemoveAll(bundle))
+		if err := e.snaps.Remove(ctx, c.ID); err != nil && !errdefs.IsNotFound(err) {
+			errs = append(errs, err)
+		}
+		errs = append(errs, e.removeFiles(c.ID))
 	}
-	if err := os.RemoveAll(bundle); err != nil {
-		return err
-	}
-	if err := e.snaps.Remove(ctx, c.ID); err != nil && !errdefs.IsNotFound(err) {
-		return err
-	}
-	if err := e.removeFiles(c.ID); err != nil {
-		return err
+	errs = append(errs, <-deleted)
+	if err := errors.Join(errs...); err != nil {
+		return err // the record stays "removing"; the next Remove retries
 	}
 	return e.db.Update(ctx, func(tx *state.Tx) error { return deleteRecord(tx, c) })
 }
