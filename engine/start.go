@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -94,6 +95,9 @@ func (e *Engine) prepareBundle(ctx context.Context, c Container) (string, error)
 	}
 	opts := c.Run
 	opts.CgroupsPath = "/berth/" + c.ID
+	if opts.Init && opts.InitPath == "" {
+		opts.InitPath = initBinary()
+	}
 	endNet := trace("setup network")
 	nsSpec, netMounts, err := e.setupNetwork(ctx, c)
 	endNet()
@@ -430,4 +434,15 @@ func startExitCode(err error) int {
 		return 126
 	}
 	return 128
+}
+
+// initBinary finds a static init for --init: Debian's tini-static, or
+// docker-init where Docker's packages installed one; "" if none.
+func initBinary() string {
+	for _, name := range []string{"tini-static", "docker-init"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	return ""
 }

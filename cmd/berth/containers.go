@@ -4,11 +4,8 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"strings"
-	"text/tabwriter"
-	"time"
 
 	"github.com/berthproject/berth/engine"
 	"github.com/berthproject/berth/runtime"
@@ -20,7 +17,11 @@ import (
 // runFlags are the flags of `run` and `create`.
 type runFlags struct {
 	name, entrypoint, user, workdir, hostname, network, pull, platform string
-	restart, stopSignal, ip                                            string
+	restart, stopSignal, ip, memory, memorySwap, shmSize               string
+	cpus                                                               float64
+	pidsLimit                                                          int64
+	volumes, mounts, tmpfs, ulimits, securityOpts, sysctls             []string
+	init                                                               bool
 	publish, expose, dns, dnsSearch, dnsOptions, addHosts, aliases     []string
 	publishAll                                                         bool
 	stopTimeout                                                        int
@@ -87,6 +88,18 @@ func (rf *runFlags) register(cmd *cobra.Command) {
 	f.IntVar(&rf.stopTimeout, "stop-timeout", 0, "Timeout (in seconds) to stop a container")
 	f.StringArrayVarP(&rf.labels, "label", "l", nil, "Set meta data on a container")
 	f.StringArrayVar(&rf.logOpts, "log-opt", nil, "Log driver options (max-size)")
+	f.StringArrayVarP(&rf.volumes, "volume", "v", nil, "Bind mount a volume (HOST-PATH:CONTAINER-PATH[:ro])")
+	f.StringArrayVar(&rf.mounts, "mount", nil, "Attach a filesystem mount to the container")
+	f.StringArrayVar(&rf.tmpfs, "tmpfs", nil, "Mount a tmpfs directory")
+	f.BoolVar(&rf.init, "init", false, "Run an init inside the container that forwards signals and reaps processes")
+	f.StringVarP(&rf.memory, "memory", "m", "", "Memory limit")
+	f.StringVar(&rf.memorySwap, "memory-swap", "", "Swap limit equal to memory plus swap: '-1' to enable unlimited swap")
+	f.Float64Var(&rf.cpus, "cpus", 0, "Number of CPUs")
+	f.Int64Var(&rf.pidsLimit, "pids-limit", 0, "Tune container pids limit (set -1 for unlimited)")
+	f.StringArrayVar(&rf.ulimits, "ulimit", nil, "Ulimit options (NAME=SOFT[:HARD])")
+	f.StringArrayVar(&rf.securityOpts, "security-opt", nil, "Security Options")
+	f.StringVar(&rf.shmSize, "shm-size", "", "Size of /dev/shm")
+	f.StringArrayVar(&rf.sysctls, "sysctl", nil, "Sysctl options")
 	f.BoolP("help", "", false, "Print usage") // -h is --hostname, as in Docker
 }
 
@@ -113,6 +126,9 @@ func (rf *runFlags) createOptions(cmd *cobra.Command, args []string) (engine.Cre
 		if rf.entrypoint != "" {
 			r.Entrypoint = []string{rf.entrypoint}
 		}
+	}
+	if err := rf.resourceOptions(&r); err != nil {
+		return opts, err
 	}
 	opts.Network = engine.NetworkRequest{
 		NetworkSettings: engine.NetworkSettings{
@@ -245,79 +261,6 @@ func startCode(err error) int {
 		return 126
 	}
 	return 125
-}
-
-func newPsCmd(g *globals) *cobra.Command {
-	var all, quiet, noTrunc, latest bool
-	var last int
-	cmd := &cobra.Command{
-		Use:   "ps [OPTIONS]",
-		Short: "List containers",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			e, err := g.open(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer e.Close()
-			if latest {
-				last = 1
-			}
-			cs, err := e.Containers(cmd.Context(), all || last > 0)
-			if err != nil {
-				return err
-			}
-			if last > 0 && len(cs) > last {
-				cs = cs[:last]
-			}
-			return printContainers(cmd.OutOrStdout(), cs, quiet, noTrunc)
-		},
-	}
-	f := cmd.Flags()
-	f.BoolVarP(&all, "all", "a", false, "Show all containers (default shows just running)")
-	f.BoolVarP(&quiet, "quiet", "q", false, "Only display container IDs")
-	f.BoolVar(&noTrunc, "no-trunc", false, "Don't truncate output")
-	f.BoolVarP(&latest, "latest", "l", false, "Show the latest created container (includes all states)")
-	f.IntVarP(&last, "last", "n", -1, "Show n last created containers (includes all states)")
-	return cmd
-}
-
-func printContainers(out io.Writer, cs []engine.Container, quiet, noTrunc bool) error {
-	if quiet {
-		for _, c := range cs {
-			id := c.ShortID()
-			if noTrunc {
-				id = c.ID
-			}
-			fmt.Fprintln(out, id)
-		}
-		return nil
-	}
-	tw := tabwriter.NewWriter(out, 10, 1, 3, ' ', 0)
-	fmt.Fprintln(tw, "CONTAINER ID\tIMAGE\tCOMMAND\tCREATED\tSTATUS\tPORTS\tNAMES")
-	for _, c := range cs {
-		id, command := c.ShortID(), strings.Join(append([]string{c.Path}, c.Args...), " ")
-		if noTrunc {
-			id = c.ID
-		} else if len([]rune(command)) > 20 {
-			command = string([]rune(command)[:19]) + "…"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%q\t%s\t%s\t\t%s\n", id, c.Image, command, ago(c.Created), status(c.State), c.Name)
-	}
-	return tw.Flush()
-}
-
-// status renders a State as Docker's STATUS column.
-func status(s engine.State) string {
-	switch s.Status {
-	case engine.StatusRunning:
-		return "Up " + units.HumanDuration(time.Since(s.StartedAt))
-	case engine.StatusExited:
-		return fmt.Sprintf("Exited (%d) %s", s.ExitCode, ago(s.FinishedAt))
-	case engine.StatusRemoving:
-		return "Removal In Progress"
-	}
-	return "Created"
 }
 
 func newRmCmd(g *globals) *cobra.Command {
