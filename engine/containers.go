@@ -213,6 +213,7 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (Container, err
 	if err := e.db.Update(ctx, func(tx *state.Tx) error { return reserve(tx, &c) }); err != nil {
 		return Container{}, err
 	}
+	crashPoint("create-recorded")
 	// The record exists first, so whatever follows can be found and
 	// cleaned by ID; a crash here leaves a record whose snapshot Start
 	// makes on demand and rm ignores if missing.
@@ -220,6 +221,7 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (Container, err
 		e.db.Update(context.WithoutCancel(ctx), func(tx *state.Tx) error { return deleteRecord(tx, c) })
 		return Container{}, err
 	}
+	crashPoint("create-snapshot")
 	return c, nil
 }
 
@@ -374,7 +376,9 @@ func (e *Engine) reconcile(ctx context.Context, c Container) Container {
 		if c.State.Watcher.Alive() {
 			return c
 		}
-		if st, err := e.runtime.State(ctx, c.ID); err == nil && st.Status != "stopped" {
+		// Still running under the runtime: truthful. "created" means the
+		// starter died between create and start: nobody will start it.
+		if st, err := e.runtime.State(ctx, c.ID); err == nil && st.Status != "stopped" && st.Status != "created" {
 			return c
 		}
 		code, at = 255, time.Now().UTC()
@@ -441,6 +445,7 @@ func (e *Engine) remove(ctx context.Context, ref string, force, stopped bool) er
 	if err != nil {
 		return err
 	}
+	crashPoint("remove-marked")
 	deleted := make(chan error, 1)
 	if stopped {
 		go func() { deleted <- e.runtime.Delete(ctx, c.ID, true) }()
@@ -449,6 +454,7 @@ func (e *Engine) remove(ctx context.Context, ref string, force, stopped bool) er
 	} else {
 		deleted <- nil
 	}
+	crashPoint("remove-runtime")
 	errs := []error{e.teardownNetwork(ctx, c)}
 	bundle := e.bundleDir(c.ID)
 	if err := mount.Unmount(filepath.Join(bundle, "rootfs")); err != nil {
@@ -458,6 +464,7 @@ func (e *Engine) remove(ctx context.Context, ref string, force, stopped bool) er
 		if err := e.snaps.Remove(ctx, c.ID); err != nil && !errdefs.IsNotFound(err) {
 			errs = append(errs, err)
 		}
+		crashPoint("remove-snapshot")
 		errs = append(errs, e.removeFiles(c.ID))
 	}
 	errs = append(errs, <-deleted)

@@ -101,7 +101,7 @@ func (e *Engine) register(ctx context.Context, rec image.Record) error {
 		if !e.content.Has(rec.Target.Digest) || !e.content.Has(rec.Config) {
 			return fmt.Errorf("image content was removed concurrently, pull again: %w", errdefs.ErrAborted)
 		}
-		return image.Put(tx, rec)
+		return putImage(tx, rec)
 	})
 }
 
@@ -255,6 +255,9 @@ func (e *Engine) RemoveImage(ctx context.Context, ref string, force bool) ([]Rem
 		for _, r := range targets {
 			if err := image.Delete(tx, r.Name); err != nil {
 				return err
+			}
+			if IsDangling(r) {
+				continue
 			}
 			named, _ := reference.ParseNormalizedNamed(r.Name)
 			removed = append(removed, RemovedImage{Untagged: reference.FamiliarString(named)})

@@ -40,14 +40,16 @@ func (e *Engine) exitDir() string { return filepath.Join(e.opts.RunRoot, "exits"
 // beginStart marks the container running under watcher and returns it.
 // errdefs.ErrConflict if it runs already or is being removed.
 func (e *Engine) beginStart(ctx context.Context, ref string) (Container, error) {
+	// Reconcile a stale "running" record first: reconcile takes the
+	// store's lock itself, so it cannot run inside the transaction below.
+	if _, err := e.Container(ctx, ref); err != nil {
+		return Container{}, err
+	}
 	var c Container
 	err := e.db.Update(ctx, func(tx *state.Tx) error {
 		var err error
 		if c, err = lookupContainer(tx, ref); err != nil {
 			return err
-		}
-		if c.State.Status == StatusRunning {
-			c = e.reconcile(ctx, c)
 		}
 		switch c.State.Status {
 		case StatusRunning:
@@ -89,6 +91,7 @@ func (e *Engine) prepareBundle(ctx context.Context, c Container) (string, error)
 	if err := mount.All(mounts, rootfs); err != nil {
 		return "", err
 	}
+	crashPoint("start-mounted")
 	imgCfg, err := e.containerImageConfig(c)
 	if err != nil {
 		return "", err
@@ -101,6 +104,7 @@ func (e *Engine) prepareBundle(ctx context.Context, c Container) (string, error)
 	endNet := trace("setup network")
 	nsSpec, netMounts, err := e.setupNetwork(ctx, c)
 	endNet()
+	crashPoint("start-network")
 	defer trace("spec")()
 	if err != nil {
 		return "", err
@@ -159,6 +163,7 @@ func (e *Engine) Start(ctx context.Context, ref string, stdio runtime.Stdio) (p 
 	if err != nil {
 		return nil, err
 	}
+	crashPoint("start-recorded")
 	defer func() {
 		if err != nil {
 			e.finish(context.WithoutCancel(ctx), c, -1, err)
@@ -213,6 +218,7 @@ func (e *Engine) Start(ctx context.Context, ref string, stdio runtime.Stdio) (p 
 	}
 	rp, err := e.runtime.Run(ctx, c.ID, bundle, runStdio)
 	closeEnds()
+	crashPoint("start-spawned")
 	if err != nil {
 		logf.Close()
 		return nil, err

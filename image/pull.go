@@ -1,11 +1,12 @@
 package image
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"runtime"
 	"strings"
@@ -13,13 +14,13 @@ import (
 	"time"
 
 	"github.com/berthproject/berth/image/content"
+	"github.com/berthproject/berth/image/fetcher"
 	"github.com/containerd/errdefs"
 	"github.com/distribution/reference"
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sync/errgroup"
@@ -35,30 +36,57 @@ type PullOptions struct {
 	// Insecure allows plain HTTP and unverified TLS for this registry.
 	Insecure bool
 	// Keychain supplies credentials; default authn.DefaultKeychain
-	// (~/.docker/config.json, $DOCKER_CONFIG).
+	// (~/.docker/config.json, $DOCKER_CONFIG). It is read by the calling
+	// process, which passes the one credential needed to the fetcher.
 	Keychain authn.Keychain
 	// Transport carries registry traffic; default remote.DefaultTransport.
+	// Setting it runs the fetcher in this process (see fetcher.Options).
 	Transport http.RoundTripper
-	// Progress receives Docker-style status lines ("abc123: Pull complete");
-	// nil prints nothing.
+	// Fetcher is the command that runs an unprivileged fetcher process
+	// when the caller is root; nil means fetcher.DefaultCommand().
+	Fetcher *fetcher.Command
+	// Progress receives Docker-style status: if it implements
+	// ProgressReporter, structured events; else one "ID: Status" line per
+	// event as Docker prints when not on a terminal ("abc123def456: Pull
+	// complete"), without byte counts. nil prints nothing.
 	Progress io.Writer
 	// Concurrency is how many layers download at once; default 3 (Docker's).
 	Concurrency int
 }
 
-func (o PullOptions) remoteOptions(ctx context.Context) []remote.Option {
-	kc := o.Keychain
-	if kc == nil {
-		kc = authn.DefaultKeychain
-	}
-	opts := []remote.Option{remote.WithContext(ctx), remote.WithAuthFromKeychain(kc), remote.WithUserAgent("berth")}
-	if o.Transport != nil {
-		opts = append(opts, remote.WithTransport(o.Transport))
-	}
-	p := o.platform()
-	opts = append(opts, remote.WithPlatform(v1.Platform{OS: p.OS, Architecture: p.Architecture, Variant: p.Variant}))
-	return opts
+// ProgressEvent is one status update of a pull, shaped like one message of
+// Docker's JSON progress stream (POST /images/create). ID is a layer's
+// short digest (12 hex digits), a tag for "Pulling from …", or empty.
+// Status is Docker's text: "Pulling from REPO", "Already exists", "Pulling
+// fs layer", "Downloading", "Verifying Checksum", "Download complete",
+// "Pull complete", "Digest: sha256:…". Current and Total are the bytes of
+// a "Downloading" layer received so far and expected.
+type ProgressEvent struct {
+	ID             string
+	Status         string
+	Current, Total int64
 }
+
+// ProgressReporter is implemented by a PullOptions.Progress writer that
+// renders structured progress (a terminal display). ReportProgress is
+// never called concurrently by one pull.
+type ProgressReporter interface {
+	ReportProgress(ProgressEvent)
+}
+
+// Size limits for the blobs the parent holds in memory, in bytes.
+const (
+	maxManifestSize = 4 << 20 // the distribution spec's limit registries apply
+	maxConfigSize   = 16 << 20
+)
+
+// ingestMaxAge is the age beyond which a pull removes files left in the
+// content store's ingest directory (a killed pull's partial blobs);
+// younger files may be another process's writes in progress.
+const ingestMaxAge = 10 * time.Minute
+
+// progressInterval spaces a layer's "Downloading" events.
+const progressInterval = 100 * time.Millisecond
 
 func (o PullOptions) platform() ocispec.Platform {
 	if o.Platform != nil {
@@ -90,63 +118,465 @@ func RemoteReference(named reference.Named, insecure bool) (name.Reference, erro
 // blob, each verified against its digest before it is committed. It returns
 // the Record to register; the caller registers it (and unpacks the layers).
 //
+// When the caller is root, the registry I/O runs in a fetcher process
+// with no privileges (package fetcher); this process only checks what the
+// fetcher sends against the digests it expects and commits it: the
+// manifest against the digest a digest-pinned reference names (and, from
+// an index, against the index's entries), the config and the layers
+// against the manifest. At its start Pull removes ingest files older than
+// ten minutes; a cancelled Pull leaves no ingest file of its own.
+//
 // Errors carry the image name and the cause in one line and match:
 // errdefs.ErrNotFound (no such repository, tag, or platform),
 // errdefs.ErrUnauthenticated (registry refused the credentials),
 // errdefs.ErrUnavailable (registry unreachable or failing with 5xx),
 // errdefs.ErrNotImplemented (unsupported media type),
-// errdefs.ErrDataLoss (content does not match its digest).
+// errdefs.ErrDataLoss (content does not match its digest),
+// context.Canceled (ctx was cancelled).
 // Blobs committed before a failure stay in cs (they are verified and reused
-// by a later pull); nothing is registered.
+// by a later pull, which reports them "Already exists"); nothing is
+// registered.
 func Pull(ctx context.Context, cs *content.Store, named reference.Named, opts PullOptions) (Record, error) {
-	ref, err := RemoteReference(named, opts.Insecure)
-	if err != nil {
+	if _, err := RemoteReference(named, opts.Insecure); err != nil {
 		return Record{}, err
 	}
-	rec, err := pull(ctx, cs, ref, named, opts)
+	rec, err := pull(ctx, cs, named, opts)
 	if err != nil {
-		return Record{}, classify(named, err)
+		return Record{}, pullError(named, err)
 	}
 	return rec, nil
 }
 
-func pull(ctx context.Context, cs *content.Store, ref name.Reference, named reference.Named, opts PullOptions) (Record, error) {
-	progress := opts.Progress
-	if progress == nil {
-		progress = io.Discard
+// pullError names the image in err unless the fetcher already did.
+func pullError(named reference.Named, err error) error {
+	var remote *fetcher.RemoteError
+	if errors.As(err, &remote) {
+		return err
 	}
+	fam := reference.FamiliarString(named)
+	for _, c := range fetcher.Categories {
+		if errors.Is(err, c.Err) {
+			return fmt.Errorf("pulling %s: %w", fam, err)
+		}
+	}
+	return fmt.Errorf("pulling %s: %s: %w", fam, strings.Join(strings.Fields(err.Error()), " "), errdefs.ErrUnknown)
+}
+
+// puller is the root side of one pull: it reads the fetcher's frames,
+// checks them and commits blobs.
+type puller struct {
+	ctx    context.Context
+	cs     *content.Store
+	conn   *fetcher.Conn
+	report func(ProgressEvent)
+}
+
+func pull(ctx context.Context, cs *content.Store, named reference.Named, opts PullOptions) (Record, error) {
+	_ = cs.Prune(ingestMaxAge)
+	report := reporter(opts.Progress)
 	if t, ok := named.(reference.Tagged); ok {
-		fmt.Fprintf(progress, "%s: Pulling from %s\n", t.Tag(), reference.Path(named))
+		report(ProgressEvent{ID: t.Tag(), Status: "Pulling from " + reference.Path(named)})
 	}
-	desc, err := remote.Get(ref, opts.remoteOptions(ctx)...)
+	plat := opts.platform()
+	req := fetcher.Request{
+		Reference: named.String(), Insecure: opts.Insecure, Concurrency: opts.Concurrency,
+		OS: plat.OS, Architecture: plat.Architecture, Variant: plat.Variant,
+	}
+	var err error
+	if req.Auth, err = credentials(named, opts.Keychain); err != nil {
+		return Record{}, err
+	}
+	conn, err := fetcher.Start(ctx, fetcher.Options{Command: opts.Fetcher, Transport: opts.Transport})
 	if err != nil {
 		return Record{}, err
 	}
-	rec := Record{Name: named.String(), RepoDigest: digest.Digest(desc.Digest.String()), Created: time.Now().UTC()}
-	var img v1.Image
-	switch {
-	case desc.MediaType.IsIndex():
-		d := digest.Digest(desc.Digest.String())
-		if err := cs.Write(ctx, d, desc.Size, strings.NewReader(string(desc.Manifest))); err != nil {
-			return Record{}, err
-		}
-		rec.Index = &ocispec.Descriptor{MediaType: string(desc.MediaType), Digest: d, Size: desc.Size}
-		if img, err = desc.Image(); err != nil {
-			p := opts.platform()
-			return Record{}, fmt.Errorf("no matching manifest for %s in the manifest list entries: %w", platformString(p), errdefs.ErrNotFound)
-		}
-	case desc.MediaType.IsImage():
-		if img, err = desc.Image(); err != nil {
-			return Record{}, err
-		}
-	default:
-		return Record{}, fmt.Errorf("unsupported manifest media type %q: %w", desc.MediaType, errdefs.ErrNotImplemented)
+	defer conn.Close()
+	p := &puller{ctx: ctx, cs: cs, conn: conn, report: report}
+	rec, err := p.run(named, plat, &req)
+	if err != nil && ctx.Err() != nil {
+		return Record{}, ctx.Err()
 	}
-	if err := write(ctx, cs, img, &rec, progress, opts.Concurrency); err != nil {
+	return rec, err
+}
+
+// credentials resolves the credential for named's registry from kc, as
+// this (possibly root) process sees it; nil means anonymous.
+func credentials(named reference.Named, kc authn.Keychain) (*fetcher.Auth, error) {
+	if kc == nil {
+		kc = authn.DefaultKeychain
+	}
+	reg, err := name.NewRegistry(reference.Domain(named))
+	if err != nil {
+		return nil, fmt.Errorf("invalid reference format: %v: %w", err, errdefs.ErrInvalidArgument)
+	}
+	a, err := kc.Resolve(reg)
+	if err != nil {
+		return nil, fmt.Errorf("reading registry credentials: %v: %w", err, errdefs.ErrFailedPrecondition)
+	}
+	cfg, err := a.Authorization()
+	if err != nil {
+		return nil, fmt.Errorf("reading registry credentials: %v: %w", err, errdefs.ErrFailedPrecondition)
+	}
+	if cfg == nil || *cfg == (authn.AuthConfig{}) {
+		return nil, nil
+	}
+	return &fetcher.Auth{Username: cfg.Username, Password: cfg.Password, Auth: cfg.Auth, IdentityToken: cfg.IdentityToken, RegistryToken: cfg.RegistryToken}, nil
+}
+
+// reporter adapts PullOptions.Progress to events; the result is safe for
+// concurrent use.
+func reporter(w io.Writer) func(ProgressEvent) {
+	if w == nil {
+		return func(ProgressEvent) {}
+	}
+	var mu sync.Mutex
+	if r, ok := w.(ProgressReporter); ok {
+		return func(ev ProgressEvent) {
+			mu.Lock()
+			defer mu.Unlock()
+			r.ReportProgress(ev)
+		}
+	}
+	return func(ev ProgressEvent) {
+		if ev.Status == "Downloading" {
+			return // Docker shows byte progress only on a terminal
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if ev.ID != "" {
+			fmt.Fprintf(w, "%s: %s\n", ev.ID, ev.Status)
+		} else {
+			fmt.Fprintln(w, ev.Status)
+		}
+	}
+}
+
+func (p *puller) run(named reference.Named, plat ocispec.Platform, req *fetcher.Request) (Record, error) {
+	if err := p.conn.Send(fetcher.Frame{Type: fetcher.TypeRequest, Request: req}); err != nil {
+		return Record{}, p.broken(err)
+	}
+	rec := Record{Name: named.String(), Created: time.Now().UTC()}
+
+	// The index or manifest the registry serves for the reference.
+	top, err := p.readBlob(fetcher.KindIndex, fetcher.KindManifest)
+	if err != nil {
 		return Record{}, err
 	}
-	fmt.Fprintf(progress, "Digest: %s\n", rec.RepoDigest)
+	if dg, ok := named.(reference.Digested); ok && dg.Digest() != top.digest {
+		return Record{}, fmt.Errorf("registry served %s for %s: %w", top.digest, dg.Digest(), content.ErrDigestMismatch)
+	}
+	rec.RepoDigest = top.digest
+	man := top
+	if top.kind == fetcher.KindIndex {
+		var idx ocispec.Index
+		if err := parseJSON(top, &idx, ocispec.MediaTypeImageIndex, string(types.DockerManifestList)); err != nil {
+			return Record{}, err
+		}
+		rec.Index = &ocispec.Descriptor{MediaType: top.mediaType, Digest: top.digest, Size: int64(len(top.data))}
+		if man, err = p.readBlob(fetcher.KindManifest); err != nil {
+			return Record{}, err
+		}
+		entry, ok := indexEntry(idx, man.digest)
+		if !ok {
+			return Record{}, fmt.Errorf("manifest %s is not listed in index %s: %w", man.digest, top.digest, errdefs.ErrDataLoss)
+		}
+		if pp := entry.Platform; pp != nil && (pp.OS != plat.OS || pp.Architecture != plat.Architecture) {
+			return Record{}, fmt.Errorf("manifest %s is for %s/%s, want %s: %w", man.digest, pp.OS, pp.Architecture, platformString(plat), errdefs.ErrDataLoss)
+		}
+		rec.Target.Platform = entry.Platform
+	}
+	var m ocispec.Manifest
+	if err := parseJSON(man, &m, ocispec.MediaTypeImageManifest, string(types.DockerManifestSchema2)); err != nil {
+		return Record{}, err
+	}
+	rec.Target.MediaType, rec.Target.Digest, rec.Target.Size = man.mediaType, man.digest, int64(len(man.data))
+	if err := checkManifest(&m); err != nil {
+		return Record{}, err
+	}
+	rec.Config = m.Config.Digest
+
+	cfg, err := p.readBlob(fetcher.KindConfig)
+	if err != nil {
+		return Record{}, err
+	}
+	if cfg.digest != m.Config.Digest || int64(len(cfg.data)) != m.Config.Size {
+		return Record{}, fmt.Errorf("config %s (%d bytes) does not match the manifest's %s (%d bytes): %w", cfg.digest, len(cfg.data), m.Config.Digest, m.Config.Size, content.ErrDigestMismatch)
+	}
+	if rec.Index != nil {
+		if err := p.cs.Write(p.ctx, top.digest, int64(len(top.data)), bytes.NewReader(top.data)); err != nil {
+			return Record{}, err
+		}
+	}
+	if err := p.cs.Write(p.ctx, cfg.digest, int64(len(cfg.data)), bytes.NewReader(cfg.data)); err != nil {
+		return Record{}, err
+	}
+	if err := p.fetchLayers(m.Layers); err != nil {
+		return Record{}, err
+	}
+	// The manifest goes in last: its presence means every blob it names is here.
+	if err := p.cs.Write(p.ctx, man.digest, int64(len(man.data)), bytes.NewReader(man.data)); err != nil {
+		return Record{}, err
+	}
+	p.report(ProgressEvent{Status: "Digest: " + rec.RepoDigest.String()})
 	return rec, nil
+}
+
+// smallBlob is an index, manifest or config as received and verified.
+type smallBlob struct {
+	kind      string
+	digest    digest.Digest // what the bytes hash to, equal to what the fetcher claimed
+	mediaType string        // as the registry described it
+	data      []byte
+}
+
+// readBlob reads one whole blob stream of one of kinds and checks that it
+// hashes to the digest the fetcher claims for it.
+func (p *puller) readBlob(kinds ...string) (smallBlob, error) {
+	f, err := p.next()
+	if err != nil {
+		return smallBlob{}, err
+	}
+	if f.Type != fetcher.TypeBlob || !contains(kinds, f.Kind) {
+		return smallBlob{}, unexpected(f)
+	}
+	limit := int64(maxManifestSize)
+	if f.Kind == fetcher.KindConfig {
+		limit = maxConfigSize
+	}
+	if f.Size > limit {
+		return smallBlob{}, fmt.Errorf("%s %s is %d bytes, more than %d: %w", f.Kind, f.Digest, f.Size, limit, errdefs.ErrNotImplemented)
+	}
+	b := smallBlob{kind: f.Kind, digest: digest.Digest(f.Digest), mediaType: f.MediaType, data: make([]byte, 0, f.Size)}
+	for {
+		d, err := p.next()
+		if err != nil {
+			return smallBlob{}, err
+		}
+		if d.ID != f.ID {
+			return smallBlob{}, unexpected(d)
+		}
+		if d.Type == fetcher.TypeEnd {
+			break
+		}
+		if d.Type != fetcher.TypeData || int64(len(b.data)+len(d.Payload)) > f.Size {
+			return smallBlob{}, unexpected(d)
+		}
+		b.data = append(b.data, d.Payload...)
+	}
+	if !b.digest.Algorithm().Available() {
+		return smallBlob{}, fmt.Errorf("%s %s: unsupported digest algorithm: %w", b.kind, b.digest, errdefs.ErrNotImplemented)
+	}
+	if got := b.digest.Algorithm().FromBytes(b.data); got != b.digest || int64(len(b.data)) != f.Size {
+		return smallBlob{}, fmt.Errorf("%s %s: content hashes to %s: %w", b.kind, b.digest, got, content.ErrDigestMismatch)
+	}
+	return b, nil
+}
+
+// layerStream is one layer the fetcher is sending.
+type layerStream struct {
+	desc  ocispec.Descriptor
+	short string
+	pw    *io.PipeWriter
+	got   int64
+	last  time.Time
+	ended bool
+}
+
+// fetchLayers asks the fetcher for the layers cs lacks and commits each
+// as its stream ends. Every write in flight has finished (and removed its
+// ingest file if it failed) when it returns.
+func (p *puller) fetchLayers(layers []ocispec.Descriptor) error {
+	want := map[digest.Digest]ocispec.Descriptor{}
+	var ask []string
+	for _, l := range layers {
+		short := l.Digest.Encoded()[:12]
+		if _, dup := want[l.Digest]; dup {
+			continue
+		}
+		if p.cs.Has(l.Digest) {
+			p.report(ProgressEvent{ID: short, Status: "Already exists"})
+			continue
+		}
+		want[l.Digest] = l
+		ask = append(ask, l.Digest.String())
+		p.report(ProgressEvent{ID: short, Status: "Pulling fs layer"})
+	}
+	if err := p.conn.Send(fetcher.Frame{Type: fetcher.TypeFetch, Digests: ask}); err != nil {
+		return p.broken(err)
+	}
+	var g errgroup.Group // not WithContext: the frame loop stops the writers
+	var failed error
+	var mu sync.Mutex
+	streams := map[uint32]*layerStream{}
+	fail := func(err error) error {
+		for _, s := range streams {
+			if !s.ended {
+				s.pw.CloseWithError(err)
+			}
+		}
+		_ = g.Wait()
+		return err
+	}
+	for {
+		mu.Lock()
+		werr := failed
+		mu.Unlock()
+		if werr != nil {
+			return fail(werr)
+		}
+		f, err := p.next()
+		if err != nil {
+			return fail(err)
+		}
+		if f.Type == fetcher.TypeDone {
+			if len(want) > 0 {
+				return fail(fmt.Errorf("fetcher finished without sending %d layers: %w", len(want), errdefs.ErrDataLoss))
+			}
+			return g.Wait()
+		}
+		s := streams[f.ID]
+		switch {
+		case f.Type == fetcher.TypeBlob && f.Kind == fetcher.KindLayer && s == nil:
+			desc, ok := want[digest.Digest(f.Digest)]
+			if !ok {
+				return fail(fmt.Errorf("fetcher sent layer %s, which was not asked for: %w", f.Digest, errdefs.ErrDataLoss))
+			}
+			delete(want, desc.Digest)
+			pr, pw := io.Pipe()
+			s = &layerStream{desc: desc, short: desc.Digest.Encoded()[:12], pw: pw}
+			streams[f.ID] = s
+			g.Go(func() error {
+				err := p.cs.Write(p.ctx, desc.Digest, desc.Size, pr)
+				pr.CloseWithError(err)
+				if err != nil {
+					mu.Lock()
+					if failed == nil {
+						failed = err
+					}
+					mu.Unlock()
+					return err
+				}
+				p.report(ProgressEvent{ID: s.short, Status: "Download complete"})
+				p.report(ProgressEvent{ID: s.short, Status: "Pull complete"})
+				return nil
+			})
+		case f.Type == fetcher.TypeData && s != nil && !s.ended:
+			if s.got+int64(len(f.Payload)) > s.desc.Size {
+				return fail(fmt.Errorf("layer %s: more than its %d bytes: %w", s.desc.Digest, s.desc.Size, content.ErrDigestMismatch))
+			}
+			if _, err := s.pw.Write(f.Payload); err != nil {
+				return fail(err)
+			}
+			s.got += int64(len(f.Payload))
+			if now := time.Now(); now.Sub(s.last) >= progressInterval {
+				s.last = now
+				p.report(ProgressEvent{ID: s.short, Status: "Downloading", Current: s.got, Total: s.desc.Size})
+			}
+		case f.Type == fetcher.TypeEnd && s != nil && !s.ended:
+			s.ended = true
+			if s.got != s.desc.Size {
+				err := fmt.Errorf("layer %s: got %d bytes, want %d: %w", s.desc.Digest, s.got, s.desc.Size, content.ErrDigestMismatch)
+				s.pw.CloseWithError(err)
+				return fail(err)
+			}
+			p.report(ProgressEvent{ID: s.short, Status: "Downloading", Current: s.got, Total: s.desc.Size})
+			p.report(ProgressEvent{ID: s.short, Status: "Verifying Checksum"})
+			s.pw.Close()
+		default:
+			return fail(unexpected(f))
+		}
+	}
+}
+
+// next reads the fetcher's next frame; an error frame becomes its error.
+func (p *puller) next() (fetcher.Frame, error) {
+	f, err := p.conn.Next()
+	if err != nil {
+		if p.ctx.Err() != nil {
+			return f, p.ctx.Err()
+		}
+		return f, p.broken(err)
+	}
+	if f.Type == fetcher.TypeError {
+		return f, fetcher.Err(f)
+	}
+	return f, nil
+}
+
+// broken explains a conversation that ended early.
+func (p *puller) broken(err error) error {
+	if errdefs.IsDataLoss(err) {
+		return err // a malformed frame
+	}
+	cerr := p.conn.Close()
+	if cerr == nil {
+		cerr = err
+	}
+	return fmt.Errorf("fetcher stopped before finishing: %v: %w", cerr, errdefs.ErrUnavailable)
+}
+
+func unexpected(f fetcher.Frame) error {
+	return fmt.Errorf("fetcher protocol: unexpected %s frame (stream %d, kind %q): %w", f.Type, f.ID, f.Kind, errdefs.ErrDataLoss)
+}
+
+// parseJSON decodes a verified manifest or index into v and settles its
+// media type: the document's own mediaType field, else the registry's
+// Content-Type; it must be one of allowed.
+func parseJSON(b smallBlob, v any, allowed ...string) error {
+	var head struct {
+		MediaType string `json:"mediaType"`
+	}
+	if err := json.Unmarshal(b.data, &head); err != nil {
+		return fmt.Errorf("%s %s: %v: %w", b.kind, b.digest, err, errdefs.ErrDataLoss)
+	}
+	mt := head.MediaType
+	if mt == "" {
+		mt = b.mediaType
+	}
+	if !contains(allowed, mt) {
+		return fmt.Errorf("unsupported %s media type %q: %w", b.kind, mt, errdefs.ErrNotImplemented)
+	}
+	if err := json.Unmarshal(b.data, v); err != nil {
+		return fmt.Errorf("%s %s: %v: %w", b.kind, b.digest, err, errdefs.ErrDataLoss)
+	}
+	return nil
+}
+
+// checkManifest refuses manifests whose config or layers Berth cannot use.
+func checkManifest(m *ocispec.Manifest) error {
+	if !types.MediaType(m.Config.MediaType).IsConfig() {
+		return fmt.Errorf("unsupported config media type %q: %w", m.Config.MediaType, errdefs.ErrNotImplemented)
+	}
+	if err := m.Config.Digest.Validate(); err != nil || m.Config.Size < 0 {
+		return fmt.Errorf("manifest names config %q: %w", m.Config.Digest, errdefs.ErrDataLoss)
+	}
+	for _, l := range m.Layers {
+		if !types.MediaType(l.MediaType).IsLayer() {
+			return fmt.Errorf("unsupported layer media type %q: %w", l.MediaType, errdefs.ErrNotImplemented)
+		}
+		if err := l.Digest.Validate(); err != nil || l.Size < 0 {
+			return fmt.Errorf("manifest names layer %q: %w", l.Digest, errdefs.ErrDataLoss)
+		}
+	}
+	return nil
+}
+
+func indexEntry(idx ocispec.Index, d digest.Digest) (ocispec.Descriptor, bool) {
+	for _, e := range idx.Manifests {
+		if e.Digest == d {
+			return e, true
+		}
+	}
+	return ocispec.Descriptor{}, false
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
 }
 
 // Write stores img (any go-containerregistry image: a local build, a
@@ -154,7 +584,7 @@ func pull(ctx context.Context, cs *content.Store, ref name.Reference, named refe
 // images that do not come from a registry. Every blob is verified.
 func Write(ctx context.Context, cs *content.Store, name string, img v1.Image) (Record, error) {
 	rec := Record{Name: name, Created: time.Now().UTC()}
-	if err := write(ctx, cs, img, &rec, io.Discard, 1); err != nil {
+	if err := write(ctx, cs, img, &rec); err != nil {
 		return Record{}, err
 	}
 	return rec, nil
@@ -162,7 +592,7 @@ func Write(ctx context.Context, cs *content.Store, name string, img v1.Image) (R
 
 // write stores img's config, layers and manifest (in that order: a stored
 // manifest means all it names is present) and fills rec's Target and Config.
-func write(ctx context.Context, cs *content.Store, img v1.Image, rec *Record, progress io.Writer, concurrency int) error {
+func write(ctx context.Context, cs *content.Store, img v1.Image, rec *Record) error {
 	manifest, err := img.Manifest()
 	if err != nil {
 		return err
@@ -185,59 +615,28 @@ func write(ctx context.Context, cs *content.Store, img v1.Image, rec *Record, pr
 		return err
 	}
 	rec.Config = digest.Digest(manifest.Config.Digest.String())
-	if err := cs.Write(ctx, rec.Config, manifest.Config.Size, strings.NewReader(string(rawConfig))); err != nil {
+	if err := cs.Write(ctx, rec.Config, manifest.Config.Size, bytes.NewReader(rawConfig)); err != nil {
 		return err
 	}
-	if err := fetchLayers(ctx, cs, img, manifest, progress, concurrency); err != nil {
-		return err
-	}
-	// The manifest goes in last: its presence means every blob it names is here.
-	if err := cs.Write(ctx, mdigest, int64(len(rawManifest)), strings.NewReader(string(rawManifest))); err != nil {
-		return err
-	}
-	return nil
-}
-
-func fetchLayers(ctx context.Context, cs *content.Store, img v1.Image, manifest *v1.Manifest, progress io.Writer, concurrency int) error {
-	if concurrency <= 0 {
-		concurrency = 3
-	}
-	var mu sync.Mutex
-	say := func(format string, args ...any) {
-		mu.Lock()
-		defer mu.Unlock()
-		fmt.Fprintf(progress, format, args...)
-	}
-	g, ctx := errgroup.WithContext(ctx)
-	g.SetLimit(concurrency)
 	for _, l := range manifest.Layers {
-		d := digest.Digest(l.Digest.String())
 		if !l.MediaType.IsLayer() {
 			return fmt.Errorf("unsupported layer media type %q: %w", l.MediaType, errdefs.ErrNotImplemented)
 		}
-		short := d.Encoded()[:12]
-		if cs.Has(d) {
-			say("%s: Already exists\n", short)
-			continue
+		layer, err := img.LayerByDigest(l.Digest)
+		if err != nil {
+			return err
 		}
-		g.Go(func() error {
-			layer, err := img.LayerByDigest(l.Digest)
-			if err != nil {
-				return err
-			}
-			rc, err := layer.Compressed()
-			if err != nil {
-				return err
-			}
-			defer rc.Close()
-			if err := cs.Write(ctx, d, l.Size, rc); err != nil {
-				return err
-			}
-			say("%s: Pull complete\n", short)
-			return nil
-		})
+		rc, err := layer.Compressed()
+		if err != nil {
+			return err
+		}
+		err = cs.Write(ctx, digest.Digest(l.Digest.String()), l.Size, rc)
+		rc.Close()
+		if err != nil {
+			return err
+		}
 	}
-	return g.Wait()
+	return cs.Write(ctx, mdigest, int64(len(rawManifest)), bytes.NewReader(rawManifest))
 }
 
 func platformString(p ocispec.Platform) string {
@@ -246,46 +645,4 @@ func platformString(p ocispec.Platform) string {
 		s += "/" + p.Variant
 	}
 	return s
-}
-
-// classify turns registry and network errors into one line naming the image
-// and an errdefs category.
-func classify(named reference.Named, err error) error {
-	fam := reference.FamiliarString(named)
-	var terr *transport.Error
-	var nerr net.Error
-	switch {
-	case errors.As(err, &terr):
-		msg := terr.Error()
-		if len(terr.Errors) > 0 {
-			msg = terr.Errors[0].Message
-			if msg == "" {
-				msg = string(terr.Errors[0].Code)
-			}
-			msg = strings.ToLower(string(terr.Errors[0].Code)) + ": " + msg
-		}
-		switch {
-		case terr.StatusCode == http.StatusUnauthorized || terr.StatusCode == http.StatusForbidden:
-			return fmt.Errorf("pull access denied for %s, repository does not exist or may require 'berth login': %s: %w", reference.FamiliarName(named), msg, errdefs.ErrUnauthenticated)
-		case terr.StatusCode == http.StatusNotFound:
-			return fmt.Errorf("manifest for %s not found: %s: %w", fam, msg, errdefs.ErrNotFound)
-		case terr.StatusCode >= 500:
-			return fmt.Errorf("pulling %s: registry answered %d: %s: %w", fam, terr.StatusCode, msg, errdefs.ErrUnavailable)
-		}
-		return fmt.Errorf("pulling %s: %s: %w", fam, msg, errdefs.ErrUnknown)
-	case errdefs.IsNotFound(err), errdefs.IsNotImplemented(err), errdefs.IsDataLoss(err), errdefs.IsInvalidArgument(err):
-		return fmt.Errorf("pulling %s: %w", fam, err)
-	case errors.As(err, &nerr), errors.Is(err, io.ErrUnexpectedEOF):
-		return fmt.Errorf("pulling %s: registry unreachable: %v: %w", fam, oneLine(err), errdefs.ErrUnavailable)
-	case errors.Is(err, context.Canceled):
-		return fmt.Errorf("pulling %s: %w", fam, err)
-	}
-	if strings.Contains(err.Error(), "computed digest") || strings.Contains(err.Error(), "digest mismatch") {
-		return fmt.Errorf("pulling %s: %v: %w", fam, oneLine(err), errdefs.ErrDataLoss)
-	}
-	return fmt.Errorf("pulling %s: %v: %w", fam, oneLine(err), errdefs.ErrUnknown)
-}
-
-func oneLine(err error) string {
-	return strings.Join(strings.Fields(err.Error()), " ")
 }

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 
 	"github.com/berthproject/berth/internal/testutil"
@@ -75,7 +76,14 @@ type result struct {
 // exit code.
 func (e *env) berth(args ...string) result {
 	e.t.Helper()
+	return e.berthEnv(nil, args...)
+}
+
+// berthEnv is berth with extra environment variables ("K=V").
+func (e *env) berthEnv(vars []string, args ...string) result {
+	e.t.Helper()
 	cmd := exec.Command(berthBin, e.args(args...)...)
+	cmd.Env = append(os.Environ(), vars...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
@@ -84,6 +92,9 @@ func (e *env) berth(args ...string) result {
 	switch {
 	case errors.As(err, &ee):
 		r.code = ee.ExitCode()
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			r.code = 128 + int(ws.Signal())
+		}
 	case err != nil:
 		e.t.Fatalf("berth %v: %v", args, err)
 	}

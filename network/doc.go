@@ -69,7 +69,9 @@
 //
 // Layout of the state directory given to Open:
 //
-//	lock             flock taken (exclusively) by every Manager call
+//	lock             flock taken (exclusively) by every Manager call that
+//	                 changes state; List, Inspect and Endpoints read
+//	                 state.json without it (it is only replaced by rename)
 //	state.json       {"networks": {id: network+rules}, "endpoints": {"<ctr>/<net>": endpoint+rules}}
 //	ipam/<netID>.json, ipam/<netID>.lock   address allocations, keyed by container ID
 //
@@ -95,10 +97,10 @@
 //
 // # Not done yet
 //
-// Name resolution between containers on user-defined networks (embedded
-// DNS) is not implemented: the intended design is one small DNS server per
-// network, listening on the gateway address, answering container names and
-// aliases from state.json (so later joiners are found) and forwarding other
-// names to the upstream servers ResolvConf returns. IPv6 and CNI are not
-// implemented either.
+// Name resolution between containers on user-defined networks is done by
+// the engine without a DNS server (berth has no daemon to run one): it
+// rewrites, in place, the bind-mounted /etc/hosts of every member of a
+// network whenever a container joins or leaves it. So names are container
+// names and aliases only, and a resolver that bypasses /etc/hosts does not
+// see them. IPv6 and CNI are not implemented.
 package network

@@ -1,9 +1,11 @@
 package network
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -15,6 +17,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/berthproject/berth/network/bridge"
@@ -117,9 +120,17 @@ func localPortRange() [2]uint16 {
 // testHook, when set (by tests), is called at named steps of Attach.
 var testHook func(step string)
 
+// crashAt is $BERTH_TEST_CRASH_AT, read once: when it is "network:STEP",
+// the process SIGKILLs itself at that step of Attach, so that end-to-end
+// tests can check what a kill -9 leaves behind.
+var crashAt = os.Getenv("BERTH_TEST_CRASH_AT")
+
 func hook(step string) {
 	if testHook != nil {
 		testHook(step)
+	}
+	if crashAt != "" && crashAt == "network:"+step {
+		syscall.Kill(os.Getpid(), syscall.SIGKILL)
 	}
 }
 
@@ -143,10 +154,18 @@ func (m *Manager) txnMode(ctx context.Context, readOnly bool, fn func(st *state,
 	if st.Endpoints == nil {
 		st.Endpoints = map[string]*epRecord{}
 	}
+	// Saves that would not change the file are skipped: each costs two
+	// fsyncs, and teardown paths often find nothing to do.
+	last, _ := json.Marshal(st)
 	save := func() error {
+		cur, err := json.Marshal(st)
+		if err == nil && bytes.Equal(cur, last) {
+			return nil
+		}
 		if err := filelock.WriteJSON(path, st); err != nil {
 			return fmt.Errorf("network: save state: %w", err)
 		}
+		last = cur
 		return nil
 	}
 	if err := fn(st, save); err != nil {
@@ -158,9 +177,27 @@ func (m *Manager) txnMode(ctx context.Context, readOnly bool, fn func(st *state,
 	return save()
 }
 
-// read runs fn with the state loaded under the lock, saving nothing.
+// read runs fn with the current state, saving nothing.
+//
+// It takes no lock: state.json is only ever replaced by an atomic rename,
+// so a read sees one committed version, never a torn one; it may see an
+// endpoint that an Attach in progress recorded (Ready false). Readers thus
+// never queue behind an Attach, which holds the lock for its whole length.
 func (m *Manager) read(ctx context.Context, fn func(st *state) error) error {
-	return m.txnMode(ctx, true, func(st *state, _ func() error) error { return fn(st) })
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	st := &state{}
+	if err := filelock.ReadJSON(filepath.Join(m.dir, "state.json"), st); err != nil {
+		return fmt.Errorf("network: %w", err)
+	}
+	if st.Networks == nil {
+		st.Networks = map[string]*netRecord{}
+	}
+	if st.Endpoints == nil {
+		st.Endpoints = map[string]*epRecord{}
+	}
+	return fn(st)
 }
 
 func (m *Manager) txn(ctx context.Context, fn func(st *state, save func() error) error) error {
@@ -244,11 +281,23 @@ func (m *Manager) Create(ctx context.Context, o CreateOptions) (Network, error) 
 
 // EnsureDefault creates the predefined "bridge" network (bridge
 // Options.DefaultBridge, subnet Options.DefaultSubnet) if it does not exist,
-// and re-creates its bridge and rules if they were lost (e.g. after a
-// reboot). Idempotent; call it before attaching to DefaultNetworkName.
+// and re-creates its bridge and rules if the bridge was lost (e.g. after a
+// reboot). As in Attach, a present bridge is taken to mean the network is
+// plumbed: that fast path runs no iptables and writes nothing.
+// Idempotent; call it before attaching to DefaultNetworkName.
 func (m *Manager) EnsureDefault(ctx context.Context) (Network, error) {
 	var out Network
-	err := m.txn(ctx, func(st *state, save func() error) error {
+	found := false
+	err := m.read(ctx, func(st *state) error {
+		if n, err := st.find(DefaultNetworkName); err == nil && bridge.Exists(n.Bridge) {
+			out, found = st.view(n), true
+		}
+		return nil
+	})
+	if err != nil || found {
+		return out, err // no write: the common case costs no fsync
+	}
+	err = m.txn(ctx, func(st *state, save func() error) error {
 		if n, err := st.find(DefaultNetworkName); err == nil {
 			out = st.view(n)
 			return m.plumb(ctx, n)

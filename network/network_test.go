@@ -62,7 +62,9 @@ func requireRoot(t testing.TB) {
 	}
 }
 
-// iptablesSave returns the host's rules without comments and counters.
+// iptablesSave returns the host's rules that mention this test's chain
+// prefix (rules and chains of other engines running at the same time, such
+// as the integration tests', are not this test's business), in order.
 func iptablesSave(t testing.TB) string {
 	t.Helper()
 	out, err := exec.Command("iptables-save").Output()
@@ -71,14 +73,14 @@ func iptablesSave(t testing.TB) string {
 	}
 	var keep []string
 	for _, l := range strings.Split(string(out), "\n") {
-		if strings.HasPrefix(l, "#") || strings.HasPrefix(l, ":") && strings.Contains(l, "[") && !strings.Contains(l, testPrefix) {
-			// counters of built-in chains change with traffic
-			if strings.HasPrefix(l, ":") {
-				keep = append(keep, strings.Fields(l)[0])
-			}
-			continue
+		switch {
+		case strings.HasPrefix(l, "*"):
+			keep = append(keep, l) // table
+		case strings.HasPrefix(l, ":") && strings.Contains(l, testPrefix):
+			keep = append(keep, strings.Fields(l)[0]) // chain, without counters
+		case strings.HasPrefix(l, "-A") && strings.Contains(l, testPrefix):
+			keep = append(keep, l)
 		}
-		keep = append(keep, l)
 	}
 	return strings.Join(keep, "\n")
 }

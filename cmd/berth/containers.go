@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"golang.org/x/term"
 	"os"
 	"strings"
 
@@ -211,8 +212,8 @@ func readEnv(files, vals []string) ([]string, error) {
 // (engine error), 126/127 (command cannot run / not found), as Docker.
 func runContainer(cmd *cobra.Command, g *globals, rf *runFlags, args []string) (int, error) {
 	ctx := cmd.Context()
-	if rf.tty && !rf.detach {
-		return 125, fmt.Errorf("--tty in the foreground is not supported yet (use -d -t, then berth logs)")
+	if rf.tty && rf.interactive && !rf.detach && !term.IsTerminal(int(os.Stdin.Fd())) {
+		return 1, fmt.Errorf("the input device is not a TTY")
 	}
 	opts, err := rf.createOptions(cmd, args)
 	if err != nil {

@@ -69,7 +69,12 @@ func newRoot() *cobra.Command {
 		newRunCmd(g), newCreateCmd(g), newStartCmd(g), newStopCmd(g), newRestartCmd(g),
 		newKillCmd(g), newWaitCmd(g), newLogsCmd(g), newPsCmd(g), newRmCmd(g), newCleanupCmd(g),
 		newPullCmd(g), newImagesCmd(g), newRmiCmd(g),
+		newPushCmd(g), newTagCmd(g), newHistoryCmd(g), newSaveCmd(g), newLoadCmd(g), newImportCmd(g), newExportCmd(g), newLoginCmd(g), newLogoutCmd(g), newImageCmd(g), newSystemCmd(g),
 	)
+	root.AddCommand(newExecCmd(g), newInspectCmd(g, ""), newTopCmd(g), newStatsCmd(g), newPauseCmd(g), newUnpauseCmd(g), newRenameCmd(g), newCpCmd(g), newDiffCmd(g), newCommitCmd(g), newContainerCmd(g))
+	root.AddCommand(newNetworkCmd(g), newPortCmd(g))
+	root.AddCommand(newFetcherCmd()) // hidden: the unprivileged registry fetcher
+	addSystemService(root, g)        // `system service`: the Docker Engine API (service.go)
 	return root
 }
 

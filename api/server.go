@@ -1,0 +1,273 @@
+// Package api serves the Docker Engine API over a Backend (the engine), so
+// that the docker CLI, docker-py and docker-compose work against Berth
+// unchanged. The contract is docs/v1.50.yaml of github.com/moby/moby/api;
+// request and response bodies use that module's Go types.
+//
+// The server accepts API versions MinVersion to MaxVersion, as a path
+// prefix (/v1.45/containers/json) or none (the newest). Every response
+// carries Api-Version, Docker-Experimental, Ostype and Server headers.
+// Errors are Docker's {"message": …} with a status chosen from the error's
+// errdefs category in one place (statusOf).
+package api
+
+import (
+	"context"
+	"log"
+	"net"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/berthproject/berth/events"
+	"github.com/berthproject/berth/volume"
+)
+
+// The API versions served: requests for versions outside the range get 400.
+const (
+	MinVersion = "1.24"
+	MaxVersion = "1.50"
+)
+
+// Options configures a Server.
+type Options struct {
+	// Backend does the work; required.
+	Backend Backend
+	// Version is Berth's version, reported by /version and the Server
+	// header ("Berth/VERSION").
+	Version string
+	// Events is the event log the handlers append to and /events reads;
+	// nil for none (then /events streams nothing).
+	Events *events.Log
+	// Volumes is the named-volume store; nil disables /volumes (501).
+	Volumes *volume.Store
+	// IdleTimeout, when > 0, makes Serve return once no request has been
+	// in flight and no stream open for that long.
+	IdleTimeout time.Duration
+	// Debug logs every request and its duration through Logf.
+	Debug bool
+	// Logf logs server-side faults; nil for log.Printf.
+	Logf func(format string, args ...any)
+}
+
+// Server is the API server. Create it with New and run it with Serve.
+type Server struct {
+	opts   Options
+	b      Backend
+	mux    *http.ServeMux
+	active atomic.Int64 // requests in flight + open hijacked streams
+	lastMu sync.Mutex
+	last   time.Time
+}
+
+// New returns a server over opts.Backend.
+func New(opts Options) *Server {
+	if opts.Logf == nil {
+		opts.Logf = log.Printf
+	}
+	if opts.Version == "" {
+		opts.Version = "dev"
+	}
+	s := &Server{opts: opts, b: opts.Backend, mux: http.NewServeMux(), last: time.Now()}
+	s.routes()
+	return s
+}
+
+type ctxKey int
+
+const versionKey ctxKey = 0
+
+// versionOf is the API version of the request (MaxVersion when the path
+// had no prefix).
+func versionOf(r *http.Request) string {
+	if v, ok := r.Context().Value(versionKey).(string); ok {
+		return v
+	}
+	return MaxVersion
+}
+
+var (
+	versionPrefix    = regexp.MustCompile(`^/v([0-9]+\.[0-9]+)(/.*)$`)
+	malformedVersion = regexp.MustCompile(`^v[0-9]`)
+)
+
+// compareVersions compares "major.minor" versions: -1, 0 or 1.
+func compareVersions(a, b string) int {
+	pa, pb := strings.SplitN(a, ".", 2), strings.SplitN(b, ".", 2)
+	for i := 0; i < 2; i++ {
+		var x, y int
+		if i < len(pa) {
+			x, _ = strconv.Atoi(pa[i])
+		}
+		if i < len(pb) {
+			y, _ = strconv.Atoi(pb[i])
+		}
+		if x != y {
+			if x < y {
+				return -1
+			}
+			return 1
+		}
+	}
+	return 0
+}
+
+// ServeHTTP strips and checks the version prefix, sets the headers every
+// response carries, and dispatches.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.active.Add(1)
+	defer s.done()
+	if s.opts.Debug {
+		start := time.Now()
+		s.opts.Logf("api: %s %s", r.Method, r.URL)
+		defer func() { s.opts.Logf("api: %s %s done in %s", r.Method, r.URL.Path, time.Since(start)) }()
+	}
+	h := w.Header()
+	h.Set("Api-Version", MaxVersion)
+	h.Set("Docker-Experimental", "false")
+	h.Set("Ostype", "linux")
+	h.Set("Server", "Berth/"+s.opts.Version+" (linux)")
+	version := MaxVersion
+	if m := versionPrefix.FindStringSubmatch(r.URL.Path); m != nil {
+		version = m[1]
+		if compareVersions(version, MaxVersion) > 0 {
+			writeError(w, invalid("client version "+version+" is too new. Maximum supported API version is "+MaxVersion))
+			return
+		}
+		if compareVersions(version, MinVersion) < 0 {
+			writeError(w, invalid("client version "+version+" is too old. Minimum supported API version is "+MinVersion+", please upgrade your client to a newer version"))
+			return
+		}
+		r2 := *r
+		u := *r.URL
+		u.Path = m[2]
+		u.RawPath = ""
+		r2.URL = &u
+		r = &r2
+	} else if strings.HasPrefix(r.URL.Path, "/v") && !strings.HasPrefix(r.URL.Path, "/volumes") {
+		if seg, _, _ := strings.Cut(r.URL.Path[1:], "/"); malformedVersion.MatchString(seg) {
+			writeError(w, invalid("malformed API version in path: "+seg))
+			return
+		}
+	}
+	r = r.WithContext(context.WithValue(r.Context(), versionKey, version))
+	s.mux.ServeHTTP(w, r)
+}
+
+// done ends one unit of activity (a request or a stream).
+func (s *Server) done() {
+	s.lastMu.Lock()
+	s.last = time.Now()
+	s.lastMu.Unlock()
+	s.active.Add(-1)
+}
+
+// idleFor is how long the server has had nothing in flight (0 if busy).
+func (s *Server) idleFor() time.Duration {
+	if s.active.Load() > 0 {
+		return 0
+	}
+	s.lastMu.Lock()
+	defer s.lastMu.Unlock()
+	return time.Since(s.last)
+}
+
+// Serve accepts connections on the listeners until ctx ends or, with
+// IdleTimeout, the server has been idle that long; then it stops
+// accepting and waits (up to 10 s) for requests in flight. It returns nil
+// on such an orderly stop.
+func (s *Server) Serve(ctx context.Context, listeners ...net.Listener) error {
+	srv := &http.Server{Handler: s, ReadHeaderTimeout: 30 * time.Second}
+	errc := make(chan error, len(listeners))
+	for _, l := range listeners {
+		go func() { errc <- srv.Serve(l) }()
+	}
+	var tick <-chan time.Time
+	if s.opts.IdleTimeout > 0 {
+		t := time.NewTicker(min(s.opts.IdleTimeout/4+time.Millisecond, time.Second))
+		defer t.Stop()
+		tick = t.C
+	}
+	var err error
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			break loop
+		case <-tick:
+			if s.idleFor() >= s.opts.IdleTimeout {
+				break loop
+			}
+		case err = <-errc:
+			break loop
+		}
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	srv.Shutdown(sctx)
+	if err == http.ErrServerClosed {
+		err = nil
+	}
+	return err
+}
+
+// routes registers the handlers. Image names hold slashes, so /images/…
+// is dispatched by hand (imageRoute).
+func (s *Server) routes() {
+	m := s.mux
+	m.HandleFunc("GET /_ping", s.ping)
+	m.HandleFunc("HEAD /_ping", s.ping)
+	m.HandleFunc("GET /version", s.version)
+	m.HandleFunc("GET /info", s.info)
+	m.HandleFunc("GET /events", s.events)
+	m.HandleFunc("GET /system/df", s.systemDF)
+
+	m.HandleFunc("GET /containers/json", s.listContainers)
+	m.HandleFunc("POST /containers/create", s.createContainer)
+	m.HandleFunc("GET /containers/{id}/json", s.inspectContainer)
+	m.HandleFunc("POST /containers/{id}/start", s.startContainer)
+	m.HandleFunc("POST /containers/{id}/stop", s.stopContainer)
+	m.HandleFunc("POST /containers/{id}/restart", s.restartContainer)
+	m.HandleFunc("POST /containers/{id}/kill", s.killContainer)
+	m.HandleFunc("POST /containers/{id}/wait", s.waitContainer)
+	m.HandleFunc("DELETE /containers/{id}", s.removeContainer)
+	m.HandleFunc("GET /containers/{id}/logs", s.logs)
+	m.HandleFunc("POST /containers/{id}/attach", s.attach)
+	m.HandleFunc("POST /containers/{id}/resize", s.resize)
+	m.HandleFunc("POST /containers/prune", s.pruneContainers)
+
+	m.HandleFunc("GET /images/json", s.listImages)
+	m.HandleFunc("POST /images/create", s.pullImage)
+	m.HandleFunc("/images/{rest...}", s.imageRoute)
+
+	m.HandleFunc("GET /networks", s.listNetworks)
+	m.HandleFunc("POST /networks/create", s.createNetwork)
+	m.HandleFunc("POST /networks/prune", s.pruneNetworks)
+	m.HandleFunc("GET /networks/{id}", s.inspectNetwork)
+	m.HandleFunc("DELETE /networks/{id}", s.removeNetwork)
+	m.HandleFunc("POST /networks/{id}/connect", s.connectNetwork)
+	m.HandleFunc("POST /networks/{id}/disconnect", s.disconnectNetwork)
+
+	m.HandleFunc("GET /volumes", s.listVolumes)
+	m.HandleFunc("POST /volumes/create", s.createVolume)
+	m.HandleFunc("POST /volumes/prune", s.pruneVolumes)
+	m.HandleFunc("GET /volumes/{name}", s.inspectVolume)
+	m.HandleFunc("DELETE /volumes/{name}", s.removeVolume)
+
+	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, notFound("page not found"))
+	})
+}
+
+// record appends an event if the server has an event log.
+func (s *Server) record(typ, action, id string, attrs map[string]string) {
+	if s.opts.Events == nil {
+		return
+	}
+	if err := s.opts.Events.Append(events.Event{Type: typ, Action: action, ID: id, Attributes: attrs}); err != nil {
+		s.opts.Logf("api: event log: %v", err)
+	}
+}

@@ -1,0 +1,284 @@
+package api
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"github.com/berthproject/berth/api/convert"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/berthproject/berth/engine"
+	"github.com/berthproject/berth/monitor"
+)
+
+// Stream numbers of Docker's multiplexed stream ("stdcopy") frames.
+const (
+	streamStdin  = 0
+	streamStdout = 1
+	streamStderr = 2
+)
+
+// frameWriter writes Docker's multiplexed frames: an 8-byte header
+// [stream, 0, 0, 0, size (big-endian uint32)] then size bytes. Without
+// mux it writes raw bytes (a TTY container's single stream).
+type frameWriter struct {
+	mu    sync.Mutex
+	w     io.Writer
+	mux   bool
+	flush func()
+}
+
+func (f *frameWriter) stream(n byte) io.Writer {
+	return writerFunc(func(p []byte) (int, error) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if f.mux {
+			var hdr [8]byte
+			hdr[0] = n
+			binary.BigEndian.PutUint32(hdr[4:], uint32(len(p)))
+			if _, err := f.w.Write(hdr[:]); err != nil {
+				return 0, err
+			}
+		}
+		n, err := f.w.Write(p)
+		if f.flush != nil {
+			f.flush()
+		}
+		return n, err
+	})
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+func streamType(tty bool) string {
+	if tty {
+		return "application/vnd.docker.raw-stream"
+	}
+	return "application/vnd.docker.multiplexed-stream"
+}
+
+// logs is GET /containers/{id}/logs: follow, stdout, stderr, since,
+// until, timestamps, tail ("all" or N).
+func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	wantOut, wantErr := boolParam(r, "stdout"), boolParam(r, "stderr")
+	if !wantOut && !wantErr {
+		writeError(w, invalid("Bad parameters: you must choose at least one stream"))
+		return
+	}
+	opts := engine.LogOptions{Follow: boolParam(r, "follow"), Timestamps: boolParam(r, "timestamps"), Tail: -1}
+	if t := q.Get("tail"); t != "" && t != "all" {
+		n, err := strconv.Atoi(t)
+		if err != nil {
+			writeError(w, invalid("invalid value for tail: "+t))
+			return
+		}
+		if n >= 0 {
+			opts.Tail = n
+		}
+	}
+	var err error
+	if opts.Since, err = convert.ParseTime(q.Get("since")); err != nil {
+		writeError(w, err)
+		return
+	}
+	if opts.Until, err = convert.ParseTime(q.Get("until")); err != nil {
+		writeError(w, err)
+		return
+	}
+	c, err := s.b.Container(r.Context(), r.PathValue("id"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	w.Header().Set("Content-Type", streamType(c.Run.Tty))
+	w.WriteHeader(http.StatusOK)
+	flush(w)
+	fw := &frameWriter{w: w, mux: !c.Run.Tty, flush: func() { flush(w) }}
+	stdout, stderr := io.Discard, io.Discard
+	if wantOut {
+		stdout = fw.stream(streamStdout)
+	}
+	if wantErr {
+		stderr = fw.stream(streamStderr)
+	}
+	if err := s.b.Logs(r.Context(), c.ID, opts, stdout, stderr); err != nil && r.Context().Err() == nil {
+		s.opts.Logf("api: logs of %s: %v", c.ID, err)
+	}
+}
+
+// hijack takes over the connection and sends the status line: 101
+// UPGRADED when the client asked for an upgrade (Connection: Upgrade,
+// Upgrade: tcp), else 200 OK, with the stream's content type.
+func hijack(w http.ResponseWriter, r *http.Request, contentType string) (net.Conn, *bufio.Reader, error) {
+	conn, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	conn.SetDeadline(time.Time{})
+	status := "HTTP/1.1 200 OK\r\n"
+	extra := ""
+	if strings.EqualFold(r.Header.Get("Upgrade"), "tcp") || strings.Contains(strings.ToLower(r.Header.Get("Connection")), "upgrade") {
+		status = "HTTP/1.1 101 UPGRADED\r\n"
+		extra = "Connection: Upgrade\r\nUpgrade: tcp\r\n"
+	}
+	hdr := status + "Content-Type: " + contentType + "\r\n" + extra +
+		"Api-Version: " + MaxVersion + "\r\nDocker-Experimental: false\r\nOstype: linux\r\n\r\n"
+	if _, err := conn.Write([]byte(hdr)); err != nil {
+		conn.Close()
+		return nil, nil, err
+	}
+	return conn, brw.Reader, nil
+}
+
+// attach is POST /containers/{id}/attach (hijacked). Output comes from
+// the container's log, which the monitor writes from the first byte of
+// each run, so nothing is lost when the client attaches before the start
+// (the CLI's `run` does create → attach → wait → start). stdin goes to the
+// monitor's attach socket (<bundle>/attach) once the container runs.
+//
+// Limits (phase 1): output arrives line by line (a prompt without a
+// newline shows once the line ends) with up to 100 ms delay; closing
+// stdin does not close the container's stdin (the monitor keeps it open).
+func (s *Server) attach(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	c0, err := s.b.Container(ctx, r.PathValue("id"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	wantIn, wantOut, wantErr := boolParam(r, "stdin"), boolParam(r, "stdout"), boolParam(r, "stderr")
+	replay, stream := boolParam(r, "logs"), boolParam(r, "stream")
+	conn, in, err := hijack(w, r, streamType(c0.Run.Tty))
+	if err != nil {
+		s.opts.Logf("api: attach %s: hijack: %v", c0.ID, err)
+		return
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	fw := &frameWriter{w: conn, mux: !c0.Run.Tty}
+	stdout, stderr := io.Discard, io.Discard
+	if wantOut {
+		stdout = fw.stream(streamStdout)
+	}
+	if wantErr {
+		stderr = fw.stream(streamStderr)
+	}
+	if wantIn && c0.Run.OpenStdin {
+		go s.copyStdin(ctx, c0.ID, in)
+	} else {
+		// The CLI half-closes when it sends no stdin: EOF is no hang-up.
+		go io.Copy(io.Discard, in)
+	}
+	if replay {
+		s.b.Logs(ctx, c0.ID, engine.LogOptions{Tail: -1}, stdout, stderr)
+	}
+	if !stream {
+		return
+	}
+	// Wait for the run to begin: the container is running, or has run
+	// since the request came in.
+	since := time.Now()
+	if c0.State.Status != engine.StatusRunning {
+		for {
+			c, err := s.b.Container(ctx, c0.ID)
+			if err != nil {
+				return
+			}
+			if c.State.Status == engine.StatusRunning || !c.State.StartedAt.Equal(c0.State.StartedAt) {
+				since = c.State.StartedAt
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(25 * time.Millisecond):
+			}
+		}
+	}
+	if replay {
+		since = time.Now()
+	}
+	// The run is marked before its monitor makes the log: wait for the
+	// file, then follow it until the container stops.
+	// The state is read rarely: every read takes the database's lock.
+	path := s.b.LogPath(c0.ID)
+	for i := 1; ; i++ {
+		if _, err := os.Stat(path); err == nil {
+			break
+		}
+		if i%20 == 0 {
+			c, err := s.b.Container(ctx, c0.ID)
+			if err != nil || c.State.Status != engine.StatusRunning {
+				break
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(2 * time.Millisecond):
+		}
+	}
+	err = monitor.ReadLog(ctx, path, monitor.LogOptions{Follow: true, Tail: -1, Since: since, Done: func() bool {
+		c, err := s.b.Container(ctx, c0.ID)
+		return err != nil || c.State.Status != engine.StatusRunning
+	}}, func(le monitor.LogEntry) error {
+		w := stdout
+		if le.Stream == "stderr" {
+			w = stderr
+		}
+		_, err := w.Write(le.Data)
+		return err
+	})
+	if err != nil && ctx.Err() == nil {
+		s.opts.Logf("api: attach %s: %v", c0.ID, err)
+	}
+	if tc, ok := conn.(interface{ CloseWrite() error }); ok {
+		tc.CloseWrite()
+	}
+}
+
+// copyStdin forwards the client's stdin to the monitor's attach socket,
+// waiting for the socket to appear (the container may start later).
+func (s *Server) copyStdin(ctx context.Context, id string, in io.Reader) {
+	sock := filepath.Join(s.b.Options().RunRoot, "containers", id, "attach")
+	var conn net.Conn
+	for conn == nil {
+		var err error
+		conn, err = net.DialUnix("unixpacket", nil, &net.UnixAddr{Name: sock, Net: "unixpacket"})
+		if err != nil {
+			conn = nil
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}
+	defer conn.Close()
+	// Drain what the monitor sends; output is read from the log.
+	go io.Copy(io.Discard, conn)
+	buf := make([]byte, 8192)
+	for {
+		n, err := in.Read(buf)
+		if n > 0 {
+			if _, werr := conn.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}

@@ -1,0 +1,171 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"github.com/berthproject/berth/api/convert"
+	"net/http"
+	"time"
+
+	"github.com/berthproject/berth/volume"
+	"github.com/containerd/errdefs"
+	volumetypes "github.com/moby/moby/api/types/volume"
+)
+
+func (s *Server) volumeView(v volume.Volume) volumetypes.Volume {
+	out := volumetypes.Volume{
+		Name: v.Name, Driver: "local", Mountpoint: v.Mountpoint, Scope: "local",
+		CreatedAt: v.CreatedAt.Format(time.RFC3339), Labels: v.Labels, Options: v.Options,
+	}
+	if out.Labels == nil {
+		out.Labels = map[string]string{}
+	}
+	if out.Options == nil {
+		out.Options = map[string]string{}
+	}
+	return out
+}
+
+// volumeUsers lists the IDs of containers that mount the volume name.
+func (s *Server) volumeUsers(ctx context.Context, name string) []string {
+	if s.opts.Volumes == nil {
+		return nil
+	}
+	dir := s.opts.Volumes.DataDir(name)
+	cs, _ := s.b.Containers(ctx, true)
+	var ids []string
+	for _, c := range cs {
+		for _, m := range c.Run.Mounts {
+			if m.Source == dir {
+				ids = append(ids, c.ID)
+				break
+			}
+		}
+	}
+	return ids
+}
+
+// volumes returns the store, or writes 501 when the server has none.
+func (s *Server) volumes(w http.ResponseWriter) *volume.Store {
+	if s.opts.Volumes == nil {
+		writeError(w, &categorized{msg: "volumes are not available", cat: errdefs.ErrNotImplemented})
+	}
+	return s.opts.Volumes
+}
+
+func (s *Server) listVolumes(w http.ResponseWriter, r *http.Request) {
+	st := s.volumes(w)
+	if st == nil {
+		return
+	}
+	f, err := convert.ParseFilters(r.URL.Query().Get("filters"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	vols, err := st.List()
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	resp := volumetypes.ListResponse{Volumes: []volumetypes.Volume{}, Warnings: []string{}}
+	for _, v := range vols {
+		if !f.Match("name", v.Name) || !f.Match("driver", "local") || !f.MatchLabels(v.Labels) {
+			continue
+		}
+		if f.Has("dangling") && f.Match("dangling", "true") != (len(s.volumeUsers(r.Context(), v.Name)) == 0) {
+			continue
+		}
+		resp.Volumes = append(resp.Volumes, s.volumeView(v))
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+func (s *Server) createVolume(w http.ResponseWriter, r *http.Request) {
+	st := s.volumes(w)
+	if st == nil {
+		return
+	}
+	body, err := readBody(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	var req volumetypes.CreateRequest
+	if len(body) > 0 {
+		if err := json.Unmarshal(body, &req); err != nil {
+			writeError(w, invalid("invalid JSON: "+err.Error()))
+			return
+		}
+	}
+	v, err := st.Create(req.Name, req.Driver, req.Labels, req.DriverOpts)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	s.record("volume", "create", v.Name, map[string]string{"driver": "local"})
+	writeJSON(w, http.StatusCreated, s.volumeView(v))
+}
+
+func (s *Server) inspectVolume(w http.ResponseWriter, r *http.Request) {
+	st := s.volumes(w)
+	if st == nil {
+		return
+	}
+	v, err := st.Get(r.PathValue("name"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, s.volumeView(v))
+}
+
+func (s *Server) removeVolume(w http.ResponseWriter, r *http.Request) {
+	st := s.volumes(w)
+	if st == nil {
+		return
+	}
+	name := r.PathValue("name")
+	users := s.volumeUsers(r.Context(), name)
+	if err := st.Remove(name, len(users) > 0); err != nil {
+		if errdefs.IsConflict(err) && len(users) > 0 {
+			err = &categorized{msg: "remove " + name + ": volume is in use - [" + users[0] + "]", cat: errdefs.ErrConflict}
+		}
+		writeError(w, err)
+		return
+	}
+	s.record("volume", "destroy", name, nil)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// pruneVolumes removes unused volumes: anonymous ones only, unless the
+// filter all=true (Docker ≥ 1.42 semantics).
+func (s *Server) pruneVolumes(w http.ResponseWriter, r *http.Request) {
+	st := s.volumes(w)
+	if st == nil {
+		return
+	}
+	f, err := convert.ParseFilters(r.URL.Query().Get("filters"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	all := f.Has("all") && (f.Match("all", "true") || f.Match("all", "1"))
+	names, space, err := st.Prune(func(v volume.Volume) bool {
+		if !all && !anonymousName.MatchString(v.Name) {
+			return true
+		}
+		return !f.MatchLabels(v.Labels) || len(s.volumeUsers(r.Context(), v.Name)) > 0
+	})
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if names == nil {
+		names = []string{}
+	}
+	for _, n := range names {
+		s.record("volume", "destroy", n, nil)
+	}
+	writeJSON(w, http.StatusOK, volumetypes.PruneReport{VolumesDeleted: names, SpaceReclaimed: space})
+}

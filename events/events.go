@@ -1,0 +1,149 @@
+// Package events is Berth's event log: an append-only JSON-lines file
+// under the engine root that any berth process (the CLI, the API service)
+// appends to and that GET /events (`docker events`) reads and follows.
+// With no daemon there is no in-memory bus: the file is the bus.
+//
+// Each line is one Event. Appends take an exclusive flock on the file, so
+// lines from concurrent processes never interleave; readers take none (a
+// line being written is only consumed once its newline is there).
+package events
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Event is one thing that happened, in Docker's vocabulary: Type is
+// "container", "image", "network" or "volume"; Action is Docker's verb
+// ("create", "start", "die", "destroy", "pull", "tag", …); ID the object's
+// ID or name; Attributes extra details (name, image, exitCode).
+type Event struct {
+	Type       string            `json:"type"`
+	Action     string            `json:"action"`
+	ID         string            `json:"id"`
+	Attributes map[string]string `json:"attributes,omitempty"`
+	// TimeNano is the time in nanoseconds since the Unix epoch; Append
+	// fills it in when zero.
+	TimeNano int64 `json:"timeNano"`
+}
+
+// Log is the event log file.
+type Log struct {
+	path string
+}
+
+// Open returns the log at ROOT/events.jsonl (the file is made on first
+// Append).
+func Open(root string) *Log {
+	return &Log{path: filepath.Join(root, "events.jsonl")}
+}
+
+// Path is the log file's path.
+func (l *Log) Path() string { return l.path }
+
+// Append writes ev as one line, under an exclusive flock.
+func (l *Log) Append(ev Event) error {
+	if ev.TimeNano == 0 {
+		ev.TimeNano = time.Now().UnixNano()
+	}
+	data, err := json.Marshal(ev)
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(l.path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("event log: %w", err)
+	}
+	defer f.Close()
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+		return fmt.Errorf("event log: lock: %w", err)
+	}
+	_, err = f.Write(append(data, '\n'))
+	return err
+}
+
+// ReadOptions select what Read delivers.
+type ReadOptions struct {
+	// Since and Until bound the events' times (zero: unbounded); Until
+	// also ends a Follow.
+	Since, Until time.Time
+	// Follow keeps reading new events until ctx ends or Until passes.
+	Follow bool
+	// PollInterval is how often a Follow looks for new lines (default
+	// 100 ms).
+	PollInterval time.Duration
+}
+
+// Read calls fn for every event in the log within opts' bounds, oldest
+// first; with Follow it keeps going. A missing log reads as empty. A
+// malformed line (a torn write from a crash) is skipped.
+func (l *Log) Read(ctx context.Context, opts ReadOptions, fn func(Event) error) error {
+	poll := opts.PollInterval
+	if poll <= 0 {
+		poll = 100 * time.Millisecond
+	}
+	var f *os.File
+	defer func() {
+		if f != nil {
+			f.Close()
+		}
+	}()
+	var r *bufio.Reader
+	var partial []byte
+	for {
+		if f == nil {
+			var err error
+			f, err = os.Open(l.path)
+			if err != nil && !errors.Is(err, os.ErrNotExist) {
+				return err
+			}
+			if f != nil {
+				r = bufio.NewReader(f)
+			}
+		}
+		for r != nil {
+			chunk, err := r.ReadBytes('\n')
+			if len(chunk) > 0 && chunk[len(chunk)-1] == '\n' {
+				line := append(partial, chunk...)
+				partial = nil
+				var ev Event
+				if json.Unmarshal(line, &ev) == nil {
+					t := time.Unix(0, ev.TimeNano)
+					if !opts.Until.IsZero() && t.After(opts.Until) {
+						return nil
+					}
+					if opts.Since.IsZero() || !t.Before(opts.Since) {
+						if err := fn(ev); err != nil {
+							return err
+						}
+					}
+				}
+			} else {
+				partial = append(partial, chunk...)
+			}
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return err
+			}
+		}
+		if !opts.Follow || (!opts.Until.IsZero() && time.Now().After(opts.Until)) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(poll):
+		}
+	}
+}

@@ -1,0 +1,264 @@
+// Package fetcher moves registry I/O out of the root process. A pull's
+// network side — go-containerregistry's remote client, HTTP, TLS, token
+// auth, manifests as the registry serves them — runs in a fetcher: a child
+// process (a re-exec of the berth binary, `berth fetcher`) started as an
+// unprivileged uid with no capabilities, an empty bounding set and
+// no_new_privs, whenever the caller is root. The fetcher streams every
+// blob it downloads to the parent over a pipe in a small framed protocol;
+// the parent (image.Pull) checks each blob against the digest it expects,
+// commits it to the content store and renders progress. When the caller is
+// not root, the same code runs in-process over in-memory pipes.
+//
+// Wire format, both directions: a frame is
+//
+//	uint32 big-endian header length H (1..MaxHeader)
+//	uint32 big-endian payload length P (0..MaxPayload; >0 only for "data")
+//	H bytes of JSON (a Frame, unknown fields rejected)
+//	P bytes of payload
+//
+// Conversation: the parent sends "request"; the fetcher answers with blob
+// streams ("blob" header, "data" chunks, "end") for the index (if any),
+// the platform's manifest and the config, then waits for "fetch" (the layer
+// digests the store lacks), streams those layers (interleaved, up to
+// Request.Concurrency at once) and ends with "done". A failure at any point
+// is one "error" frame carrying an errdefs category and a one-line message.
+package fetcher
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/containerd/errdefs"
+	digest "github.com/opencontainers/go-digest"
+)
+
+// Frame types.
+const (
+	TypeRequest = "request" // parent → fetcher, first frame: Request
+	TypeFetch   = "fetch"   // parent → fetcher: Digests of the layers to send
+	TypeBlob    = "blob"    // fetcher → parent: stream ID starts: Kind, Digest, Size, MediaType
+	TypeData    = "data"    // fetcher → parent: the next Payload bytes of stream ID
+	TypeEnd     = "end"     // fetcher → parent: stream ID is complete
+	TypeError   = "error"   // fetcher → parent: the pull failed: Category, Message
+	TypeDone    = "done"    // fetcher → parent: every requested layer was sent
+)
+
+// Blob kinds of a "blob" frame.
+const (
+	KindIndex    = "index"
+	KindManifest = "manifest"
+	KindConfig   = "config"
+	KindLayer    = "layer"
+)
+
+// Limits of the wire format, in bytes.
+const (
+	// MaxHeader bounds a frame's JSON header.
+	MaxHeader = 64 << 10
+	// MaxPayload bounds one data frame's payload.
+	MaxPayload = 1 << 20
+	// chunkSize is how much of a blob one data frame carries when the
+	// fetcher sends it.
+	chunkSize = 64 << 10
+	// maxMessage bounds an error frame's message.
+	maxMessage = 4 << 10
+	// maxDigests bounds a fetch frame's list.
+	maxDigests = 4096
+)
+
+// Frame is one message of the protocol. Which fields are meaningful
+// depends on Type (see the Type constants); Decoder.Next rejects frames
+// that leave required fields empty.
+type Frame struct {
+	Type string `json:"type"`
+	// ID names a blob stream (blob, data, end); streams are numbered from 1.
+	ID uint32 `json:"id,omitempty"`
+	// Kind, Digest, Size (bytes) and MediaType describe a blob stream, as
+	// the registry described it.
+	Kind      string `json:"kind,omitempty"`
+	Digest    string `json:"digest,omitempty"`
+	Size      int64  `json:"size,omitempty"`
+	MediaType string `json:"mediaType,omitempty"`
+	// Category (an errdefs category name, see Categories) and Message
+	// describe an error frame.
+	Category string `json:"category,omitempty"`
+	Message  string `json:"message,omitempty"`
+	// Request is the request frame's body.
+	Request *Request `json:"request,omitempty"`
+	// Digests lists the layers a fetch frame asks for.
+	Digests []string `json:"digests,omitempty"`
+	// Payload is a data frame's bytes (not part of the JSON header).
+	Payload []byte `json:"-"`
+}
+
+// Request is what the parent asks the fetcher to pull.
+type Request struct {
+	// Reference is normalized ("docker.io/library/busybox:latest",
+	// "host:5000/repo@sha256:…").
+	Reference string `json:"reference"`
+	// Insecure allows plain HTTP and unverified TLS.
+	Insecure bool `json:"insecure,omitempty"`
+	// OS, Architecture and Variant select a manifest from an index.
+	OS           string `json:"os"`
+	Architecture string `json:"architecture"`
+	Variant      string `json:"variant,omitempty"`
+	// Auth is the credential for the reference's registry, resolved by the
+	// parent (which can read the caller's docker config); nil: anonymous.
+	Auth *Auth `json:"auth,omitempty"`
+	// Concurrency is how many layers download at once (default 3).
+	Concurrency int `json:"concurrency,omitempty"`
+}
+
+// Auth is a registry credential in docker config.json's terms.
+type Auth struct {
+	Username      string `json:"username,omitempty"`
+	Password      string `json:"password,omitempty"`
+	Auth          string `json:"auth,omitempty"`
+	IdentityToken string `json:"identitytoken,omitempty"`
+	RegistryToken string `json:"registrytoken,omitempty"`
+}
+
+// validate checks the invariants of f's type. It is what keeps a
+// misbehaving peer's frames from reaching the parent's logic malformed.
+func (f *Frame) validate() error {
+	bad := func(why string) error {
+		return fmt.Errorf("fetcher protocol: %s frame: %s: %w", f.Type, why, errdefs.ErrDataLoss)
+	}
+	if len(f.Payload) > 0 && f.Type != TypeData {
+		return bad("unexpected payload")
+	}
+	switch f.Type {
+	case TypeRequest:
+		if f.Request == nil || f.Request.Reference == "" {
+			return bad("no reference")
+		}
+	case TypeFetch:
+		if len(f.Digests) > maxDigests {
+			return bad("too many digests")
+		}
+		for _, d := range f.Digests {
+			if digest.Digest(d).Validate() != nil {
+				return bad("malformed digest")
+			}
+		}
+	case TypeBlob:
+		if f.ID == 0 {
+			return bad("stream ID 0")
+		}
+		switch f.Kind {
+		case KindIndex, KindManifest, KindConfig, KindLayer:
+		default:
+			return bad("unknown kind")
+		}
+		if digest.Digest(f.Digest).Validate() != nil {
+			return bad("malformed digest")
+		}
+		if f.Size < 0 {
+			return bad("negative size")
+		}
+	case TypeData:
+		if f.ID == 0 || len(f.Payload) == 0 {
+			return bad("empty")
+		}
+	case TypeEnd:
+		if f.ID == 0 {
+			return bad("stream ID 0")
+		}
+	case TypeError:
+		if len(f.Message) > maxMessage {
+			return bad("message too long")
+		}
+	case TypeDone:
+	default:
+		return fmt.Errorf("fetcher protocol: unknown frame type %q: %w", f.Type, errdefs.ErrDataLoss)
+	}
+	return nil
+}
+
+// Decoder reads frames from a stream.
+type Decoder struct {
+	r   io.Reader
+	hdr [8]byte
+}
+
+// NewDecoder returns a decoder reading from r.
+func NewDecoder(r io.Reader) *Decoder { return &Decoder{r: r} }
+
+// Next reads one frame. At a clean end of stream it returns io.EOF; a
+// stream cut inside a frame gives io.ErrUnexpectedEOF; a frame that breaks
+// the format or its type's invariants gives an error matching
+// errdefs.ErrDataLoss. It never allocates more than MaxHeader+MaxPayload
+// bytes for one frame.
+func (d *Decoder) Next() (Frame, error) {
+	if _, err := io.ReadFull(d.r, d.hdr[:]); err != nil {
+		return Frame{}, err
+	}
+	hlen := binary.BigEndian.Uint32(d.hdr[:4])
+	plen := binary.BigEndian.Uint32(d.hdr[4:])
+	if hlen == 0 || hlen > MaxHeader || plen > MaxPayload {
+		return Frame{}, fmt.Errorf("fetcher protocol: frame lengths %d+%d out of range: %w", hlen, plen, errdefs.ErrDataLoss)
+	}
+	buf := make([]byte, int(hlen)+int(plen))
+	if _, err := io.ReadFull(d.r, buf); err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return Frame{}, err
+	}
+	var f Frame
+	dec := json.NewDecoder(bytes.NewReader(buf[:hlen]))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&f); err != nil {
+		return Frame{}, fmt.Errorf("fetcher protocol: frame header: %v: %w", err, errdefs.ErrDataLoss)
+	}
+	if dec.More() {
+		return Frame{}, fmt.Errorf("fetcher protocol: trailing data in frame header: %w", errdefs.ErrDataLoss)
+	}
+	if plen > 0 {
+		f.Payload = buf[hlen:]
+	}
+	if err := f.validate(); err != nil {
+		return Frame{}, err
+	}
+	return f, nil
+}
+
+// Encoder writes frames to a stream. It is safe for concurrent use: each
+// frame is written whole.
+type Encoder struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+// NewEncoder returns an encoder writing to w.
+func NewEncoder(w io.Writer) *Encoder { return &Encoder{w: w} }
+
+// Encode writes f. A frame that Decoder.Next would reject is refused with
+// errdefs.ErrInvalidArgument and nothing is written.
+func (e *Encoder) Encode(f Frame) error {
+	if err := f.validate(); err != nil {
+		return fmt.Errorf("%v: %w", err, errdefs.ErrInvalidArgument)
+	}
+	if len(f.Payload) > MaxPayload {
+		return fmt.Errorf("fetcher protocol: payload of %d bytes: %w", len(f.Payload), errdefs.ErrInvalidArgument)
+	}
+	hdr, err := json.Marshal(f)
+	if err != nil {
+		return err
+	}
+	if len(hdr) > MaxHeader {
+		return fmt.Errorf("fetcher protocol: header of %d bytes: %w", len(hdr), errdefs.ErrInvalidArgument)
+	}
+	buf := make([]byte, 8, 8+len(hdr)+len(f.Payload))
+	binary.BigEndian.PutUint32(buf[:4], uint32(len(hdr)))
+	binary.BigEndian.PutUint32(buf[4:], uint32(len(f.Payload)))
+	buf = append(append(buf, hdr...), f.Payload...)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	_, err = e.w.Write(buf)
+	return err
+}

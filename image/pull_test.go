@@ -1,0 +1,127 @@
+package image
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/berthproject/berth/image/content"
+	"github.com/berthproject/berth/internal/testutil"
+	"github.com/containerd/errdefs"
+	"github.com/distribution/reference"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+)
+
+type events []ProgressEvent
+
+func (e *events) Write(p []byte) (int, error) { return len(p), nil }
+func (e *events) ReportProgress(ev ProgressEvent) {
+	*e = append(*e, ev)
+}
+
+func (e events) statuses(id string) []string {
+	var out []string
+	for _, ev := range e {
+		if ev.ID == id && (ev.Status != "Downloading" || len(out) == 0 || out[len(out)-1] != "Downloading") {
+			out = append(out, ev.Status)
+		}
+	}
+	return out
+}
+
+// TestPullProgressAndReuse pulls through the fetcher (in-process here: the
+// test binary has no fetcher command) and checks Docker's per-layer
+// statuses, the byte counts, reuse on a second pull and an empty ingest
+// directory.
+func TestPullProgressAndReuse(t *testing.T) {
+	reg := testutil.StartRegistry(t)
+	img := testutil.LayeredImage(t, [][]testutil.TarEntry{{{Name: "a", Content: []byte(strings.Repeat("a", 100000))}}}, v1.Config{})
+	ref, mdigest := reg.Push(t, "p:latest", img)
+	named, err := reference.ParseNormalizedNamed(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	cs, err := content.New(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A stale partial blob from a killed pull is pruned.
+	stale := filepath.Join(dir, "ingest", "stale")
+	os.WriteFile(stale, []byte("x"), 0o600)
+	old := mustTime(t, "2000-01-01T00:00:00Z")
+	os.Chtimes(stale, old, old)
+
+	var ev events
+	rec, err := Pull(t.Context(), cs, named, PullOptions{Progress: &ev})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.RepoDigest.String() != mdigest || rec.Target.Digest.String() != mdigest || !cs.Has(rec.Target.Digest) || !cs.Has(rec.Config) {
+		t.Fatalf("record %+v", rec)
+	}
+	layers, _ := img.Layers()
+	ld, _ := layers[0].Digest()
+	size, _ := layers[0].Size()
+	short := ld.Hex[:12]
+	want := []string{"Pulling fs layer", "Downloading", "Verifying Checksum", "Download complete", "Pull complete"}
+	if got := ev.statuses(short); strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Fatalf("layer statuses %q, want %q", got, want)
+	}
+	var last ProgressEvent
+	for _, e := range ev {
+		if e.ID == short && e.Status == "Downloading" {
+			last = e
+		}
+	}
+	if last.Current != size || last.Total != size {
+		t.Fatalf("last progress %+v, want %d/%d", last, size, size)
+	}
+	if entries, _ := os.ReadDir(filepath.Join(dir, "ingest")); len(entries) != 0 {
+		t.Fatalf("ingest not empty: %v", entries)
+	}
+
+	ev = nil
+	if _, err := Pull(t.Context(), cs, named, PullOptions{Progress: &ev}); err != nil {
+		t.Fatal(err)
+	}
+	if got := ev.statuses(short); len(got) != 1 || got[0] != "Already exists" {
+		t.Fatalf("second pull statuses %q", got)
+	}
+
+	// Plain writers get Docker's non-terminal lines.
+	var sb strings.Builder
+	cs2, _ := content.New(t.TempDir())
+	if _, err := Pull(t.Context(), cs2, named, PullOptions{Progress: &sb}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(sb.String(), short+": Pull complete\n") || strings.Contains(sb.String(), "Downloading") {
+		t.Fatalf("plain output:\n%s", sb.String())
+	}
+}
+
+func TestPullErrors(t *testing.T) {
+	reg := testutil.StartRegistry(t)
+	cs, _ := content.New(t.TempDir())
+	named, _ := reference.ParseNormalizedNamed(reg.Addr + "/nosuch:latest")
+	_, err := Pull(t.Context(), cs, named, PullOptions{})
+	if !errdefs.IsNotFound(err) || !strings.HasPrefix(err.Error(), "manifest for "+reg.Addr+"/nosuch:latest not found") {
+		t.Fatalf("missing tag: %v", err)
+	}
+	reg.Stop()
+	_, err = Pull(t.Context(), cs, named, PullOptions{})
+	if !errdefs.IsUnavailable(err) || !strings.Contains(err.Error(), "registry unreachable") {
+		t.Fatalf("registry down: %v", err)
+	}
+}
+
+func mustTime(t *testing.T, s string) time.Time {
+	t.Helper()
+	tm, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tm
+}

@@ -1,0 +1,302 @@
+package integration
+
+import (
+	"bytes"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/berthproject/berth/internal/testutil"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+)
+
+// slowRegistry is a reverse proxy on 127.0.0.1 in front of a real
+// registry that trickles blob bodies while slow is set.
+type slowRegistry struct {
+	addr string
+	slow atomic.Bool
+}
+
+// chunk and pause set the trickle: 32 KiB every 40ms, about 800 KiB/s.
+const (
+	slowChunk = 32 << 10
+	slowPause = 40 * time.Millisecond
+)
+
+func startSlowRegistry(t *testing.T, reg *testutil.Registry) *slowRegistry {
+	t.Helper()
+	target, err := url.Parse(reg.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &slowRegistry{}
+	s.slow.Store(true)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	proxy.Transport = &http.Transport{Proxy: nil}
+	proxy.FlushInterval = -1 // pass each chunk on at once
+	proxy.ModifyResponse = func(resp *http.Response) error {
+		if s.slow.Load() && resp.Request.Method == http.MethodGet && strings.Contains(resp.Request.URL.Path, "/blobs/") {
+			resp.Body = &trickle{rc: resp.Body}
+		}
+		return nil
+	}
+	srv := httptest.NewServer(proxy)
+	t.Cleanup(srv.Close)
+	s.addr = strings.TrimPrefix(srv.URL, "http://")
+	return s
+}
+
+// trickle reads at most slowChunk bytes per slowPause.
+type trickle struct{ rc io.ReadCloser }
+
+func (r *trickle) Read(p []byte) (int, error) {
+	time.Sleep(slowPause)
+	if len(p) > slowChunk {
+		p = p[:slowChunk]
+	}
+	return r.rc.Read(p)
+}
+
+func (r *trickle) Close() error { return r.rc.Close() }
+
+// randomImage has one small layer first and then n layers of size bytes
+// of incompressible data, so that through the slow proxy the first layer
+// commits long before the others.
+func randomImage(t *testing.T, n, size int) v1.Image {
+	t.Helper()
+	layers := [][]testutil.TarEntry{{{Name: "small", Content: []byte("small layer\n")}}}
+	for i := range n {
+		data := make([]byte, size)
+		rand.Read(data)
+		layers = append(layers, []testutil.TarEntry{{Name: fmt.Sprintf("big%d", i), Content: data}})
+	}
+	return testutil.LayeredImage(t, layers, v1.Config{Cmd: []string{"/small"}})
+}
+
+// startPull starts `berth pull ref` in the background.
+func (e *env) startPull(ref string) (*exec.Cmd, *bytes.Buffer, *bytes.Buffer) {
+	e.t.Helper()
+	cmd := exec.Command(berthBin, "--root", e.root, "--runroot", e.runroot, "pull", ref)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Start(); err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	})
+	return cmd, &out, &errb
+}
+
+// childOf finds the process whose parent is pid and whose command line
+// contains word, waiting up to timeout.
+func childOf(t *testing.T, pid int, word string, timeout time.Duration) int {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		dirs, _ := filepath.Glob("/proc/[0-9]*")
+		for _, d := range dirs {
+			status, err := os.ReadFile(d + "/status")
+			if err != nil {
+				continue
+			}
+			m := regexp.MustCompile(`(?m)^PPid:\s+(\d+)$`).FindSubmatch(status)
+			if m == nil || string(m[1]) != strconv.Itoa(pid) {
+				continue
+			}
+			cmdline, _ := os.ReadFile(d + "/cmdline")
+			if strings.Contains(string(cmdline), word) {
+				n, _ := strconv.Atoi(filepath.Base(d))
+				return n
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("no child %q of pid %d after %v", word, pid, timeout)
+	return 0
+}
+
+// statusFields reads the named lines of /proc/PID/status.
+func statusFields(t *testing.T, pid int) map[string]string {
+	t.Helper()
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatalf("fetcher status: %v", err)
+	}
+	out := map[string]string{}
+	for _, line := range strings.Split(string(data), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok {
+			out[k] = strings.Join(strings.Fields(v), " ")
+		}
+	}
+	return out
+}
+
+func ingestFiles(t *testing.T, root string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(filepath.Join(root, "content", "ingest"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	return names
+}
+
+// TestFetcherIsUnprivileged: during a root pull from a deliberately slow
+// registry, the process doing the registry I/O is a child of berth running
+// as nobody/nogroup with no capabilities at all, no supplementary groups
+// and no_new_privs, and the pull still succeeds.
+func TestFetcherIsUnprivileged(t *testing.T) {
+	e := newEnv(t)
+	reg := testutil.StartRegistry(t)
+	slow := startSlowRegistry(t, reg)
+	reg.Push(t, "slow:latest", randomImage(t, 2, 512<<10))
+	ref := slow.addr + "/slow:latest"
+
+	cmd, out, errb := e.startPull(ref)
+	pid := childOf(t, cmd.Process.Pid, "fetcher", 10*time.Second)
+	st := statusFields(t, pid)
+	want := map[string]string{
+		"Uid":        "65534 65534 65534 65534",
+		"Gid":        "65534 65534 65534 65534",
+		"Groups":     "",
+		"CapInh":     "0000000000000000",
+		"CapPrm":     "0000000000000000",
+		"CapEff":     "0000000000000000",
+		"CapBnd":     "0000000000000000",
+		"CapAmb":     "0000000000000000",
+		"NoNewPrivs": "1",
+	}
+	for k, v := range want {
+		if st[k] != v {
+			t.Errorf("fetcher (pid %d) %s: %q, want %q", pid, k, st[k], v)
+		}
+	}
+	// The parent itself stays root: it is the one that commits.
+	if st := statusFields(t, cmd.Process.Pid); !strings.HasPrefix(st["Uid"], "0 ") {
+		t.Errorf("berth Uid %q", st["Uid"])
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("pull: %v\nstdout: %s\nstderr: %s", err, out, errb)
+	}
+	if !strings.Contains(out.String(), "Pull complete") || !strings.HasSuffix(out.String(), ref+"\n") {
+		t.Fatalf("pull output:\n%s", out)
+	}
+	// Not a terminal: plain status lines, no byte counts or cursor moves.
+	if strings.Contains(out.String(), "\x1b[") || strings.Contains(out.String(), "Downloading") {
+		t.Fatalf("non-terminal output has progress bars:\n%q", out)
+	}
+	for _, s := range []string{"Pulling fs layer", "Verifying Checksum", "Download complete"} {
+		if !strings.Contains(out.String(), s) {
+			t.Fatalf("output lacks %q:\n%s", s, out)
+		}
+	}
+	if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("fetcher %d still exists after the pull", pid)
+	}
+	if images := e.ok("images"); !strings.Contains(images, slow.addr+"/slow") {
+		t.Fatalf("images does not list the pulled image:\n%s", images)
+	}
+}
+
+// TestPullInterrupt: Ctrl-C during a pull exits 130, leaves no partial
+// blob in the ingest directory and no fetcher behind, and keeps the
+// layers already committed, which the next pull reports "Already exists".
+func TestPullInterrupt(t *testing.T) {
+	e := newEnv(t)
+	reg := testutil.StartRegistry(t)
+	slow := startSlowRegistry(t, reg)
+	img := randomImage(t, 3, 2<<20)
+	reg.Push(t, "big:latest", img)
+	ref := slow.addr + "/big:latest"
+	m, err := img.Manifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := m.Layers[0].Digest
+
+	cmd, out, errb := e.startPull(ref)
+	fetcherPid := childOf(t, cmd.Process.Pid, "fetcher", 10*time.Second)
+	blob := filepath.Join(e.root, "content", "blobs", "sha256", first.Hex)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if _, err := os.Stat(blob); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("first layer never committed\nstdout: %s\nstderr: %s", out, errb)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if len(ingestFiles(t, e.root)) == 0 {
+		t.Fatalf("no download in progress when interrupting (test too fast to mean anything)")
+	}
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	err = cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 130 {
+		t.Fatalf("interrupted pull: %v (want exit 130)\nstdout: %s\nstderr: %s", err, out, errb)
+	}
+	if errb.Len() != 0 {
+		t.Errorf("interrupted pull printed %q", errb)
+	}
+	if left := ingestFiles(t, e.root); len(left) > 0 {
+		t.Fatalf("ingest not empty after interrupt: %v", left)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if _, err := os.Stat(fmt.Sprintf("/proc/%d", fetcherPid)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("fetcher %d outlived the interrupted pull", fetcherPid)
+	}
+	if images := e.ok("images", "-q"); images != "" {
+		t.Fatalf("interrupted pull registered %q", images)
+	}
+
+	slow.slow.Store(false)
+	again := e.ok("pull", ref)
+	if !strings.Contains(again, first.Hex[:12]+": Already exists") {
+		t.Fatalf("second pull did not reuse the committed layer:\n%s", again)
+	}
+	for _, l := range m.Layers[1:] {
+		if !strings.Contains(again, l.Digest.Hex[:12]+": Pull complete") {
+			t.Fatalf("second pull did not fetch %s:\n%s", l.Digest, again)
+		}
+	}
+	if left := ingestFiles(t, e.root); len(left) > 0 {
+		t.Fatalf("ingest not empty after a pull: %v", left)
+	}
+}
+
+// TestPullErrorsFromFetcher: registry errors found by the unprivileged
+// fetcher reach the user as one line naming the image.
+func TestPullErrorsFromFetcher(t *testing.T) {
+	e := newEnv(t)
+	reg := testutil.StartRegistry(t)
+	r := e.berth("pull", reg.Addr+"/nosuch:latest")
+	if r.code != 1 || !strings.Contains(r.stderr, "manifest for "+reg.Addr+"/nosuch:latest not found") ||
+		strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 || strings.HasSuffix(strings.TrimSpace(r.stderr), ": not found") {
+		t.Fatalf("missing tag: exit %d stderr %q", r.code, r.stderr)
+	}
+}
