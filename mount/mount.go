@@ -74,6 +74,9 @@ func (m Mount) Mount(target string) error {
 		data = ""
 	}
 	if len(data) >= unix.Getpagesize() {
+		if m.Type == "overlay" {
+			return mountOverlayByLayer(m, target, flags)
+		}
 		return fmt.Errorf("mount %s on %s: option string of %d bytes exceeds the kernel's page-size limit", m.Type, target, len(data))
 	}
 	if err := unix.Mount(m.Source, target, typ, flags&^unix.MS_RDONLY|bindRO(flags), data); err != nil {
@@ -128,4 +131,85 @@ func Unmount(target string) error {
 			return fmt.Errorf("unmount %s: %w", target, err)
 		}
 	}
+}
+
+// MaxOverlayLayers is the kernel's limit on stacked overlay lower
+// layers (OVL_MAX_STACK).
+const MaxOverlayLayers = 500
+
+// mountOverlayByLayer mounts an overlay whose option string does not fit
+// in one page (many layers, long paths) with the new mount API, passing
+// each layer directory on its own as an open file descriptor
+// ("lowerdir+", Linux 6.13 and later; a string value would be cut at 256
+// bytes), so neither the number of layers (up to MaxOverlayLayers) nor
+// the length of the paths is limited.
+func mountOverlayByLayer(m Mount, target string, flags uintptr) error {
+	fd, err := unix.Fsopen("overlay", unix.FSOPEN_CLOEXEC)
+	if err != nil {
+		return fmt.Errorf("mount overlay on %s: fsopen: %w", target, err)
+	}
+	defer unix.Close(fd)
+	for _, o := range m.Options {
+		if _, ok := flagOptions[o]; ok {
+			continue
+		}
+		key, val, hasVal := strings.Cut(o, "=")
+		switch {
+		case key == "lowerdir":
+			layers := strings.Split(val, ":")
+			if len(layers) > MaxOverlayLayers {
+				return fmt.Errorf("mount overlay on %s: %d layers exceed the kernel's limit of %d", target, len(layers), MaxOverlayLayers)
+			}
+			for _, l := range layers {
+				if err := setDir(fd, "lowerdir+", l); err != nil {
+					return fmt.Errorf("mount overlay on %s: add lower layer %s (needs Linux 6.13 or later): %w", target, l, err)
+				}
+			}
+		case key == "upperdir" || key == "workdir":
+			if err := setDir(fd, key, val); err != nil {
+				return fmt.Errorf("mount overlay on %s: %s %s: %w", target, key, val, err)
+			}
+		case hasVal:
+			if err := unix.FsconfigSetString(fd, key, val); err != nil {
+				return fmt.Errorf("mount overlay on %s: option %s: %w", target, key, err)
+			}
+		default:
+			if err := unix.FsconfigSetFlag(fd, key); err != nil {
+				return fmt.Errorf("mount overlay on %s: option %s: %w", target, key, err)
+			}
+		}
+	}
+	if err := unix.FsconfigCreate(fd); err != nil {
+		return fmt.Errorf("mount overlay on %s: create: %w", target, err)
+	}
+	var attrs int
+	if flags&unix.MS_RDONLY != 0 {
+		attrs |= unix.MOUNT_ATTR_RDONLY
+	}
+	if flags&unix.MS_NOSUID != 0 {
+		attrs |= unix.MOUNT_ATTR_NOSUID
+	}
+	if flags&unix.MS_NODEV != 0 {
+		attrs |= unix.MOUNT_ATTR_NODEV
+	}
+	mfd, err := unix.Fsmount(fd, unix.FSMOUNT_CLOEXEC, attrs)
+	if err != nil {
+		return fmt.Errorf("mount overlay on %s: fsmount: %w", target, err)
+	}
+	defer unix.Close(mfd)
+	if err := unix.MoveMount(mfd, "", unix.AT_FDCWD, target, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
+		return fmt.Errorf("mount overlay on %s: move_mount: %w", target, err)
+	}
+	return nil
+}
+
+// setDir passes directory path to an fsconfig context as an O_PATH file
+// descriptor.
+func setDir(fsfd int, key, path string) error {
+	dfd, err := unix.Open(path, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(dfd)
+	return unix.FsconfigSetFd(fsfd, key, dfd)
 }
