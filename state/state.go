@@ -112,7 +112,7 @@ func (t *Tx) Get(bucket, key string, v any) error {
 		data = b.Get([]byte(key))
 	}
 	if data == nil {
-		return fmt.Errorf("%s %q: %w", bucket, key, errdefs.ErrNotFound)
+		return fmt.Errorf("%s record %q not found: %w", bucket, key, errdefs.ErrNotFound)
 	}
 	return json.Unmarshal(data, v)
 }
