@@ -72,7 +72,7 @@ func newRoot() *cobra.Command {
 		newPushCmd(g), newTagCmd(g), newHistoryCmd(g), newSaveCmd(g), newLoadCmd(g), newImportCmd(g), newExportCmd(g), newLoginCmd(g), newLogoutCmd(g), newImageCmd(g), newSystemCmd(g),
 	)
 	root.AddCommand(newExecCmd(g), newInspectCmd(g, ""), newTopCmd(g), newStatsCmd(g), newPauseCmd(g), newUnpauseCmd(g), newRenameCmd(g), newCpCmd(g), newDiffCmd(g), newCommitCmd(g), newContainerCmd(g))
-	root.AddCommand(newNetworkCmd(g), newPortCmd(g))
+	root.AddCommand(newNetworkCmd(g), newPortCmd(g), newAttachCmd(g))
 	root.AddCommand(newFetcherCmd()) // hidden: the unprivileged registry fetcher
 	addSystemService(root, g)        // `system service`: the Docker Engine API (service.go)
 	return root
