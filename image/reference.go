@@ -11,7 +11,7 @@ import (
 
 // ParseReference parses s the way Docker does and returns it normalized:
 // "busybox" becomes "docker.io/library/busybox:latest", a reference without
-// tag or digest gets ":latest". A malformed reference gives an error
+// tag or digest gets ":latest", and "NAME:TAG@DIGEST" becomes NAME@DIGEST. A malformed reference gives an error
 // matching errdefs.ErrInvalidArgument in Docker's wording ("invalid
 // reference format").
 func ParseReference(s string) (reference.Named, error) {
@@ -20,7 +20,12 @@ func ParseReference(s string) (reference.Named, error) {
 		if err == reference.ErrNameNotCanonical || err == reference.ErrReferenceInvalidFormat {
 			return nil, fmt.Errorf("invalid reference format: %w", errdefs.ErrInvalidArgument)
 		}
-		return nil, fmt.Errorf("invalid reference format: %s: %w", err, errdefs.ErrInvalidArgument)
+		// The library's messages already start with "invalid reference format".
+		return nil, fmt.Errorf("%s: %w", err, errdefs.ErrInvalidArgument)
+	}
+	// NAME:TAG@DIGEST names the digest; the tag is ignored, as Docker does.
+	if d, ok := named.(reference.Digested); ok {
+		return reference.WithDigest(reference.TrimNamed(named), d.Digest())
 	}
 	return reference.TagNameOnly(named), nil
 }
