@@ -57,6 +57,11 @@ type Options struct {
 	DefaultBridge string
 	// DefaultSubnet of the "bridge" network (default DefaultSubnet).
 	DefaultSubnet netip.Prefix
+	// AutoDefaultSubnet, with DefaultSubnet unset, gives the "bridge"
+	// network a free /24 from AddressPool (skipping other networks and
+	// host routes, so another engine's bridge) instead of DefaultSubnet:
+	// for engines that share a machine with the default one.
+	AutoDefaultSubnet bool
 	// AddressPool for networks created without a subnet (default
 	// DefaultAddressPool), split into /24s.
 	AddressPool netip.Prefix
@@ -83,7 +88,7 @@ func Open(stateDir string, opts Options) (*Manager, error) {
 	if opts.DefaultBridge == "" {
 		opts.DefaultBridge = DefaultBridgeName
 	}
-	if !opts.DefaultSubnet.IsValid() {
+	if !opts.DefaultSubnet.IsValid() && !opts.AutoDefaultSubnet {
 		opts.DefaultSubnet = DefaultSubnet
 	}
 	if !opts.AddressPool.IsValid() {
