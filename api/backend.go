@@ -3,12 +3,16 @@ package api
 import (
 	"context"
 	"io"
+	"net"
 	"syscall"
 	"time"
 
 	"github.com/berthproject/berth/engine"
+	"github.com/berthproject/berth/events"
 	"github.com/berthproject/berth/image"
+	"github.com/berthproject/berth/monitor"
 	"github.com/berthproject/berth/network"
+	"github.com/berthproject/berth/volume"
 	imagetypes "github.com/moby/moby/api/types/image"
 )
 
@@ -40,4 +44,61 @@ type Backend interface {
 	Networks() (*network.Manager, error)
 }
 
-var _ Backend = (*engine.Engine)(nil)
+var (
+	_ Backend  = (*engine.Engine)(nil)
+	_ Networks = (*network.Manager)(nil)
+	_ Volumes  = (*volume.Store)(nil)
+	_ Events   = (*events.Log)(nil)
+)
+
+// Networks is what the handlers need of the network manager.
+// *network.Manager satisfies it; a privilege-separated service passes one
+// that asks the privileged helper.
+type Networks interface {
+	EnsureDefault(ctx context.Context) (network.Network, error)
+	List(ctx context.Context) ([]network.Network, error)
+	Inspect(ctx context.Context, nameOrID string) (network.Network, error)
+	Create(ctx context.Context, o network.CreateOptions) (network.Network, error)
+	Remove(ctx context.Context, nameOrID string) error
+	Prune(ctx context.Context) ([]string, error)
+	Endpoints(ctx context.Context, containerID string) ([]network.Endpoint, error)
+}
+
+// Volumes is what the handlers need of the volume store; *volume.Store
+// satisfies it.
+type Volumes interface {
+	Create(name, driver string, labels, options map[string]string) (volume.Volume, error)
+	Get(name string) (volume.Volume, error)
+	List() ([]volume.Volume, error)
+	Remove(name string, inUse bool) error
+	Size(name string) int64
+	Prune(keep func(volume.Volume) bool) ([]string, uint64, error)
+	DataDir(name string) string
+}
+
+// Events is what the handlers need of the event log; *events.Log
+// satisfies it.
+type Events interface {
+	Append(ev events.Event) error
+	Read(ctx context.Context, opts events.ReadOptions, fn func(events.Event) error) error
+}
+
+// Host is what the handlers do with a container's files beside the
+// engine: the monitor's exit status, the log while a run is attached, the
+// terminal control FIFO and the stdin socket. IDs are full 64-hex IDs.
+// The default (Options.Host nil) reads the files under the backend's
+// RunRoot directly.
+type Host interface {
+	// ExitStatus is the exit code the monitor recorded; ok false when
+	// none is recorded (yet).
+	ExitStatus(id string) (code int, ok bool)
+	// LogExists reports whether the container's log file exists.
+	LogExists(id string) bool
+	// FollowLog calls fn with the log's entries at or after since,
+	// following the log until the container no longer runs or ctx ends.
+	FollowLog(ctx context.Context, id string, since time.Time, fn func(monitor.LogEntry) error) error
+	// Resize asks the monitor to resize the terminal (height, width).
+	Resize(id string, height, width int) error
+	// DialAttach connects to the monitor's stdin socket.
+	DialAttach(ctx context.Context, id string) (net.Conn, error)
+}

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"syscall"
@@ -14,7 +12,6 @@ import (
 
 	"github.com/berthproject/berth/api/convert"
 	"github.com/berthproject/berth/engine"
-	"github.com/berthproject/berth/monitor"
 	"github.com/containerd/errdefs"
 	containertypes "github.com/moby/moby/api/types/container"
 	"github.com/moby/sys/signal"
@@ -286,7 +283,6 @@ func (s *Server) waitContainer(w http.ResponseWriter, r *http.Request) {
 // read) so that the code is seen between the exit and the removal, while
 // the record is read less often (every read takes the database's lock).
 func (s *Server) waitFor(ctx context.Context, c0 engine.Container, cond string) (int, string, error) {
-	exitDir := filepath.Join(s.b.Options().RunRoot, "exits")
 	code, msg := c0.State.ExitCode, ""
 	if c0.State.Status == engine.StatusCreated {
 		code = 0
@@ -295,7 +291,7 @@ func (s *Server) waitFor(ctx context.Context, c0 engine.Container, cond string) 
 	var next time.Time
 	for {
 		if started {
-			if n, _, err := monitor.ExitStatus(exitDir, c0.ID); err == nil {
+			if n, ok := s.opts.Host.ExitStatus(c0.ID); ok {
 				code = n
 			}
 		}
@@ -413,10 +409,6 @@ func (s *Server) resize(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &categorized{msg: "container " + c.ID + " is not running", cat: errdefs.ErrConflict})
 		return
 	}
-	ctl := filepath.Join(s.b.Options().RunRoot, "containers", c.ID, "ctl")
-	if f, err := os.OpenFile(ctl, os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
-		f.WriteString("1 " + strconv.Itoa(h) + " " + strconv.Itoa(wd) + "\n")
-		f.Close()
-	}
+	s.opts.Host.Resize(c.ID, h, wd)
 	w.WriteHeader(http.StatusOK)
 }

@@ -18,7 +18,7 @@ func (s *Server) listNetworks(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	m, err := s.b.Networks()
+	m, err := s.networks()
 	if err != nil {
 		writeError(w, err)
 		return
@@ -55,7 +55,7 @@ func (s *Server) inspectNetwork(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	m, err := s.b.Networks()
+	m, err := s.networks()
 	if err != nil {
 		writeError(w, err)
 		return
@@ -99,7 +99,7 @@ func (s *Server) createNetwork(w http.ResponseWriter, r *http.Request) {
 		c := req.IPAM.Config[0]
 		o.Subnet, o.Gateway, o.IPRange = c.Subnet, c.Gateway, c.IPRange
 	}
-	m, err := s.b.Networks()
+	m, err := s.networks()
 	if err != nil {
 		writeError(w, err)
 		return
@@ -114,7 +114,7 @@ func (s *Server) createNetwork(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) removeNetwork(w http.ResponseWriter, r *http.Request) {
-	m, err := s.b.Networks()
+	m, err := s.networks()
 	if err != nil {
 		writeError(w, err)
 		return
@@ -133,7 +133,7 @@ func (s *Server) removeNetwork(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) pruneNetworks(w http.ResponseWriter, r *http.Request) {
-	m, err := s.b.Networks()
+	m, err := s.networks()
 	if err != nil {
 		writeError(w, err)
 		return

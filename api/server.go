@@ -23,7 +23,6 @@ import (
 	"time"
 
 	"github.com/berthproject/berth/events"
-	"github.com/berthproject/berth/volume"
 )
 
 // The API versions served: requests for versions outside the range get 400.
@@ -41,9 +40,14 @@ type Options struct {
 	Version string
 	// Events is the event log the handlers append to and /events reads;
 	// nil for none (then /events streams nothing).
-	Events *events.Log
+	Events Events
 	// Volumes is the named-volume store; nil disables /volumes (501).
-	Volumes *volume.Store
+	Volumes Volumes
+	// Networks manages networks; nil for Backend.Networks().
+	Networks Networks
+	// Host reaches the container files the handlers use beside the
+	// engine; nil for the files under Backend.Options().RunRoot.
+	Host Host
 	// IdleTimeout, when > 0, makes Serve return once no request has been
 	// in flight and no stream open for that long.
 	IdleTimeout time.Duration
@@ -70,6 +74,9 @@ func New(opts Options) *Server {
 	}
 	if opts.Version == "" {
 		opts.Version = "dev"
+	}
+	if opts.Host == nil {
+		opts.Host = localHost{b: opts.Backend}
 	}
 	s := &Server{opts: opts, b: opts.Backend, mux: http.NewServeMux(), last: time.Now()}
 	s.routes()
@@ -260,6 +267,18 @@ func (s *Server) routes() {
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, notFound("page not found"))
 	})
+}
+
+// networks is the network manager: Options.Networks, else the backend's.
+func (s *Server) networks() (Networks, error) {
+	if s.opts.Networks != nil {
+		return s.opts.Networks, nil
+	}
+	m, err := s.b.Networks()
+	if err != nil {
+		return nil, err
+	}
+	return m, nil
 }
 
 // record appends an event if the server has an event log.

@@ -8,8 +8,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -213,9 +211,8 @@ func (s *Server) attach(w http.ResponseWriter, r *http.Request) {
 	// The run is marked before its monitor makes the log: wait for the
 	// file, then follow it until the container stops.
 	// The state is read rarely: every read takes the database's lock.
-	path := s.b.LogPath(c0.ID)
 	for i := 1; ; i++ {
-		if _, err := os.Stat(path); err == nil {
+		if s.opts.Host.LogExists(c0.ID) {
 			break
 		}
 		if i%20 == 0 {
@@ -230,10 +227,7 @@ func (s *Server) attach(w http.ResponseWriter, r *http.Request) {
 		case <-time.After(2 * time.Millisecond):
 		}
 	}
-	err = monitor.ReadLog(ctx, path, monitor.LogOptions{Follow: true, Tail: -1, Since: since, Done: func() bool {
-		c, err := s.b.Container(ctx, c0.ID)
-		return err != nil || c.State.Status != engine.StatusRunning
-	}}, func(le monitor.LogEntry) error {
+	err = s.opts.Host.FollowLog(ctx, c0.ID, since, func(le monitor.LogEntry) error {
 		w := stdout
 		if le.Stream == "stderr" {
 			w = stderr
@@ -252,11 +246,10 @@ func (s *Server) attach(w http.ResponseWriter, r *http.Request) {
 // copyStdin forwards the client's stdin to the monitor's attach socket,
 // waiting for the socket to appear (the container may start later).
 func (s *Server) copyStdin(ctx context.Context, id string, in io.Reader) {
-	sock := filepath.Join(s.b.Options().RunRoot, "containers", id, "attach")
 	var conn net.Conn
 	for conn == nil {
 		var err error
-		conn, err = net.DialUnix("unixpacket", nil, &net.UnixAddr{Name: sock, Net: "unixpacket"})
+		conn, err = s.opts.Host.DialAttach(ctx, id)
 		if err != nil {
 			conn = nil
 			select {

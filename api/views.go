@@ -17,7 +17,7 @@ func (s *Server) endpoints(ctx context.Context, c engine.Container) map[string]*
 	if mode == "" {
 		mode = "bridge"
 	}
-	m, err := s.b.Networks()
+	m, err := s.networks()
 	if err == nil && c.State.Status == engine.StatusRunning {
 		if eps, err := m.Endpoints(ctx, c.ID); err == nil {
 			for _, ep := range eps {

@@ -46,7 +46,7 @@ func (s *Server) volumeUsers(ctx context.Context, name string) []string {
 }
 
 // volumes returns the store, or writes 501 when the server has none.
-func (s *Server) volumes(w http.ResponseWriter) *volume.Store {
+func (s *Server) volumes(w http.ResponseWriter) Volumes {
 	if s.opts.Volumes == nil {
 		writeError(w, &categorized{msg: "volumes are not available", cat: errdefs.ErrNotImplemented})
 	}

@@ -76,19 +76,26 @@ func (t *benchTB) runCleanups() {
 // run runs a command to completion and returns its wall time. Its stdout
 // and stderr go to one buffer, quoted in the error when it fails.
 func run(ctx context.Context, name string, args ...string) (time.Duration, error) {
+	d, _, err := runCmd(ctx, exec.CommandContext(ctx, name, args...))
+	return d, err
+}
+
+// runCmd is run for a command made with exec.CommandContext(ctx, …) (and
+// given its own environment, say); it also returns the process state,
+// whose SysUsage is the rusage wait4 reported.
+func runCmd(ctx context.Context, cmd *exec.Cmd) (time.Duration, *os.ProcessState, error) {
 	var out bytes.Buffer
-	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Stdout, cmd.Stderr = &out, &out
 	start := time.Now()
 	err := cmd.Run()
 	d := time.Since(start)
 	if ctx.Err() != nil {
-		return d, fmt.Errorf("%s: interrupted", name)
+		return d, cmd.ProcessState, fmt.Errorf("%s: interrupted", cmd.Args[0])
 	}
 	if err != nil {
-		return d, fmt.Errorf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out.Bytes())
+		return d, cmd.ProcessState, fmt.Errorf("%s: %v\n%s", strings.Join(cmd.Args, " "), err, out.Bytes())
 	}
-	return d, nil
+	return d, cmd.ProcessState, nil
 }
 
 // output runs a command and returns its trimmed stdout.
@@ -139,16 +146,20 @@ func removeAll(dir string) {
 	}
 }
 
-// berthRoot is one berth state root (--root, --runroot) under a directory.
-type berthRoot struct{ bin, root, runroot string }
+// berthRoot is one berth state root (--root, --runroot) under a
+// directory, with optional global network flags.
+type berthRoot struct {
+	bin, root, runroot string
+	net                []string // --default-bridge … flags; nil for berth's defaults
+}
 
 func newBerthRoot(bin, dir string) berthRoot {
 	return berthRoot{bin: bin, root: filepath.Join(dir, "root"), runroot: filepath.Join(dir, "runroot")}
 }
 
-// args prefixes a berth command with the root flags.
+// args prefixes a berth command with the root and network flags.
 func (b berthRoot) args(args ...string) []string {
-	return append([]string{"--root", b.root, "--runroot", b.runroot}, args...)
+	return append(append([]string{"--root", b.root, "--runroot", b.runroot}, b.net...), args...)
 }
 
 // removeContainers runs `berth rm -f` on every container the root still
@@ -169,18 +180,8 @@ func alternate(t *benchTB, n int, a, b func() (time.Duration, error)) (sa, sb sa
 		db, err := b()
 		t.check(err, "baseline")
 		if i > 0 {
-			sa, sb = append(sa, da), append(sb, db)
+			sa, sb = append(sa, float64(da)), append(sb, float64(db))
 		}
 	}
 	return sa, sb
-}
-
-// sample is the wall times of one benchmarked command.
-type sample []time.Duration
-
-// median is the middle time (the mean of the two middle ones for an even
-// count).
-func (s sample) median() time.Duration {
-	c := slices.Sorted(slices.Values(s))
-	return (c[(len(c)-1)/2] + c[len(c)/2]) / 2
 }

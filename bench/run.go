@@ -1,12 +1,17 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"log"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
+	"syscall"
 	"time"
 
 	"github.com/berthproject/berth/archive"
@@ -36,49 +41,68 @@ func benchRun(t *benchTB, env *benchEnv, ri runImage, n int) result {
 	dir := t.TempDir()
 	br := newBerthRoot(env.berth, dir)
 	t.Cleanup(br.removeContainers)
-	runcRoot := filepath.Join(dir, "runc-state")
-	t.Cleanup(func() {
-		if _, err := os.Stat(runcRoot); err == nil {
-			forceRemove([]string{"runc", "--root", runcRoot, "list", "-q"}, []string{"runc", "--root", runcRoot, "delete", "-f"})
-		}
-	})
-
 	if ri.pull {
 		_, err := run(ctx, br.bin, br.args("pull", "-q", "--tls-verify=false", ri.ref)...)
 		t.check(err, "berth pull")
 	}
-	bundle := filepath.Join(dir, "bundle")
-	rootfs := filepath.Join(bundle, "rootfs")
-	t.check(os.MkdirAll(rootfs, 0o755), "mkdir")
-	flat := mutate.Extract(ri.img)
-	_, err := archive.Apply(ctx, rootfs, flat)
-	flat.Close()
-	t.check(err, "unpack rootfs for runc")
-	cf, err := ri.img.ConfigFile()
-	t.check(err, "image config")
-	c := cf.Config
-	imgCfg := ocispec.ImageConfig{Env: c.Env, Cmd: c.Cmd, Entrypoint: c.Entrypoint, WorkingDir: c.WorkingDir, User: c.User}
+	rb := newRuncBundle(t, dir, ri.img, ri.cmd)
 
 	berthArgs := br.args(append([]string{"run", "--rm", "--network", "none", ri.ref}, ri.cmd...)...)
 	runBerth := func() (time.Duration, error) { return run(ctx, br.bin, berthArgs...) }
-	seq := 0
 	runRunc := func() (time.Duration, error) {
-		seq++
-		id := fmt.Sprintf("benchrunc%06d", seq)
-		// berth makes its config.json on the timed path; runc's is made
-		// here, untimed: the baseline is runc alone.
-		if err := writeSpec(bundle, rootfs, id, imgCfg, ri.cmd); err != nil {
-			return 0, err
-		}
-		return run(ctx, "runc", "--root", runcRoot, "run", "--bundle", bundle, id)
+		d, _, err := rb.run(ctx)
+		return d, err
 	}
 
 	log.Printf("%s: warm-up, then %d runs each of berth and runc, alternating", ri.name, n)
 	bs, rs := alternate(t, n, runBerth, runRunc)
 	return result{
 		name: ri.name, what: ri.label, baseline: "runc run (same rootfs as a plain dir, same spec)",
-		berth: bs, base: rs, targets: []target{{1.5, "issue 2"}, {1.25, "issue 4"}},
+		berth: bs, base: rs, targets: []target{{ratioAtMost, 1.5, "issue 2"}, {ratioAtMost, 1.25, "issue 4"}},
 	}
+}
+
+// runcBundle is the runc side of a run row: an image unpacked into a
+// plain directory, run with `runc run` under a private runc --root.
+type runcBundle struct {
+	bundle, rootfs, state string
+	img                   ocispec.ImageConfig
+	cmd                   []string
+	seq                   int // containers run so far; each gets a new id
+}
+
+// newRuncBundle unpacks img into dir/bundle/rootfs and registers the
+// removal of whatever runc containers are left at the end.
+func newRuncBundle(t *benchTB, dir string, img v1.Image, cmd []string) *runcBundle {
+	rb := &runcBundle{bundle: filepath.Join(dir, "bundle"), state: filepath.Join(dir, "runc-state"), cmd: cmd}
+	rb.rootfs = filepath.Join(rb.bundle, "rootfs")
+	t.Cleanup(func() {
+		if _, err := os.Stat(rb.state); err == nil {
+			forceRemove([]string{"runc", "--root", rb.state, "list", "-q"}, []string{"runc", "--root", rb.state, "delete", "-f"})
+		}
+	})
+	t.check(os.MkdirAll(rb.rootfs, 0o755), "mkdir")
+	flat := mutate.Extract(img)
+	_, err := archive.Apply(t.Context(), rb.rootfs, flat)
+	flat.Close()
+	t.check(err, "unpack rootfs for runc")
+	cf, err := img.ConfigFile()
+	t.check(err, "image config")
+	c := cf.Config
+	rb.img = ocispec.ImageConfig{Env: c.Env, Cmd: c.Cmd, Entrypoint: c.Entrypoint, WorkingDir: c.WorkingDir, User: c.User}
+	return rb
+}
+
+// run runs the next container to completion with `runc run`. berth makes
+// its config.json on the timed path; runc's is made here, untimed: the
+// baseline is runc alone.
+func (rb *runcBundle) run(ctx context.Context) (time.Duration, *os.ProcessState, error) {
+	rb.seq++
+	id := fmt.Sprintf("benchrunc%06d", rb.seq)
+	if err := writeSpec(rb.bundle, rb.rootfs, id, rb.img, rb.cmd); err != nil {
+		return 0, nil, err
+	}
+	return runCmd(ctx, exec.CommandContext(ctx, "runc", "--root", rb.state, "run", "--bundle", rb.bundle, id))
 }
 
 // writeSpec writes bundle/config.json for container id as berth's engine
@@ -103,4 +127,100 @@ func helloImage(t *benchTB) v1.Image {
 	t.check(err, "hello program")
 	return testutil.LayeredImage(t, [][]testutil.TarEntry{{{Name: "hello", Mode: 0o755, Content: prog}}},
 		v1.Config{Cmd: []string{"/hello"}})
+}
+
+// benchBridge measures `berth run --rm IMG true` on the default bridge
+// against the same with --network none, alternating, n times each after
+// one untimed warm-up of each: the cost of the veth, the address, the
+// firewall rules and their removal.
+func benchBridge(t *benchTB, box *boxRoot, n int) result {
+	ctx := t.Context()
+	bridged := box.args("run", "--rm", box.ref, "true")
+	none := box.args("run", "--rm", "--network", "none", box.ref, "true")
+	log.Printf("run-bridge: warm-up, then %d runs each on the default bridge and with --network none, alternating", n)
+	bs, ns := alternate(t, n,
+		func() (time.Duration, error) { return run(ctx, box.bin, bridged...) },
+		func() (time.Duration, error) { return run(ctx, box.bin, none...) })
+	return result{
+		name: "run-bridge", what: "run --rm busybox true on the default bridge",
+		baseline: "the same with --network none", berth: bs, base: ns,
+		targets: []target{{extraAtMost, float64(10 * time.Millisecond), "issue 5"}},
+	}
+}
+
+// cliRSSRuns is how many runs of each side cli-rss measures.
+const cliRSSRuns = 10
+
+// benchCLIRSS measures the peak RSS of `berth run --rm IMG true` (default
+// network) two ways: the CLI's own high-water mark (VmHWM, polled until it
+// exits) and wait4's ru_maxrss, which also covers the children it reaped
+// (runc). The baseline of both rows is ru_maxrss of `runc run` alone on
+// the same image.
+func benchCLIRSS(t *benchTB, box *boxRoot) []result {
+	ctx := t.Context()
+	rb := newRuncBundle(t, t.TempDir(), box.img, []string{"true"})
+	args := box.args("run", "--rm", box.ref, "true")
+	var own, tree, rs sample
+	log.Printf("cli-rss: warm-up, then %d runs each of berth and runc, alternating", cliRSSRuns)
+	for i := range cliRSSRuns + 1 {
+		hwm, ps, err := runPeak(ctx, exec.CommandContext(ctx, box.bin, args...))
+		t.check(err, "berth")
+		_, rps, err := rb.run(ctx)
+		t.check(err, "runc")
+		if i > 0 {
+			own, tree, rs = append(own, hwm), append(tree, maxRSS(ps)), append(rs, maxRSS(rps))
+		}
+	}
+	runc := "runc run alone (same image), ru_maxrss"
+	tg := []target{{medianAtMost, 20 * 1024, "issue 4d"}}
+	return []result{
+		{name: "cli-rss", what: "peak RSS of the berth CLI itself (VmHWM, polled) in run --rm busybox true",
+			baseline: runc, unit: kilobytes, berth: own, base: rs, targets: tg},
+		{name: "cli-rss-tree", what: "ru_maxrss of run --rm busybox true (berth and the children it reaped)",
+			baseline: runc, unit: kilobytes, berth: tree, base: rs, targets: tg},
+	}
+}
+
+// maxRSS is the ru_maxrss wait4 reported, in kB.
+func maxRSS(ps *os.ProcessState) float64 { return float64(ps.SysUsage().(*syscall.Rusage).Maxrss) }
+
+// runPeak runs cmd to completion, reading its VmHWM from /proc every
+// millisecond, and returns the last value read (kB): the process's own
+// peak, short of whatever it grows in its last millisecond.
+func runPeak(ctx context.Context, cmd *exec.Cmd) (float64, *os.ProcessState, error) {
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		return 0, nil, err
+	}
+	pid, stop, done := cmd.Process.Pid, make(chan struct{}), make(chan float64)
+	go func() {
+		var hwm float64
+		tick := time.NewTicker(time.Millisecond)
+		defer tick.Stop()
+		for {
+			if v, err := procField(pid, "status", "VmHWM:"); err == nil { // a zombie has no Vm lines
+				hwm = v
+			}
+			select {
+			case <-stop:
+				done <- hwm
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	err := cmd.Wait()
+	close(stop)
+	hwm := <-done
+	if ctx.Err() != nil {
+		return 0, cmd.ProcessState, fmt.Errorf("%s: interrupted", cmd.Args[0])
+	}
+	if err != nil {
+		return 0, cmd.ProcessState, fmt.Errorf("%s: %v\n%s", strings.Join(cmd.Args, " "), err, out.Bytes())
+	}
+	if hwm == 0 {
+		return 0, cmd.ProcessState, fmt.Errorf("%s: exited before its VmHWM could be read", cmd.Args[0])
+	}
+	return hwm, cmd.ProcessState, nil
 }

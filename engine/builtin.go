@@ -1,21 +1,11 @@
 package engine
 
 import (
-	"archive/tar"
-	"bytes"
 	"context"
-	"fmt"
-	"io"
-	goruntime "runtime"
-	"time"
 
+	"github.com/berthproject/berth/engine/internal/imageops"
 	"github.com/berthproject/berth/image"
-	"github.com/berthproject/berth/internal/hello"
 	"github.com/distribution/reference"
-	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
 )
 
 // BuiltinHello is the name of the built-in hello image. It is made locally
@@ -26,7 +16,7 @@ func isBuiltin(named reference.Named) bool { return named.String() == BuiltinHel
 
 // builtin makes, stores and registers the built-in hello image.
 func (e *Engine) builtin(ctx context.Context, named reference.Named) (image.Record, error) {
-	img, err := helloImage()
+	img, err := imageops.Hello()
 	if err != nil {
 		return image.Record{}, err
 	}
@@ -35,48 +25,4 @@ func (e *Engine) builtin(ctx context.Context, named reference.Named) (image.Reco
 		return image.Record{}, err
 	}
 	return rec, e.register(ctx, rec)
-}
-
-// helloImage is a one-layer image holding /hello for this host's
-// architecture; its bytes are the same on every build (fixed timestamps).
-func helloImage() (v1.Image, error) {
-	prog, err := hello.Program(goruntime.GOARCH)
-	if err != nil {
-		return nil, err
-	}
-	epoch := time.Unix(0, 0).UTC()
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	if err := tw.WriteHeader(&tar.Header{Name: "hello", Mode: 0o755, Size: int64(len(prog)), ModTime: epoch, Typeflag: tar.TypeReg, Format: tar.FormatPAX}); err != nil {
-		return nil, err
-	}
-	tw.Write(prog)
-	if err := tw.Close(); err != nil {
-		return nil, err
-	}
-	layerBytes := buf.Bytes()
-	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
-		return io.NopCloser(bytes.NewReader(layerBytes)), nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	img, err := mutate.AppendLayers(empty.Image, layer)
-	if err != nil {
-		return nil, err
-	}
-	cf, err := img.ConfigFile()
-	if err != nil {
-		return nil, err
-	}
-	cf = cf.DeepCopy()
-	cf.OS, cf.Architecture = "linux", goruntime.GOARCH
-	cf.Created = v1.Time{Time: epoch}
-	cf.Config.Cmd = []string{"/hello"}
-	cf.Config.Labels = map[string]string{"org.opencontainers.image.title": "Berth hello"}
-	img, err = mutate.ConfigFile(img, cf)
-	if err != nil {
-		return nil, fmt.Errorf("hello image: %w", err)
-	}
-	return img, nil
 }

@@ -1,21 +1,11 @@
 package engine
 
-import (
-	"os"
-	"syscall"
-)
+import "github.com/berthproject/berth/engine/internal/probe"
 
-// crashAt is the test hook for crash-safety tests: when BERTH_TEST_CRASH_AT
-// names a point, the process SIGKILLs itself on reaching it, exactly as a
-// kill -9 there would. Points: create-recorded, create-snapshot,
-// start-recorded, start-mounted, start-network, start-spawned,
-// remove-marked, remove-runtime, remove-snapshot; in setupNetwork
-// after-netns, after-attach, after-etc; and package network's
-// "network:STEP" points inside Attach.
-var crashAt = os.Getenv("BERTH_TEST_CRASH_AT")
+// crashPoint is the crash-safety test hook (see package probe for the
+// points and BERTH_TEST_CRASH_AT).
+func crashPoint(name string) { probe.Crash(name) }
 
-func crashPoint(name string) {
-	if crashAt == name {
-		syscall.Kill(os.Getpid(), syscall.SIGKILL)
-	}
-}
+// trace marks the start of a phase; call the result at its end (see
+// package probe, BERTH_TRACE).
+func trace(phase string) func() { return probe.Trace(phase) }

@@ -8,15 +8,21 @@
 package engine
 
 import (
-	"sync"
-
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
-	"github.com/berthproject/berth/network"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 
+	"github.com/berthproject/berth/engine/internal/containerfs"
+	"github.com/berthproject/berth/engine/internal/imageops"
+	"github.com/berthproject/berth/engine/internal/lifecycle"
+	"github.com/berthproject/berth/engine/internal/netops"
 	"github.com/berthproject/berth/image/content"
+	"github.com/berthproject/berth/network"
 	"github.com/berthproject/berth/runtime"
 	"github.com/berthproject/berth/runtime/ociruntime"
 	"github.com/berthproject/berth/snapshot"
@@ -72,6 +78,10 @@ type Engine struct {
 	netOnce sync.Once
 	net     *network.Manager
 	netErr  error
+	nets    *netops.Networking
+	images  *imageops.Images
+	fs      *containerfs.FS
+	life    *lifecycle.Manager
 }
 
 // Open prepares the directories under opts.Root and opts.RunRoot and opens
@@ -106,6 +116,7 @@ func Open(ctx context.Context, opts Options) (*Engine, error) {
 			return nil, fmt.Errorf("engine: %w", err)
 		}
 	}
+	defaultNetworkFor(&opts)
 	e := &Engine{opts: opts}
 	if e.db, err = state.Open(filepath.Join(opts.Root, "berth.db")); err != nil {
 		return nil, err
@@ -131,6 +142,10 @@ func Open(ctx context.Context, opts Options) (*Engine, error) {
 		return nil, err
 	}
 	e.runtime = rt
+	e.nets = e.networking()
+	e.images = e.imageOps()
+	e.fs = e.containerFS()
+	e.life = e.lifecycleManager()
 	return e, nil
 }
 
@@ -146,6 +161,25 @@ func (e *Engine) Close() error {
 // Options returns the options the engine was opened with, defaults filled in.
 func (e *Engine) Options() Options { return e.opts }
 
-func (e *Engine) bundleDir(id string) string {
-	return filepath.Join(e.opts.RunRoot, "containers", id)
+// defaultNetworkFor gives an engine whose root is not the default one a
+// default network of its own, so that --root alone separates engines
+// sharing a machine: bridge "berth" + 6 hex digits of the root's hash,
+// the same digits in its firewall chain prefix, and a free /24 picked from
+// the address pool. The default root keeps berth0, 10.77.0.0/16, BERTH.
+// Values set explicitly are kept.
+func defaultNetworkFor(opts *Options) {
+	if opts.Root == DefaultRoot {
+		return
+	}
+	sum := sha256.Sum256([]byte(opts.Root))
+	tag := hex.EncodeToString(sum[:3])
+	if opts.Network.DefaultBridge == "" {
+		opts.Network.DefaultBridge = "berth" + tag
+	}
+	if opts.Network.ChainPrefix == "" {
+		opts.Network.ChainPrefix = "BERTH" + strings.ToUpper(tag)
+	}
+	if !opts.Network.DefaultSubnet.IsValid() {
+		opts.Network.AutoDefaultSubnet = true
+	}
 }

@@ -38,8 +38,11 @@ type Image struct {
 
 // Pull fetches ref (any Docker-style reference) from its registry, stores
 // and unpacks it, and registers the name. A malformed ref gives
-// errdefs.ErrInvalidArgument; see image.Pull for the other errors. Nothing
-// is registered unless every blob verified and every layer unpacked.
+// errdefs.ErrInvalidArgument; see image.Pull for the other errors. Layers
+// are unpacked while the later ones download, each once its blob is
+// verified; nothing is registered unless every blob verified and every
+// layer unpacked, and a failed pull removes the snapshots it committed
+// (the verified blobs stay for the next pull).
 func (e *Engine) Pull(ctx context.Context, ref string, opts PullOptions) (image.Record, error) {
 	named, err := image.ParseReference(ref)
 	if err != nil {
@@ -56,12 +59,28 @@ func (e *Engine) Pull(ctx context.Context, ref string, opts PullOptions) (image.
 		}
 		popts.Platform = &p
 	}
+	endPull := trace("pull")
+	defer endPull()
+	u := e.newPullUnpacker(ctx)
+	defer u.cancel()
+	popts.Layers = u
 	rec, err := image.Pull(ctx, e.content, named, popts)
-	if err != nil {
-		return image.Record{}, err
+	if err == nil {
+		if err = u.wait(); err != nil {
+			err = fmt.Errorf("pulling %s: %w", reference.FamiliarString(named), err)
+		}
 	}
-	if err := e.register(ctx, rec); err != nil {
-		return image.Record{}, fmt.Errorf("pulling %s: %w", reference.FamiliarString(named), err)
+	if err == nil {
+		if err = e.register(ctx, rec); err != nil {
+			err = fmt.Errorf("pulling %s: %w", reference.FamiliarString(named), err)
+		}
+	}
+	if err != nil {
+		u.abort()
+		if ctx.Err() != nil {
+			return image.Record{}, ctx.Err()
+		}
+		return image.Record{}, err
 	}
 	if opts.Progress != nil {
 		fmt.Fprintf(opts.Progress, "Status: Downloaded newer image for %s\n", reference.FamiliarString(named))

@@ -2,116 +2,75 @@ package engine
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
-	"strings"
-	"time"
+	"io"
 
+	"github.com/berthproject/berth/engine/internal/imageops"
 	"github.com/berthproject/berth/image"
 	"github.com/berthproject/berth/state"
 	"github.com/containerd/errdefs"
-	"github.com/distribution/reference"
-	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	imagetypes "github.com/moby/moby/api/types/image"
-	"github.com/moby/moby/api/types/storage"
 	digest "github.com/opencontainers/go-digest"
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
-// A dangling image (Docker's "<none>:<none>") is one that lost its last
-// name when the name moved to another image (pull, tag, load, import), or
-// that was loaded or imported without one. Berth stores it as a record
-// named by its image ID ("sha256:<64 hex>"), which no normalized reference
-// can equal (those always carry a domain).
+// Image verbs beyond pull, list and remove; the work is package
+// imageops's. Its types are re-exported here.
+type (
+	// HistoryEntry is one row of `docker history`, newest first: a step
+	// of the image config's history. Size is the layer blob's size in
+	// bytes (0 for a step that made no layer). ID is the image ID on the
+	// newest row and "" (Docker's "<missing>") on the others.
+	HistoryEntry = imageops.HistoryEntry
+	// DiskUsage is `docker system df`'s summary. Sizes are in bytes:
+	// images count their layer blobs once each; containers their writable
+	// layer.
+	DiskUsage = imageops.DiskUsage
+	// PushOptions tunes Push: Insecure (plain HTTP), Progress (Docker-style
+	// lines, nil for none), Keychain (default: Docker's config.json).
+	PushOptions = imageops.PushOptions
+	// PushResult is what Push sent: the tag, and the manifest's digest and
+	// size in bytes.
+	PushResult = imageops.PushResult
+	// LoadedImage is one line of `docker load` output: the familiar name
+	// loaded, or the image ID for an image the archive did not name.
+	LoadedImage = imageops.LoadedImage
+	// ImportOptions tunes ImportImage: Name ("" leaves the image
+	// dangling), Changes (CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, USER,
+	// WORKDIR), Message, Source (for the default comment) and Platform
+	// ("os/arch[/variant]", default linux and this host's arch).
+	ImportOptions = imageops.ImportOptions
+	// CommitOptions are `docker commit`'s flags: Reference ("" leaves the
+	// image dangling), Changes, Comment, Author and Pause.
+	CommitOptions = imageops.CommitOptions
+)
 
-// IsDangling reports whether rec is a dangling image's record (named by
-// its ID rather than a reference).
-func IsDangling(rec image.Record) bool { return strings.HasPrefix(rec.Name, "sha256:") }
+// DockerHubServer is the key Docker's config.json uses for Docker Hub.
+const DockerHubServer = imageops.DockerHubServer
 
-// putImage stores rec under its name. A different image that held the
-// name and has no other name stays as a dangling record; a dangling record
-// of rec's own image is dropped, since the image now has a name. A
-// dangling rec is not stored when its image already has a name.
-func putImage(tx *state.Tx, rec image.Record) error {
-	all, err := image.List(tx)
-	if err != nil {
-		return err
+// images is what package imageops needs of the engine.
+func (e *Engine) imageOps() *imageops.Images {
+	return &imageops.Images{
+		DB: e.db, Content: e.content, Root: e.opts.Root, Snapshotter: e.opts.Snapshotter,
+		InsecureRegistries: e.opts.InsecureRegistries,
+		Lookup:             lookupImage, Manifest: e.imageContent, Register: e.register,
 	}
-	if IsDangling(rec) {
-		for _, r := range all {
-			if r.Config == rec.Config && !IsDangling(r) {
-				return nil
-			}
-		}
-		return image.Put(tx, rec)
-	}
-	if old, err := image.Get(tx, rec.Name); err == nil && old.Config != rec.Config {
-		named := false
-		for _, r := range all {
-			if r.Config == old.Config && r.Name != old.Name {
-				named = true
-			}
-		}
-		if !named {
-			old.Name = old.Config.String()
-			if err := image.Put(tx, old); err != nil {
-				return err
-			}
-		}
-	}
-	if err := image.Delete(tx, rec.Config.String()); err != nil {
-		return err
-	}
-	return image.Put(tx, rec)
 }
+
+// IsDangling reports whether rec is a dangling image's record (Docker's
+// "<none>:<none>": named by its ID "sha256:<64 hex>" rather than a
+// reference, which no normalized reference can equal).
+func IsDangling(rec image.Record) bool { return imageops.IsDangling(rec) }
+
+// putImage stores rec under its name (see imageops.PutImage: a displaced
+// image stays as a dangling record).
+func putImage(tx *state.Tx, rec image.Record) error { return imageops.PutImage(tx, rec) }
 
 // Tag gives the stored image source (name, ID or ID prefix) the name
 // target, like `docker tag`. A name held by another image moves (that
 // image is kept, dangling if it has no other name). An unknown source gives
 // errdefs.ErrNotFound; a malformed target errdefs.ErrInvalidArgument.
 func (e *Engine) Tag(ctx context.Context, source, target string) error {
-	named, err := image.ParseReference(target)
-	if err != nil {
-		return err
-	}
-	if _, ok := named.(reference.Digested); ok {
-		return fmt.Errorf("refusing to create a tag with a digest reference: %w", errdefs.ErrInvalidArgument)
-	}
-	return e.db.Update(ctx, func(tx *state.Tx) error {
-		rec, err := lookupImage(tx, source)
-		if err != nil {
-			return err
-		}
-		rec.Name = named.String()
-		rec.RepoDigest = ""
-		rec.Created = time.Now().UTC()
-		return putImage(tx, rec)
-	})
-}
-
-// imageNames returns the names (familiar), repo digests (familiar
-// name@digest) of the image with ID id, from every record that has it.
-func imageNames(all []image.Record, id digest.Digest) (tags, digests []string) {
-	tags, digests = []string{}, []string{}
-	for _, r := range all {
-		if r.Config != id || IsDangling(r) {
-			if r.Config == id && r.RepoDigest != "" {
-				digests = append(digests, "<none>@"+r.RepoDigest.String())
-			}
-			continue
-		}
-		named, err := reference.ParseNormalizedNamed(r.Name)
-		if err != nil {
-			continue
-		}
-		tags = append(tags, reference.FamiliarString(named))
-		if r.RepoDigest != "" {
-			if c, err := reference.WithDigest(reference.TrimNamed(named), r.RepoDigest); err == nil {
-				digests = append(digests, reference.FamiliarString(c))
-			}
-		}
-	}
-	return tags, digests
+	return e.images.Tag(ctx, source, target)
 }
 
 // InspectImage describes the stored image ref (name, ID or ID prefix) in
@@ -119,118 +78,13 @@ func imageNames(all []image.Record, id digest.Digest) (tags, digests []string) {
 // Size is the sum of the layer blobs' sizes in bytes. Unknown ref:
 // errdefs.ErrNotFound.
 func (e *Engine) InspectImage(ctx context.Context, ref string) (imagetypes.InspectResponse, error) {
-	var rec image.Record
-	var all []image.Record
-	err := e.db.View(ctx, func(tx *state.Tx) error {
-		var err error
-		if rec, err = lookupImage(tx, ref); err != nil {
-			return err
-		}
-		all, err = image.List(tx)
-		return err
-	})
-	if err != nil {
-		return imagetypes.InspectResponse{}, err
-	}
-	cfg, layers, err := e.imageContent(rec)
-	if err != nil {
-		return imagetypes.InspectResponse{}, err
-	}
-	raw, err := e.content.ReadAll(rec.Config)
-	if err != nil {
-		return imagetypes.InspectResponse{}, err
-	}
-	var dcfg dockerspec.DockerOCIImage
-	if err := json.Unmarshal(raw, &dcfg); err != nil {
-		return imagetypes.InspectResponse{}, fmt.Errorf("image config %s: %v: %w", rec.Config, err, errdefs.ErrDataLoss)
-	}
-	tags, digests := imageNames(all, rec.Config)
-	resp := imagetypes.InspectResponse{
-		ID:           rec.Config.String(),
-		RepoTags:     tags,
-		RepoDigests:  digests,
-		Author:       cfg.Author,
-		Config:       &dcfg.Config,
-		Architecture: cfg.Architecture,
-		Variant:      cfg.Variant,
-		Os:           cfg.OS,
-		OsVersion:    cfg.OSVersion,
-		GraphDriver:  &storage.DriverData{Name: e.opts.Snapshotter, Data: map[string]string{}},
-		RootFS:       imagetypes.RootFS{Type: "layers"},
-		Descriptor:   &ocispec.Descriptor{MediaType: rec.Target.MediaType, Digest: rec.Target.Digest, Size: rec.Target.Size},
-	}
-	if cfg.Created != nil {
-		resp.Created = cfg.Created.UTC().Format(time.RFC3339Nano)
-	}
-	if n := len(cfg.History); n > 0 {
-		resp.Comment = cfg.History[n-1].Comment
-	}
-	for _, d := range cfg.RootFS.DiffIDs {
-		resp.RootFS.Layers = append(resp.RootFS.Layers, d.String())
-	}
-	for _, l := range layers {
-		resp.Size += l.Size
-	}
-	return resp, nil
-}
-
-// HistoryEntry is one row of `docker history`, newest first: a step of
-// the image config's history. Size is the layer blob's size in bytes (0 for
-// a step that made no layer). ID is the image ID on the newest row and ""
-// (Docker's "<missing>") on the others.
-type HistoryEntry struct {
-	ID        string
-	Created   time.Time
-	CreatedBy string
-	Size      int64
-	Comment   string
-	Tags      []string
+	return e.images.InspectImage(ctx, ref)
 }
 
 // History returns the stored image ref's history, newest step first.
 // Unknown ref: errdefs.ErrNotFound.
 func (e *Engine) History(ctx context.Context, ref string) ([]HistoryEntry, error) {
-	var rec image.Record
-	var all []image.Record
-	err := e.db.View(ctx, func(tx *state.Tx) error {
-		var err error
-		if rec, err = lookupImage(tx, ref); err != nil {
-			return err
-		}
-		all, err = image.List(tx)
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	cfg, layers, err := e.imageContent(rec)
-	if err != nil {
-		return nil, err
-	}
-	hist := cfg.History
-	if len(hist) == 0 { // no history: one row per layer
-		for range layers {
-			hist = append(hist, ocispec.History{Created: cfg.Created})
-		}
-	}
-	var out []HistoryEntry
-	li := 0
-	for _, h := range hist {
-		entry := HistoryEntry{CreatedBy: h.CreatedBy, Comment: h.Comment}
-		if h.Created != nil {
-			entry.Created = *h.Created
-		}
-		if !h.EmptyLayer && li < len(layers) {
-			entry.Size = layers[li].Size
-			li++
-		}
-		out = append([]HistoryEntry{entry}, out...)
-	}
-	if len(out) > 0 {
-		out[0].ID = rec.Config.String()
-		out[0].Tags, _ = imageNames(all, rec.Config)
-	}
-	return out, nil
+	return e.images.History(ctx, ref)
 }
 
 // PruneReport is what PruneImages removed: rmi-style lines and the bytes
@@ -286,70 +140,123 @@ func (e *Engine) PruneImages(ctx context.Context, all bool, keep func(Image) boo
 	return rep, nil
 }
 
-// DiskUsage is `docker system df`'s summary. Sizes are in bytes: images
-// count their layer blobs once each; containers their writable layer.
-type DiskUsage struct {
-	Images, ActiveImages           int
-	ImagesSize, ImagesReclaimable  int64
-	Containers, ActiveContainers   int
-	ContainersSize, ContainersFree int64
-}
-
 // DiskUsage computes the space images and containers take. It walks every
 // container's writable layer, so it costs time proportional to that data.
 func (e *Engine) DiskUsage(ctx context.Context) (DiskUsage, error) {
-	var du DiskUsage
 	imgs, err := e.Images(ctx)
 	if err != nil {
-		return du, err
+		return DiskUsage{}, err
 	}
 	ctrs, err := e.Containers(ctx, true)
 	if err != nil {
-		return du, err
+		return DiskUsage{}, err
 	}
-	usedIDs := map[digest.Digest]bool{}
-	for _, c := range ctrs {
-		usedIDs[c.ImageID] = true
-		du.Containers++
-		var size int64
-		if u, err := e.snaps.Usage(ctx, c.ID); err == nil {
-			size = u.Size
-		}
-		du.ContainersSize += size
-		if c.State.Status == StatusRunning {
-			du.ActiveContainers++
-		} else {
-			du.ContainersFree += size
-		}
+	recs := make([]image.Record, len(imgs))
+	for i, img := range imgs {
+		recs[i] = img.Record
 	}
-	seenImage := map[digest.Digest]bool{}
-	blobUsed := map[digest.Digest]bool{}  // blob in an image some container uses
-	blobSize := map[digest.Digest]int64{} // every layer blob once
-	for _, img := range imgs {
-		if seenImage[img.Record.Config] {
-			continue
-		}
-		seenImage[img.Record.Config] = true
-		du.Images++
-		if usedIDs[img.Record.Config] {
-			du.ActiveImages++
-		}
-		_, layers, err := e.imageContent(img.Record)
-		if err != nil {
-			continue
-		}
-		for _, l := range layers {
-			blobSize[l.Digest] = l.Size
-			if usedIDs[img.Record.Config] {
-				blobUsed[l.Digest] = true
-			}
-		}
+	return e.images.DiskUsage(recs, ctrs, func(id string) int64 {
+		u, _ := e.snaps.Usage(ctx, id)
+		return u.Size
+	}), nil
+}
+
+// Push uploads the stored image named ref to its registry, layers first
+// (skipping those the registry has) and the manifest last, as `docker
+// push` does. The manifest is sent byte for byte as stored, so its digest
+// is the one pulled. A name that is not stored gives errdefs.ErrNotFound;
+// refused credentials errdefs.ErrUnauthenticated; an unreachable registry
+// errdefs.ErrUnavailable.
+func (e *Engine) Push(ctx context.Context, ref string, opts PushOptions) (PushResult, error) {
+	return e.images.Push(ctx, ref, opts)
+}
+
+// PullAllTags pulls every tag of the repository repo (a name without tag
+// or digest), like `docker pull --all-tags`, and returns the records in
+// the registry's tag order. A reference with a tag or digest gives
+// errdefs.ErrInvalidArgument.
+func (e *Engine) PullAllTags(ctx context.Context, repo string, opts PullOptions) ([]image.Record, error) {
+	return e.images.PullAllTags(ctx, repo, opts.Insecure, func(ctx context.Context, ref string) (image.Record, error) {
+		return e.Pull(ctx, ref, opts)
+	})
+}
+
+// NormalizeServer turns a `docker login` server argument into the key
+// Docker's config.json uses: DockerHubServer for "" and Docker Hub's
+// aliases, else the host[:port] without scheme or trailing path.
+func NormalizeServer(server string) string { return imageops.NormalizeServer(server) }
+
+// VerifyLogin checks username and password against server's /v2/
+// endpoint with the registry's own scheme (HTTP basic, or the bearer token
+// flow), as `docker login` does before it saves anything. Refused
+// credentials give errdefs.ErrUnauthenticated; an unreachable registry
+// errdefs.ErrUnavailable.
+func (e *Engine) VerifyLogin(ctx context.Context, server, username, password string) error {
+	return e.images.VerifyLogin(ctx, server, username, password)
+}
+
+// DockerConfigPath is the credentials file Docker and Berth share:
+// $DOCKER_CONFIG/config.json, else ~/.docker/config.json.
+func DockerConfigPath() string { return imageops.DockerConfigPath() }
+
+// SaveCredentials stores username and password for server in Docker's
+// config.json format at path ("" for DockerConfigPath()): an "auths"
+// entry whose "auth" is base64("user:password"). Other keys and entries
+// are kept; the file is replaced atomically with mode 0600.
+func SaveCredentials(path, server, username, password string) error {
+	return imageops.SaveCredentials(path, server, username, password)
+}
+
+// RemoveCredentials deletes server's entry from the config file at path
+// ("" for DockerConfigPath()). It reports whether there was one.
+func RemoveCredentials(path, server string) (bool, error) {
+	return imageops.RemoveCredentials(path, server)
+}
+
+// SaveImages writes the stored images refs (names, IDs or ID prefixes) to
+// w as one tar, both an OCI image layout and a docker-archive (see
+// image.WriteArchive), like `docker save`. An image named by a reference
+// is saved under that name; one named by ID without names (as Docker
+// does, so it loads as an untagged image). An unknown ref gives
+// errdefs.ErrNotFound before anything is written.
+func (e *Engine) SaveImages(ctx context.Context, refs []string, w io.Writer) error {
+	return e.images.SaveImages(ctx, refs, w)
+}
+
+// LoadImages reads a save archive (OCI layout or docker-archive, see
+// image.ReadArchive) from r, stores and unpacks every image in it and
+// registers its names, like `docker load`. An unnamed image is kept as a
+// dangling image. platform ("" for the host's) picks the manifest of a
+// multi-platform image. A malformed archive gives
+// errdefs.ErrInvalidArgument; a blob that does not match its digest
+// errdefs.ErrDataLoss.
+func (e *Engine) LoadImages(ctx context.Context, r io.Reader, platform string) ([]LoadedImage, error) {
+	plat, err := v1Platform(platform)
+	if err != nil {
+		return nil, err
 	}
-	for d, s := range blobSize {
-		du.ImagesSize += s
-		if !blobUsed[d] {
-			du.ImagesReclaimable += s
-		}
+	return e.images.LoadImages(ctx, r, plat)
+}
+
+// ImportImage makes a one-layer image from the rootfs tar r (plain, gzip
+// or zstd), like `docker import`, and returns its record. An unsupported
+// or malformed change gives errdefs.ErrInvalidArgument.
+func (e *Engine) ImportImage(ctx context.Context, r io.Reader, opts ImportOptions) (image.Record, error) {
+	plat, err := v1Platform(opts.Platform)
+	if err != nil {
+		return image.Record{}, err
 	}
-	return du, nil
+	return e.images.ImportImage(ctx, r, opts, plat)
+}
+
+// v1Platform parses "os/arch[/variant]" ("": nil).
+func v1Platform(s string) (*v1.Platform, error) {
+	if s == "" {
+		return nil, nil
+	}
+	p, err := parsePlatform(s)
+	if err != nil {
+		return nil, err
+	}
+	return &v1.Platform{OS: p.OS, Architecture: p.Architecture, Variant: p.Variant}, nil
 }

@@ -4,29 +4,20 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
-	"github.com/berthproject/berth/monitor"
-	"github.com/berthproject/berth/state"
+	"github.com/berthproject/berth/engine/internal/lifecycle"
+	"github.com/berthproject/berth/runtime"
 	"github.com/containerd/errdefs"
-	"github.com/moby/sys/signal"
 )
-
-// RestartPolicy is Docker's --restart: Name is "no" (or ""), "always",
-// "unless-stopped" or "on-failure" (with MaximumRetryCount, 0 = no limit).
-type RestartPolicy struct {
-	Name              string `json:"name,omitempty"`
-	MaximumRetryCount int    `json:"maximumRetryCount,omitempty"`
-}
 
 // ParseRestartPolicy parses --restart's value ("no", "always",
 // "unless-stopped", "on-failure[:N]"); errdefs.ErrInvalidArgument else.
 func ParseRestartPolicy(s string) (RestartPolicy, error) {
 	var p RestartPolicy
-	name, count, hasCount := cutString(s, ":")
+	name, count, hasCount := strings.Cut(s, ":")
 	switch name {
 	case "", "no", "always", "unless-stopped":
 		if hasCount {
@@ -45,97 +36,102 @@ func ParseRestartPolicy(s string) (RestartPolicy, error) {
 	return p, nil
 }
 
-func cutString(s, sep string) (string, string, bool) {
-	for i := 0; i+len(sep) <= len(s); i++ {
-		if s[i:i+len(sep)] == sep {
-			return s[:i], s[i+len(sep):], true
-		}
+// The container lifecycle (start, stop, wait, logs, pause, rename,
+// remove, prune) is package lifecycle's; its types are re-exported here.
+type (
+	// Process is a container started in the foreground by Start: Pid,
+	// Signal, and Wait, which records the exit.
+	Process = lifecycle.Process
+	// LogOptions select what Logs returns, as `docker logs` flags: Follow,
+	// Tail (lines from the end; < 0 for all), Since, Until, Timestamps.
+	LogOptions = lifecycle.LogOptions
+	// ContainerPruneReport is what PruneContainers removed: full IDs and
+	// the bytes their writable layers held.
+	ContainerPruneReport = lifecycle.ContainerPruneReport
+)
+
+// lifecycleManager is what package lifecycle needs of the engine.
+func (e *Engine) lifecycleManager() *lifecycle.Manager {
+	return &lifecycle.Manager{
+		Root: e.opts.Root, RunRoot: e.opts.RunRoot, RuntimeName: e.opts.Runtime, Snapshotter: e.opts.Snapshotter,
+		Monitor: e.opts.Monitor, CleanupBinary: e.opts.CleanupBinary,
+		DB: e.db, Content: e.content, Snaps: e.snaps, Runtime: e.runtime, Nets: e.nets,
 	}
-	return s, "", false
 }
 
-// applyRestartPolicy runs once per exit (guarded by State.ExitHandled):
-// it removes an AutoRemove container, or restarts one whose policy says
-// so after Docker's back-off (100 ms doubling per consecutive restart).
-func (e *Engine) applyRestartPolicy(ctx context.Context, c Container) error {
-	first := false
-	err := e.db.Update(ctx, func(tx *state.Tx) error {
-		var cur Container
-		if err := tx.Get(containersBucket, c.ID, &cur); err != nil {
-			return err
-		}
-		if cur.State.Status != StatusExited || cur.State.ExitHandled || !cur.State.StartedAt.Equal(c.State.StartedAt) {
-			return nil
-		}
-		first = true
-		cur.State.ExitHandled = true
-		c = cur
-		return tx.Put(containersBucket, c.ID, cur)
-	})
-	if err != nil || !first {
-		return err
+// bundleDir is the OCI bundle directory of container id.
+func (e *Engine) bundleDir(id string) string { return e.life.BundleDir(id) }
+
+// runningContainer returns ref if it is running, else errdefs.ErrConflict.
+func (e *Engine) runningContainer(ctx context.Context, ref string) (Container, error) {
+	c, err := e.Container(ctx, ref)
+	if err == nil && c.State.Status != StatusRunning {
+		err = fmt.Errorf("container %s is not running: %w", c.ID, errdefs.ErrConflict)
 	}
-	if c.AutoRemove {
-		return e.Remove(ctx, c.ID, true)
-	}
-	if !c.shouldRestart() {
-		return nil
-	}
-	time.Sleep(min(100*time.Millisecond<<min(c.State.RestartCount, 10), time.Minute))
-	if err := e.db.Update(ctx, func(tx *state.Tx) error {
-		var cur Container
-		if err := tx.Get(containersBucket, c.ID, &cur); err != nil {
-			return err
-		}
-		cur.State.RestartCount++
-		return tx.Put(containersBucket, c.ID, cur)
-	}); err != nil {
-		return err
-	}
-	return e.StartDetached(ctx, c.ID)
+	return c, err
 }
 
-func (c Container) shouldRestart() bool {
-	if c.State.StoppedByUser {
-		return false
-	}
-	switch c.Restart.Name {
-	case "always", "unless-stopped":
-		return true
-	case "on-failure":
-		return c.State.ExitCode != 0 && (c.Restart.MaximumRetryCount == 0 || c.State.RestartCount < c.Restart.MaximumRetryCount)
-	}
-	return false
+// Container returns the container ref names (ID, name or unique ID prefix),
+// its state reconciled with the OCI runtime.
+func (e *Engine) Container(ctx context.Context, ref string) (Container, error) {
+	return e.life.Container(ctx, ref)
+}
+
+// Containers lists containers, newest first: all of them, or only running
+// ones when all is false.
+func (e *Engine) Containers(ctx context.Context, all bool) ([]Container, error) {
+	return e.life.Containers(ctx, all)
+}
+
+// Remove deletes a container: its runtime state, network, rootfs mount,
+// bundle, snapshot, files and record, so that a crash part-way leaves a
+// record (status "removing") that the next Remove finishes. A running
+// container is refused with errdefs.ErrConflict unless force, which kills
+// it first.
+func (e *Engine) Remove(ctx context.Context, ref string, force bool) error {
+	return e.life.Remove(ctx, ref, force)
+}
+
+// LogPath is the container's log file (CRI "k8s-file" format, see package
+// monitor).
+func (e *Engine) LogPath(id string) string {
+	return e.life.LogPath(id)
+}
+
+// Start starts a created (or exited) container in the foreground: the OCI
+// runtime runs as this process's child, the container's output goes to
+// stdio and to its log, and the caller must call Wait, which records the
+// exit. For a container that outlives its caller, use StartDetached.
+//
+// Errors: errdefs.ErrConflict if the container is running. Errors of the
+// start itself come from Wait: runtime.ErrCommandNotFound /
+// ErrCommandNotExecutable when the executable is missing or cannot run
+// (Docker's 127 and 126). A failed start leaves the container "created"
+// (and removes it if AutoRemove).
+func (e *Engine) Start(ctx context.Context, ref string, stdio runtime.Stdio) (*Process, error) {
+	return e.life.Start(ctx, ref, stdio)
+}
+
+// StartDetached starts a created (or exited) container under its own
+// monitor process, which holds its output (into its log), records its exit
+// and applies --rm and the restart policy after every berth process has
+// gone. Errors as Start.
+func (e *Engine) StartDetached(ctx context.Context, ref string) error {
+	return e.life.StartDetached(ctx, ref)
+}
+
+// Cleanup records the exit of a container whose monitor reported one,
+// releases its mounts and runtime state, and applies AutoRemove and the
+// restart policy. It is what the monitor's exit command runs; calling it
+// again, or for a running container, changes nothing.
+func (e *Engine) Cleanup(ctx context.Context, ref string) error {
+	return e.life.Cleanup(ctx, ref)
 }
 
 // Kill sends sig to a running container's main process. errdefs.ErrConflict
 // if it is not running.
 func (e *Engine) Kill(ctx context.Context, ref string, sig syscall.Signal) error {
-	c, err := e.Container(ctx, ref)
-	if err != nil {
-		return err
-	}
-	if c.State.Status != StatusRunning {
-		return fmt.Errorf("cannot kill container: %s: container %s is not running: %w", ref, c.ID, errdefs.ErrConflict)
-	}
-	if err := e.markStopped(ctx, c.ID); err != nil {
-		return err
-	}
-	return e.runtime.Kill(ctx, c.ID, sig, false)
-}
-
-// markStopped records that the user stopped the container, so that the
-// restart policy leaves it stopped (Docker's rule for always and
-// unless-stopped).
-func (e *Engine) markStopped(ctx context.Context, id string) error {
-	return e.db.Update(ctx, func(tx *state.Tx) error {
-		var cur Container
-		if err := tx.Get(containersBucket, id, &cur); err != nil {
-			return err
-		}
-		cur.State.StoppedByUser = true
-		return tx.Put(containersBucket, id, cur)
-	})
+	return e.life.Kill(ctx, ref, sig)
 }
 
 // Stop sends the container's stop signal (SIGTERM unless --stop-signal),
@@ -143,152 +139,61 @@ func (e *Engine) markStopped(ctx context.Context, id string) error {
 // it to exit, then kills it with SIGKILL. Stopping a container that is not
 // running is not an error. Returns once the exit is recorded.
 func (e *Engine) Stop(ctx context.Context, ref string, timeout *time.Duration) error {
-	return e.StopWithSignal(ctx, ref, "", timeout)
+	return e.life.Stop(ctx, ref, timeout)
 }
 
 // StopWithSignal is Stop with sig (a name or number; "" for the
 // container's stop signal) in place of the stop signal. A malformed sig
 // gives errdefs.ErrInvalidArgument.
 func (e *Engine) StopWithSignal(ctx context.Context, ref, sigName string, timeout *time.Duration) error {
-	c, err := e.Container(ctx, ref)
-	if err != nil || c.State.Status != StatusRunning {
-		return err
-	}
-	wait := 10 * time.Second
-	if c.StopTimeout != nil {
-		wait = time.Duration(*c.StopTimeout) * time.Second
-	}
-	if timeout != nil {
-		wait = *timeout
-	}
-	sig := syscall.SIGTERM
-	if sigName == "" {
-		sigName = c.StopSignal
-	}
-	if sigName != "" {
-		s, err := signal.ParseSignal(sigName)
-		if err != nil {
-			return fmt.Errorf("invalid signal: %s: %w", sigName, errdefs.ErrInvalidArgument)
-		}
-		sig = s
-	}
-	if err := e.markStopped(ctx, c.ID); err != nil {
-		return err
-	}
-	if wait > 0 {
-		if err := e.runtime.Kill(ctx, c.ID, sig, false); err == nil {
-			if _, err := e.waitExit(ctx, c.ID, wait); err == nil {
-				return nil
-			}
-		}
-	}
-	if err := e.runtime.Kill(ctx, c.ID, syscall.SIGKILL, true); err != nil && !errdefs.IsNotFound(err) {
-		return err
-	}
-	_, err = e.waitExit(ctx, c.ID, 30*time.Second)
-	return err
-}
-
-// waitExit polls until the container is no longer running (or timeout,
-// errdefs.ErrUnavailable; 0 for no timeout) and returns it.
-func (e *Engine) waitExit(ctx context.Context, id string, timeout time.Duration) (Container, error) {
-	var deadline time.Time
-	if timeout > 0 {
-		deadline = time.Now().Add(timeout)
-	}
-	delay := 5 * time.Millisecond
-	for {
-		c, err := e.Container(ctx, id)
-		if err != nil {
-			return c, err
-		}
-		if c.State.Status != StatusRunning && (c.State.Status != StatusCreated || c.State.Error != "" || !c.State.FinishedAt.IsZero()) {
-			return c, nil
-		}
-		if !deadline.IsZero() && time.Now().After(deadline) {
-			return c, fmt.Errorf("container %s did not exit within %s: %w", c.ShortID(), timeout, errdefs.ErrUnavailable)
-		}
-		select {
-		case <-ctx.Done():
-			return c, ctx.Err()
-		case <-time.After(delay):
-		}
-		delay = min(delay*2, 100*time.Millisecond)
-	}
+	return e.life.StopWithSignal(ctx, ref, sigName, timeout)
 }
 
 // Wait blocks until the container stops and returns its exit code, as
 // `docker wait`.
 func (e *Engine) Wait(ctx context.Context, ref string) (int, error) {
-	c, err := e.Container(ctx, ref)
-	if err != nil {
-		return 0, err
-	}
-	c, err = e.waitExit(ctx, c.ID, 0)
-	return c.State.ExitCode, err
+	return e.life.Wait(ctx, ref)
 }
 
 // Restart stops the container (as Stop) and starts it detached.
 func (e *Engine) Restart(ctx context.Context, ref string, timeout *time.Duration) error {
-	if err := e.Stop(ctx, ref, timeout); err != nil {
-		return err
-	}
-	return e.StartDetached(ctx, ref)
-}
-
-// LogOptions select what Logs returns, as `docker logs` flags.
-type LogOptions struct {
-	Follow     bool
-	Tail       int // lines from the end; < 0 for all
-	Since      time.Time
-	Until      time.Time
-	Timestamps bool
+	return e.life.Restart(ctx, ref, timeout)
 }
 
 // Logs writes the container's logged output to stdout and stderr (each
 // stream to its own), as `docker logs`. With Follow it keeps going until
 // the container stops or ctx ends.
 func (e *Engine) Logs(ctx context.Context, ref string, opts LogOptions, stdout, stderr io.Writer) error {
-	c, err := e.Container(ctx, ref)
-	if err != nil {
-		return err
-	}
-	path := e.LogPath(c.ID)
-	mopts := monitor.LogOptions{Tail: opts.Tail, Since: opts.Since, Until: opts.Until}
-	skip := 0
-	if opts.Follow {
-		if opts.Tail >= 0 {
-			n := 0
-			monitor.ReadLog(ctx, path, monitor.LogOptions{Tail: -1, Since: opts.Since, Until: opts.Until}, func(monitor.LogEntry) error { n++; return nil })
-			skip = max(0, n-opts.Tail)
-		}
-		mopts.Tail, mopts.Follow = -1, true
-		mopts.Done = func() bool {
-			cur, err := e.Container(ctx, c.ID)
-			return err != nil || cur.State.Status != StatusRunning
-		}
-	}
-	return monitor.ReadLog(ctx, path, mopts, func(le monitor.LogEntry) error {
-		if skip > 0 {
-			skip--
-			return nil
-		}
-		w := stdout
-		if le.Stream == "stderr" {
-			w = stderr
-		}
-		if opts.Timestamps {
-			if _, err := io.WriteString(w, le.Time.UTC().Format(time.RFC3339Nano)+" "); err != nil {
-				return err
-			}
-		}
-		_, err := w.Write(le.Data)
-		return err
-	})
+	return e.life.Logs(ctx, ref, opts, stdout, stderr)
 }
 
-// removeFiles deletes what a container keeps outside its snapshot.
-func (e *Engine) removeFiles(id string) error {
-	os.Remove(filepath.Join(e.exitDir(), id))
-	return os.RemoveAll(e.containerDir(id))
+// Pause freezes every process of the running container ref (the OCI
+// runtime's pause: the cgroup freezer), as `docker pause`. Errors:
+// errdefs.ErrNotFound, errdefs.ErrConflict when it is not running or
+// already paused.
+func (e *Engine) Pause(ctx context.Context, ref string) error {
+	return e.life.Pause(ctx, ref)
+}
+
+// Unpause thaws a paused container, as `docker unpause`. Errors:
+// errdefs.ErrNotFound, errdefs.ErrConflict when it is not paused.
+func (e *Engine) Unpause(ctx context.Context, ref string) error {
+	return e.life.Unpause(ctx, ref)
+}
+
+// Rename gives container ref the name newName (with or without Docker's
+// leading "/"), as `docker rename`; the old name is free at once.
+// Errors: errdefs.ErrNotFound; errdefs.ErrInvalidArgument for a malformed
+// name or the container's own name; errdefs.ErrConflict when another
+// container has it.
+func (e *Engine) Rename(ctx context.Context, ref, newName string) error {
+	return e.life.Rename(ctx, ref, newName)
+}
+
+// PruneContainers removes every container that is not running (created
+// or exited) for which keep (nil: none) returns false, as `docker
+// container prune`. Containers that fail to go are skipped; the first
+// such error is returned with the report of the others.
+func (e *Engine) PruneContainers(ctx context.Context, keep func(Container) bool) (ContainerPruneReport, error) {
+	return e.life.PruneContainers(ctx, keep)
 }

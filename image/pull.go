@@ -52,6 +52,22 @@ type PullOptions struct {
 	Progress io.Writer
 	// Concurrency is how many layers download at once; default 3 (Docker's).
 	Concurrency int
+	// Layers, if set, follows the layers while they download, so that the
+	// caller can unpack each one as soon as its blob is in the store.
+	Layers LayerSink
+}
+
+// LayerSink follows a pull's layers (PullOptions.Layers).
+type LayerSink interface {
+	// Manifest is called once, before any layer is asked for, with the
+	// image's verified manifest and its verified config (raw JSON, already
+	// committed to the store). An error stops the pull and is its result.
+	Manifest(m ocispec.Manifest, config []byte) error
+	// LayerReady is called once for each distinct layer digest of the
+	// manifest as soon as its blob is in the store: at the start for the
+	// layers already there, and as each download is verified and
+	// committed. Calls may come from several goroutines at once.
+	LayerReady(d digest.Digest)
 }
 
 // ProgressEvent is one status update of a pull, shaped like one message of
@@ -169,6 +185,7 @@ type puller struct {
 	cs     *content.Store
 	conn   *fetcher.Conn
 	report func(ProgressEvent)
+	sink   LayerSink // nil: none
 }
 
 func pull(ctx context.Context, cs *content.Store, named reference.Named, opts PullOptions) (Record, error) {
@@ -191,7 +208,7 @@ func pull(ctx context.Context, cs *content.Store, named reference.Named, opts Pu
 		return Record{}, err
 	}
 	defer conn.Close()
-	p := &puller{ctx: ctx, cs: cs, conn: conn, report: report}
+	p := &puller{ctx: ctx, cs: cs, conn: conn, report: report, sink: opts.Layers}
 	rec, err := p.run(named, plat, &req)
 	if err != nil && ctx.Err() != nil {
 		return Record{}, ctx.Err()
@@ -310,6 +327,11 @@ func (p *puller) run(named reference.Named, plat ocispec.Platform, req *fetcher.
 	if err := p.cs.Write(p.ctx, cfg.digest, int64(len(cfg.data)), bytes.NewReader(cfg.data)); err != nil {
 		return Record{}, err
 	}
+	if p.sink != nil {
+		if err := p.sink.Manifest(m, cfg.data); err != nil {
+			return Record{}, err
+		}
+	}
 	if err := p.fetchLayers(m.Layers); err != nil {
 		return Record{}, err
 	}
@@ -376,25 +398,29 @@ func (p *puller) readBlob(kinds ...string) (smallBlob, error) {
 type layerStream struct {
 	desc  ocispec.Descriptor
 	short string
-	pw    *io.PipeWriter
-	got   int64
+	w     *content.Writer
 	last  time.Time
 	ended bool
 }
 
-// fetchLayers asks the fetcher for the layers cs lacks and commits each
-// as its stream ends. Every write in flight has finished (and removed its
-// ingest file if it failed) when it returns.
+// fetchLayers asks the fetcher for the layers cs lacks and writes each
+// stream straight into the store, hashing it as it arrives; a stream that
+// ends is committed (verified, synced, renamed) in the background while
+// the others go on. Every commit has finished, and every ingest file of a
+// failed write is gone, when it returns.
 func (p *puller) fetchLayers(layers []ocispec.Descriptor) error {
 	want := map[digest.Digest]ocispec.Descriptor{}
+	seen := map[digest.Digest]bool{}
 	var ask []string
 	for _, l := range layers {
 		short := l.Digest.Encoded()[:12]
-		if _, dup := want[l.Digest]; dup {
+		if seen[l.Digest] {
 			continue
 		}
+		seen[l.Digest] = true
 		if p.cs.Has(l.Digest) {
 			p.report(ProgressEvent{ID: short, Status: "Already exists"})
+			p.ready(l.Digest)
 			continue
 		}
 		want[l.Digest] = l
@@ -404,25 +430,25 @@ func (p *puller) fetchLayers(layers []ocispec.Descriptor) error {
 	if err := p.conn.Send(fetcher.Frame{Type: fetcher.TypeFetch, Digests: ask}); err != nil {
 		return p.broken(err)
 	}
-	var g errgroup.Group // not WithContext: the frame loop stops the writers
+	var commits errgroup.Group
 	var failed error
 	var mu sync.Mutex
 	streams := map[uint32]*layerStream{}
 	fail := func(err error) error {
 		for _, s := range streams {
 			if !s.ended {
-				s.pw.CloseWithError(err)
+				s.w.Abort()
 			}
 		}
-		_ = g.Wait()
+		_ = commits.Wait()
 		return err
 	}
 	for {
 		mu.Lock()
-		werr := failed
+		cerr := failed
 		mu.Unlock()
-		if werr != nil {
-			return fail(werr)
+		if cerr != nil {
+			return fail(cerr)
 		}
 		f, err := p.next()
 		if err != nil {
@@ -432,7 +458,7 @@ func (p *puller) fetchLayers(layers []ocispec.Descriptor) error {
 			if len(want) > 0 {
 				return fail(fmt.Errorf("fetcher finished without sending %d layers: %w", len(want), errdefs.ErrDataLoss))
 			}
-			return g.Wait()
+			return commits.Wait()
 		}
 		s := streams[f.ID]
 		switch {
@@ -442,13 +468,32 @@ func (p *puller) fetchLayers(layers []ocispec.Descriptor) error {
 				return fail(fmt.Errorf("fetcher sent layer %s, which was not asked for: %w", f.Digest, errdefs.ErrDataLoss))
 			}
 			delete(want, desc.Digest)
-			pr, pw := io.Pipe()
-			s = &layerStream{desc: desc, short: desc.Digest.Encoded()[:12], pw: pw}
-			streams[f.ID] = s
-			g.Go(func() error {
-				err := p.cs.Write(p.ctx, desc.Digest, desc.Size, pr)
-				pr.CloseWithError(err)
-				if err != nil {
+			w, err := p.cs.NewWriter(desc.Digest, desc.Size)
+			if err != nil {
+				return fail(err)
+			}
+			streams[f.ID] = &layerStream{desc: desc, short: desc.Digest.Encoded()[:12], w: w}
+		case f.Type == fetcher.TypeData && s != nil && !s.ended:
+			if err := p.ctx.Err(); err != nil {
+				return fail(err)
+			}
+			if _, err := s.w.Write(f.Payload); err != nil {
+				return fail(fmt.Errorf("layer %s: %w", s.desc.Digest, err))
+			}
+			if now := time.Now(); now.Sub(s.last) >= progressInterval {
+				s.last = now
+				p.report(ProgressEvent{ID: s.short, Status: "Downloading", Current: s.w.Written(), Total: s.desc.Size})
+			}
+		case f.Type == fetcher.TypeEnd && s != nil && !s.ended:
+			s.ended = true
+			if got := s.w.Written(); got != s.desc.Size {
+				s.w.Abort()
+				return fail(fmt.Errorf("layer %s: got %d bytes, want %d: %w", s.desc.Digest, got, s.desc.Size, content.ErrDigestMismatch))
+			}
+			p.report(ProgressEvent{ID: s.short, Status: "Downloading", Current: s.desc.Size, Total: s.desc.Size})
+			p.report(ProgressEvent{ID: s.short, Status: "Verifying Checksum"})
+			commits.Go(func() error {
+				if err := s.w.Commit(); err != nil {
 					mu.Lock()
 					if failed == nil {
 						failed = err
@@ -457,34 +502,20 @@ func (p *puller) fetchLayers(layers []ocispec.Descriptor) error {
 					return err
 				}
 				p.report(ProgressEvent{ID: s.short, Status: "Download complete"})
+				p.ready(s.desc.Digest)
 				p.report(ProgressEvent{ID: s.short, Status: "Pull complete"})
 				return nil
 			})
-		case f.Type == fetcher.TypeData && s != nil && !s.ended:
-			if s.got+int64(len(f.Payload)) > s.desc.Size {
-				return fail(fmt.Errorf("layer %s: more than its %d bytes: %w", s.desc.Digest, s.desc.Size, content.ErrDigestMismatch))
-			}
-			if _, err := s.pw.Write(f.Payload); err != nil {
-				return fail(err)
-			}
-			s.got += int64(len(f.Payload))
-			if now := time.Now(); now.Sub(s.last) >= progressInterval {
-				s.last = now
-				p.report(ProgressEvent{ID: s.short, Status: "Downloading", Current: s.got, Total: s.desc.Size})
-			}
-		case f.Type == fetcher.TypeEnd && s != nil && !s.ended:
-			s.ended = true
-			if s.got != s.desc.Size {
-				err := fmt.Errorf("layer %s: got %d bytes, want %d: %w", s.desc.Digest, s.got, s.desc.Size, content.ErrDigestMismatch)
-				s.pw.CloseWithError(err)
-				return fail(err)
-			}
-			p.report(ProgressEvent{ID: s.short, Status: "Downloading", Current: s.got, Total: s.desc.Size})
-			p.report(ProgressEvent{ID: s.short, Status: "Verifying Checksum"})
-			s.pw.Close()
 		default:
 			return fail(unexpected(f))
 		}
+	}
+}
+
+// ready tells the sink, if any, that layer d is in the store.
+func (p *puller) ready(d digest.Digest) {
+	if p.sink != nil {
+		p.sink.LayerReady(d)
 	}
 }
 

@@ -1,9 +1,11 @@
 package image
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -12,6 +14,8 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/distribution/reference"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	digest "github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 type events []ProgressEvent
@@ -124,4 +128,106 @@ func mustTime(t *testing.T, s string) time.Time {
 		t.Fatal(err)
 	}
 	return tm
+}
+
+// sink records what a pull tells its LayerSink.
+type sink struct {
+	mu       sync.Mutex
+	manifest *ocispec.Manifest
+	config   []byte
+	ready    []digest.Digest
+	early    bool // a layer reported before the manifest
+}
+
+func (s *sink) Manifest(m ocispec.Manifest, config []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.manifest, s.config = &m, config
+	return nil
+}
+
+func (s *sink) LayerReady(d digest.Digest) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.manifest == nil {
+		s.early = true
+	}
+	s.ready = append(s.ready, d)
+}
+
+// TestPullLayerSink: the sink hears of the manifest and config first,
+// then of each distinct layer exactly once, downloaded or already there,
+// and only once its blob is in the store.
+func TestPullLayerSink(t *testing.T) {
+	reg := testutil.StartRegistry(t)
+	img := testutil.LayeredImage(t, [][]testutil.TarEntry{
+		{{Name: "a", Content: []byte("a")}}, {{Name: "b", Content: []byte("b")}}, {{Name: "c", Content: []byte("c")}},
+	}, v1.Config{})
+	ref, _ := reg.Push(t, "sink:latest", img)
+	named, _ := reference.ParseNormalizedNamed(ref)
+	m, _ := img.Manifest()
+	cs, _ := content.New(t.TempDir())
+	// The first layer is already there.
+	first, _ := img.LayerByDigest(m.Layers[0].Digest)
+	rc, _ := first.Compressed()
+	if err := cs.Write(t.Context(), digest.Digest(m.Layers[0].Digest.String()), m.Layers[0].Size, rc); err != nil {
+		t.Fatal(err)
+	}
+	rc.Close()
+
+	var s sink
+	if _, err := Pull(t.Context(), cs, named, PullOptions{Layers: &s}); err != nil {
+		t.Fatal(err)
+	}
+	if s.manifest == nil || s.early || len(s.manifest.Layers) != 3 {
+		t.Fatalf("manifest %v, layer before manifest %v", s.manifest, s.early)
+	}
+	rawCfg, _ := img.RawConfigFile()
+	if !bytes.Equal(s.config, rawCfg) {
+		t.Fatalf("config %q", s.config)
+	}
+	if len(s.ready) != 3 {
+		t.Fatalf("ready %v, want each of the 3 layers once", s.ready)
+	}
+	seen := map[digest.Digest]bool{}
+	for _, d := range s.ready {
+		if seen[d] || !cs.Has(d) {
+			t.Fatalf("layer %s reported twice or not in the store", d)
+		}
+		seen[d] = true
+	}
+}
+
+// TestPullCorruptLayer: a registry serving a layer whose bytes do not
+// match its digest fails the pull with errdefs.ErrDataLoss; the layer is
+// not committed, no ingest file is left and the sink never hears of it.
+func TestPullCorruptLayer(t *testing.T) {
+	reg := testutil.StartRegistry(t)
+	img := testutil.LayeredImage(t, [][]testutil.TarEntry{{{Name: "a", Content: bytes.Repeat([]byte("a"), 300_000)}}}, v1.Config{})
+	ref, _ := reg.Push(t, "corrupt:latest", img)
+	named, _ := reference.ParseNormalizedNamed(ref)
+	m, _ := img.Manifest()
+	ld := m.Layers[0].Digest
+	data := filepath.Join(reg.StorageDir, "docker", "registry", "v2", "blobs", "sha256", ld.Hex[:2], ld.Hex, "data")
+	b, err := os.ReadFile(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)/2] ^= 0xff // same size, other bytes
+	if err := os.WriteFile(data, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	cs, _ := content.New(dir)
+	var s sink
+	_, err = Pull(t.Context(), cs, named, PullOptions{Layers: &s})
+	if !errdefs.IsDataLoss(err) || !strings.Contains(err.Error(), ld.String()) {
+		t.Fatalf("corrupt layer: %v, want a data-loss error naming %s", err, ld)
+	}
+	if cs.Has(digest.Digest(ld.String())) || len(s.ready) != 0 {
+		t.Fatalf("corrupt layer committed (%v) or reported ready (%v)", cs.Has(digest.Digest(ld.String())), s.ready)
+	}
+	if entries, _ := os.ReadDir(filepath.Join(dir, "ingest")); len(entries) != 0 {
+		t.Fatalf("ingest not empty: %v", entries)
+	}
 }

@@ -90,3 +90,31 @@ func TestConcurrentDetached(t *testing.T) {
 		t.Fatalf("leftovers: %v", l)
 	}
 }
+
+// TestConcurrentPulls: several berth processes pulling (and running) the
+// same image into one empty store at once all succeed.
+func TestConcurrentPulls(t *testing.T) {
+	_, ref := busybox(t)
+	for round := range 3 {
+		e := newEnv(t)
+		var wg sync.WaitGroup
+		res := make([]result, 4)
+		for i := range res {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if i%2 == 0 {
+					res[i] = e.berth("pull", "-q", ref)
+				} else {
+					res[i] = e.berth("run", "--rm", "--network", "none", ref, "true")
+				}
+			}()
+		}
+		wg.Wait()
+		for i, r := range res {
+			if r.code != 0 {
+				t.Fatalf("round %d, process %d: exit %d: %s", round, i, r.code, r.stderr)
+			}
+		}
+	}
+}

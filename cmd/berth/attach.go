@@ -5,6 +5,8 @@ import (
 	"io"
 	"os"
 
+	"github.com/berthproject/berth/cmd/berth/internal/cli"
+
 	"github.com/berthproject/berth/engine"
 	"github.com/spf13/cobra"
 )
@@ -15,7 +17,7 @@ func newAttachCmd(g *globals) *cobra.Command {
 		Use:   "attach [OPTIONS] CONTAINER",
 		Short: "Attach local standard input, output, and error streams to a running container",
 		Args:  cobra.ExactArgs(1),
-		RunE: withEngine(g, func(ctx context.Context, e *engine.Engine, cmd *cobra.Command, args []string) error {
+		RunE: cli.WithEngine(&g.Globals, func(ctx context.Context, e *engine.Engine, cmd *cobra.Command, args []string) error {
 			var stdin io.Reader
 			if !noStdin {
 				stdin = os.Stdin
@@ -29,7 +31,7 @@ func newAttachCmd(g *globals) *cobra.Command {
 				return err
 			}
 			if code != 0 {
-				return exitError{code: code}
+				return cli.ExitError{Code: code}
 			}
 			return nil
 		}),

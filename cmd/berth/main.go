@@ -1,5 +1,5 @@
 // Command berth is Berth's command line: Docker's verbs over the embeddable
-// engine, with no daemon. Each verb group lives in its own file; this file
+// engine, with no daemon. The verbs live in internal/cli/... packages; this file
 // holds the root command, global flags and error handling.
 package main
 
@@ -10,39 +10,23 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 
+	"github.com/berthproject/berth/cmd/berth/internal/cli"
+	"github.com/berthproject/berth/cmd/berth/internal/cli/containers"
+	"github.com/berthproject/berth/cmd/berth/internal/cli/images"
+	"github.com/berthproject/berth/cmd/berth/internal/cli/network"
+	"github.com/berthproject/berth/cmd/berth/internal/cli/run"
 	"github.com/berthproject/berth/engine"
 	"github.com/containerd/errdefs"
 	"github.com/spf13/cobra"
 )
 
-// exitError carries an exit code chosen by a command (a container's status,
-// 125 for an engine error in run) up to main.
-type exitError struct {
-	code int
-	err  error // printed when non-nil
-}
+// globals are the flags every verb shares (package cli's), with the
+// opener service.go uses.
+type globals struct{ cli.Globals }
 
-func (e exitError) Error() string {
-	if e.err == nil {
-		return fmt.Sprintf("exit status %d", e.code)
-	}
-	return e.err.Error()
-}
-
-// globals are the flags every verb shares.
-type globals struct {
-	opts     engine.Options
-	insecure []string
-}
-
-func (g *globals) open(ctx context.Context) (*engine.Engine, error) {
-	o := g.opts
-	o.InsecureRegistries = g.insecure
-	return engine.Open(ctx, o)
-}
+func (g *globals) open(ctx context.Context) (*engine.Engine, error) { return g.Open(ctx) }
 
 func newRoot() *cobra.Command {
 	g := &globals{}
@@ -54,25 +38,26 @@ func newRoot() *cobra.Command {
 	}
 	root.CompletionOptions.DisableDefaultCmd = true
 	if s := os.Getenv("BERTH_DEFAULT_SUBNET"); s != "" {
-		prefixValue{&g.opts.Network.DefaultSubnet}.Set(s)
+		prefixValue{&g.Opts.Network.DefaultSubnet}.Set(s)
 	}
 	f := root.PersistentFlags()
-	f.StringVar(&g.opts.Root, "root", envOr("BERTH_ROOT", engine.DefaultRoot), "Persistent state directory (images, snapshots, containers)")
-	f.StringVar(&g.opts.RunRoot, "runroot", envOr("BERTH_RUNROOT", engine.DefaultRunRoot), "Runtime state directory (bundles, OCI runtime state)")
-	f.StringVar(&g.opts.Runtime, "runtime", envOr("BERTH_RUNTIME", "runc"), "OCI runtime binary (runc, crun, …)")
-	f.StringVar(&g.opts.Snapshotter, "storage-driver", envOr("BERTH_STORAGE_DRIVER", "overlay"), "Snapshotter: overlay or vfs")
-	f.StringSliceVar(&g.insecure, "insecure-registry", nil, "Registry (host:port) to reach over plain HTTP; repeatable")
-	f.StringVar(&g.opts.Network.DefaultBridge, "default-bridge", os.Getenv("BERTH_DEFAULT_BRIDGE"), "Linux bridge of the default network (default berth0)")
-	f.Var(prefixValue{&g.opts.Network.DefaultSubnet}, "default-subnet", "Subnet of the default network (default 10.77.0.0/16)")
-	f.StringVar(&g.opts.Network.ChainPrefix, "firewall-prefix", os.Getenv("BERTH_FIREWALL_PREFIX"), "Prefix of berth's iptables chains (default BERTH)")
+	f.StringVar(&g.Opts.Root, "root", envOr("BERTH_ROOT", engine.DefaultRoot), "Persistent state directory (images, snapshots, containers)")
+	f.StringVar(&g.Opts.RunRoot, "runroot", envOr("BERTH_RUNROOT", engine.DefaultRunRoot), "Runtime state directory (bundles, OCI runtime state)")
+	f.StringVar(&g.Opts.Runtime, "runtime", envOr("BERTH_RUNTIME", "runc"), "OCI runtime binary (runc, crun, …)")
+	f.StringVar(&g.Opts.Snapshotter, "storage-driver", envOr("BERTH_STORAGE_DRIVER", "overlay"), "Snapshotter: overlay or vfs")
+	f.StringSliceVar(&g.Insecure, "insecure-registry", nil, "Registry (host:port) to reach over plain HTTP; repeatable")
+	f.StringVar(&g.Opts.Network.DefaultBridge, "default-bridge", os.Getenv("BERTH_DEFAULT_BRIDGE"), "Linux bridge of the default network (default berth0)")
+	f.Var(prefixValue{&g.Opts.Network.DefaultSubnet}, "default-subnet", "Subnet of the default network (default 10.77.0.0/16)")
+	f.StringVar(&g.Opts.Network.ChainPrefix, "firewall-prefix", os.Getenv("BERTH_FIREWALL_PREFIX"), "Prefix of berth's iptables chains (default BERTH)")
+	c := &g.Globals
 	root.AddCommand(
-		newRunCmd(g), newCreateCmd(g), newStartCmd(g), newStopCmd(g), newRestartCmd(g),
-		newKillCmd(g), newWaitCmd(g), newLogsCmd(g), newPsCmd(g), newRmCmd(g), newCleanupCmd(g),
-		newPullCmd(g), newImagesCmd(g), newRmiCmd(g),
-		newPushCmd(g), newTagCmd(g), newHistoryCmd(g), newSaveCmd(g), newLoadCmd(g), newImportCmd(g), newExportCmd(g), newLoginCmd(g), newLogoutCmd(g), newImageCmd(g), newSystemCmd(g),
+		run.NewRunCmd(c), run.NewCreateCmd(c), containers.NewStartCmd(c), containers.NewStopCmd(c), containers.NewRestartCmd(c),
+		containers.NewKillCmd(c), containers.NewWaitCmd(c), containers.NewLogsCmd(c), containers.NewPsCmd(c), containers.NewRmCmd(c), containers.NewCleanupCmd(c),
+		images.NewPullCmd(c), images.NewImagesCmd(c), images.NewRmiCmd(c),
+		images.NewPushCmd(c), images.NewTagCmd(c), images.NewHistoryCmd(c), images.NewSaveCmd(c), images.NewLoadCmd(c), images.NewImportCmd(c), containers.NewExportCmd(c), images.NewLoginCmd(c), images.NewLogoutCmd(c), images.NewImageCmd(c), images.NewSystemCmd(c),
 	)
-	root.AddCommand(newExecCmd(g), newInspectCmd(g, ""), newTopCmd(g), newStatsCmd(g), newPauseCmd(g), newUnpauseCmd(g), newRenameCmd(g), newCpCmd(g), newDiffCmd(g), newCommitCmd(g), newContainerCmd(g))
-	root.AddCommand(newNetworkCmd(g), newPortCmd(g), newAttachCmd(g))
+	root.AddCommand(containers.NewExecCmd(c), containers.NewInspectCmd(c, ""), containers.NewTopCmd(c), containers.NewStatsCmd(c), containers.NewPauseCmd(c), containers.NewUnpauseCmd(c), containers.NewRenameCmd(c), containers.NewCpCmd(c), containers.NewDiffCmd(c), containers.NewCommitCmd(c), newContainerCmd(c))
+	root.AddCommand(network.NewNetworkCmd(c), containers.NewPortCmd(c), newAttachCmd(g))
 	root.AddCommand(newFetcherCmd()) // hidden: the unprivileged registry fetcher
 	addSystemService(root, g)        // `system service`: the Docker Engine API (service.go)
 	return root
@@ -113,38 +98,19 @@ func main() {
 }
 
 // report prints err as one line on stderr and returns the exit code: the
-// one an exitError carries, else 1 (Docker's CLI exits 1 when a request
-// fails; `run` and `create` use 125, via exitError).
+// one a cli.ExitError carries, else 1 (Docker's CLI exits 1 when a request
+// fails; `run` and `create` use 125, via cli.ExitError).
 func report(err error) int {
 	if err == nil {
 		return 0
 	}
-	var ee exitError
+	var ee cli.ExitError
 	if errors.As(err, &ee) {
-		if ee.err != nil {
-			fmt.Fprintln(os.Stderr, "Error:", message(ee.err))
+		if ee.Err != nil {
+			fmt.Fprintln(os.Stderr, "Error:", cli.Message(ee.Err))
 		}
-		return ee.code
+		return ee.Code
 	}
-	fmt.Fprintln(os.Stderr, "Error:", message(err))
+	fmt.Fprintln(os.Stderr, "Error:", cli.Message(err))
 	return 1
-}
-
-// categorySuffixes are the texts errdefs categories append when wrapped
-// with %w; users see the message without them.
-var categorySuffixes = []error{
-	errdefs.ErrNotFound, errdefs.ErrAlreadyExists, errdefs.ErrInvalidArgument, errdefs.ErrConflict,
-	errdefs.ErrUnavailable, errdefs.ErrDataLoss, errdefs.ErrNotImplemented, errdefs.ErrFailedPrecondition,
-	errdefs.ErrPermissionDenied, errdefs.ErrUnauthenticated, errdefs.ErrUnknown, errdefs.ErrAborted,
-}
-
-// message is err's text on one line, without errdefs category suffixes.
-func message(err error) string {
-	msg := strings.Join(strings.Fields(err.Error()), " ")
-	for _, c := range categorySuffixes {
-		if s := ": " + c.Error(); strings.HasSuffix(msg, s) {
-			return strings.TrimSuffix(msg, s)
-		}
-	}
-	return msg
 }

@@ -1,16 +1,24 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/berthproject/berth/api"
 	"github.com/berthproject/berth/api/listen"
 	"github.com/berthproject/berth/events"
+	"github.com/berthproject/berth/privsep"
 	"github.com/berthproject/berth/volume"
 	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
 )
 
 // berthVersion is what the API service reports as its version.
@@ -22,12 +30,14 @@ func addSystemService(root *cobra.Command, g *globals) {
 	for _, c := range root.Commands() {
 		if c.Name() == "system" {
 			c.AddCommand(newSystemServiceCmd(g))
+			root.AddCommand(newServiceServerCmd())
 			return
 		}
 	}
 	grp := &cobra.Command{Use: "system", Short: "Manage Berth", Args: cobra.NoArgs}
 	grp.AddCommand(newSystemServiceCmd(g))
 	root.AddCommand(grp)
+	root.AddCommand(newServiceServerCmd())
 }
 
 // newSystemServiceCmd is `berth system service [URI]`: the Docker Engine
@@ -71,6 +81,12 @@ func newSystemServiceCmd(g *globals) *cobra.Command {
 				listeners = append(listeners, ls...)
 			}
 			defer closeAll()
+			if os.Geteuid() == 0 && os.Getenv("BERTH_SERVICE_NO_PRIVSEP") == "" {
+				if files, ok := listenerFiles(listeners); ok {
+					return serveSplit(ctx, g, files, timeout)
+				}
+				fmt.Fprintln(os.Stderr, "WARNING: a TLS endpoint cannot be passed to the unprivileged server yet: serving in-process as root")
+			}
 			e, err := g.open(ctx)
 			if err != nil {
 				return err
@@ -96,3 +112,217 @@ func newSystemServiceCmd(g *globals) *cobra.Command {
 	f.StringVar(&t.Key, "tlskey", "", "TLS key of the server")
 	return cmd
 }
+
+// serviceUID is the uid and gid the API server runs as when the service
+// is started as root (Debian's nobody/nogroup).
+const serviceUID = 65534
+
+// listenerFiles duplicates the listeners' descriptors for a child; false
+// when one cannot be passed (a TLS listener wraps its socket).
+func listenerFiles(ls []net.Listener) ([]*os.File, bool) {
+	var files []*os.File
+	for _, l := range ls {
+		fl, ok := l.(interface{ File() (*os.File, error) })
+		if !ok {
+			closeFiles(files)
+			return nil, false
+		}
+		f, err := fl.File()
+		if err != nil {
+			closeFiles(files)
+			return nil, false
+		}
+		files = append(files, f)
+	}
+	return files, true
+}
+
+func closeFiles(fs []*os.File) {
+	for _, f := range fs {
+		f.Close()
+	}
+}
+
+// serveSplit is the root service: the API server runs as a child (the
+// hidden `service-server` verb) with uid/gid serviceUID, no groups, every
+// capability set empty and no_new_privs, on the listeners bound here; this
+// process stays as the privileged helper and serves the child's requests
+// (package privsep) until the child exits.
+func serveSplit(ctx context.Context, g *globals, listeners []*os.File, timeout int) error {
+	defer closeFiles(listeners)
+	e, err := g.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer e.Close()
+	vols, err := volume.Open(e.Options().Root)
+	if err != nil {
+		return err
+	}
+	sp, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	mine, theirs := os.NewFile(uintptr(sp[0]), "privsep"), os.NewFile(uintptr(sp[1]), "privsep")
+	nc, err := net.FileConn(mine)
+	mine.Close()
+	if err != nil {
+		theirs.Close()
+		return err
+	}
+	ctrl := nc.(*net.UnixConn)
+	defer ctrl.Close()
+
+	cmd := exec.Command("/proc/self/exe", "service-server", "--listeners", strconv.Itoa(len(listeners)), "--timeout", strconv.Itoa(timeout))
+	cmd.ExtraFiles = append([]*os.File{theirs}, listeners...)
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	cmd.Dir = "/"
+	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=/nonexistent"}
+	if v := os.Getenv("BERTH_API_DEBUG"); v != "" {
+		cmd.Env = append(cmd.Env, "BERTH_API_DEBUG="+v)
+	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Credential: &syscall.Credential{Uid: serviceUID, Gid: serviceUID, Groups: []uint32{}},
+		Pdeathsig:  syscall.SIGKILL,
+	}
+	started, exited := make(chan error, 1), make(chan error, 1)
+	// The bounding set and no_new_privs are per thread and inherited by a
+	// child from the thread that forks it: fork from a locked thread that
+	// dropped both. The thread is never unlocked, so the runtime discards
+	// it when the goroutine ends; the goroutine lives as long as the child
+	// because Pdeathsig fires when the forking thread exits.
+	go func() {
+		runtime.LockOSThread()
+		if err := dropThreadPrivileges(); err != nil {
+			started <- err
+			return
+		}
+		if err := cmd.Start(); err != nil {
+			started <- err
+			return
+		}
+		started <- nil
+		exited <- cmd.Wait()
+	}()
+	err = <-started
+	theirs.Close()
+	if err != nil {
+		return fmt.Errorf("start the API server process: %w", err)
+	}
+	closeFiles(listeners)
+	listeners = nil
+
+	hctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	defer stop()
+	helper := &privsep.Helper{Engine: e, Volumes: vols, Events: events.Open(e.Options().Root)}
+	served := make(chan error, 1)
+	go func() { served <- helper.Serve(hctx, ctrl) }()
+
+	var werr error
+	select {
+	case werr = <-exited:
+	case <-ctx.Done():
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case werr = <-exited:
+		case <-time.After(15 * time.Second):
+			cmd.Process.Kill()
+			werr = <-exited
+		}
+	}
+	stop()
+	<-served
+	var ee *exec.ExitError
+	if errors.As(werr, &ee) && ctx.Err() != nil {
+		return nil
+	}
+	if werr != nil {
+		return fmt.Errorf("API server process: %w", werr)
+	}
+	return nil
+}
+
+// dropThreadPrivileges empties the calling thread's capability bounding
+// and inheritable sets and sets no_new_privs on it.
+func dropThreadPrivileges() error {
+	for c := 0; ; c++ {
+		if err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(c), 0, 0, 0); err != nil {
+			if errors.Is(err, unix.EINVAL) && c > 0 {
+				break
+			}
+			return fmt.Errorf("drop capability %d from the bounding set: %w", c, err)
+		}
+	}
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return fmt.Errorf("capget: %w", err)
+	}
+	data[0].Inheritable, data[1].Inheritable = 0, 0
+	if err := unix.Capset(&hdr, &data[0]); err != nil {
+		return fmt.Errorf("capset: %w", err)
+	}
+	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+		return fmt.Errorf("set no_new_privs: %w", err)
+	}
+	return nil
+}
+
+// newServiceServerCmd is the hidden `berth service-server`: the
+// unprivileged half of a root service. It serves the Docker Engine API on
+// the listeners passed as fds 4.. with a privsep.Client (fd 3) as its
+// backend. It refuses to run as root or with any capability.
+func newServiceServerCmd() *cobra.Command {
+	var n, timeout int
+	cmd := &cobra.Command{
+		Use:    "service-server",
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if os.Geteuid() == 0 || os.Getuid() == 0 {
+				return errors.New("service-server runs only unprivileged, started by `berth system service`")
+			}
+			if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+				return err
+			}
+			f := os.NewFile(3, "privsep")
+			nc, err := net.FileConn(f)
+			f.Close()
+			if err != nil {
+				return fmt.Errorf("privsep socket: %w", err)
+			}
+			ctrl, ok := nc.(*net.UnixConn)
+			if !ok {
+				return errors.New("fd 3 is not a unix socket")
+			}
+			var listeners []net.Listener
+			for i := 0; i < n; i++ {
+				lf := os.NewFile(uintptr(4+i), "listener")
+				l, err := net.FileListener(lf)
+				lf.Close()
+				if err != nil {
+					return fmt.Errorf("listener %d: %w", i, err)
+				}
+				if ul, ok := l.(*net.UnixListener); ok {
+					ul.SetUnlinkOnClose(false) // the helper owns the socket file
+				}
+				listeners = append(listeners, l)
+			}
+			ctx := cmd.Context()
+			c, err := privsep.NewClient(ctx, ctrl)
+			if err != nil {
+				return err
+			}
+			srv := api.New(api.Options{
+				Backend: c, Networks: c.NetworkManager(), Volumes: c.VolumeStore(), Events: c.EventLog(), Host: c.Host(),
+				Version: berthVersion, IdleTimeout: time.Duration(timeout) * time.Second, Debug: os.Getenv("BERTH_API_DEBUG") != "",
+			})
+			return srv.Serve(ctx, listeners...)
+		},
+	}
+	cmd.Flags().IntVar(&n, "listeners", 0, "number of listening sockets passed from fd 4 on")
+	cmd.Flags().IntVar(&timeout, "timeout", 0, "exit after this many idle seconds")
+	return cmd
+}
+
+var _ api.Backend = (*privsep.Client)(nil)

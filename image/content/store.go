@@ -16,6 +16,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"os"
 	"path/filepath"
@@ -23,6 +24,7 @@ import (
 
 	"github.com/containerd/errdefs"
 	digest "github.com/opencontainers/go-digest"
+	"golang.org/x/sys/unix"
 )
 
 // Store is a blob store rooted at one directory. It is safe for concurrent
@@ -78,8 +80,9 @@ func (s *Store) ReadAll(d digest.Digest) ([]byte, error) {
 	return io.ReadAll(f)
 }
 
-// ErrDigestMismatch is wrapped by Write when content does not hash to the
-// expected digest (or has the wrong size); it matches errdefs.ErrDataLoss.
+// ErrDigestMismatch is wrapped by Write and Writer.Commit when content
+// does not hash to the expected digest (or has the wrong size); it matches
+// errdefs.ErrDataLoss.
 var ErrDigestMismatch = fmt.Errorf("digest mismatch: %w", errdefs.ErrDataLoss)
 
 // Write copies r into the store as blob expected, checking the digest and,
@@ -93,35 +96,112 @@ func (s *Store) Write(ctx context.Context, expected digest.Digest, size int64, r
 	if s.Has(expected) {
 		return nil
 	}
-	tmp, err := os.CreateTemp(filepath.Join(s.root, "ingest"), expected.Encoded()[:12]+"-*")
+	w, err := s.NewWriter(expected, size)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		tmp.Close()
-		os.Remove(tmp.Name()) // no-op after a successful rename
-	}()
-	v := expected.Algorithm().Hash()
-	n, err := io.Copy(io.MultiWriter(tmp, v), readerWithContext(ctx, r))
-	if err != nil {
+	defer w.Abort()
+	if _, err := io.Copy(w, readerWithContext(ctx, r)); err != nil {
 		return fmt.Errorf("write blob %s: %w", expected, err)
 	}
-	if size >= 0 && n != size {
-		return fmt.Errorf("blob %s: got %d bytes, want %d: %w", expected, n, size, ErrDigestMismatch)
+	return w.Commit()
+}
+
+// Writer streams one blob into the store's ingest directory, hashing it
+// as it is written; Commit verifies and publishes it, Abort discards it.
+// A Writer is not safe for concurrent use.
+type Writer struct {
+	expected digest.Digest
+	size     int64 // bytes expected; < 0: unknown
+	tmp      *os.File
+	hash     hash.Hash
+	n        int64
+	final    string // the committed blob's path
+	flushed  int64  // bytes handed to writeback
+	done     bool
+}
+
+// writebackChunk is how many bytes a Writer lets pile up before it starts
+// their writeback.
+const writebackChunk = 4 << 20
+
+// NewWriter starts writing blob expected of size bytes (size < 0: not
+// checked) into a new ingest file. The caller must end it with Commit or
+// Abort; until then the ingest file exists (a killed process leaves it
+// for Prune). A malformed or unsupported digest gives
+// errdefs.ErrInvalidArgument.
+func (s *Store) NewWriter(expected digest.Digest, size int64) (*Writer, error) {
+	if err := expected.Validate(); err != nil {
+		return nil, fmt.Errorf("blob %q: %v: %w", expected, err, errdefs.ErrInvalidArgument)
 	}
-	if got := digest.NewDigest(expected.Algorithm(), v); got != expected {
-		return fmt.Errorf("blob %s: content hashes to %s: %w", expected, got, ErrDigestMismatch)
+	tmp, err := os.CreateTemp(filepath.Join(s.root, "ingest"), expected.Encoded()[:12]+"-*")
+	if err != nil {
+		return nil, err
 	}
-	if err := tmp.Chmod(0o444); err != nil {
+	return &Writer{expected: expected, size: size, tmp: tmp, hash: expected.Algorithm().Hash(), final: s.Path(expected)}, nil
+}
+
+// Write appends p to the blob. Writing more than the expected size fails
+// with ErrDigestMismatch before anything of p is written.
+func (w *Writer) Write(p []byte) (int, error) {
+	if w.done {
+		return 0, fmt.Errorf("blob %s: write after commit or abort: %w", w.expected, errdefs.ErrFailedPrecondition)
+	}
+	if w.size >= 0 && w.n+int64(len(p)) > w.size {
+		return 0, fmt.Errorf("blob %s: more than %d bytes: %w", w.expected, w.size, ErrDigestMismatch)
+	}
+	n, err := w.tmp.Write(p)
+	w.hash.Write(p[:n])
+	w.n += int64(n)
+	if w.n-w.flushed >= writebackChunk {
+		// Start writing back what is written so far, without waiting, so
+		// that Commit's fsync finds little left to do.
+		_ = unix.SyncFileRange(int(w.tmp.Fd()), w.flushed, w.n-w.flushed, unix.SYNC_FILE_RANGE_WRITE)
+		w.flushed = w.n
+	}
+	return n, err
+}
+
+// Written is the number of bytes written so far.
+func (w *Writer) Written() int64 { return w.n }
+
+// Commit checks the size and digest of what was written and, if both
+// match, syncs the file and renames it into place (the blob is then
+// visible to every reader); otherwise it removes the ingest file and
+// returns an error wrapping ErrDigestMismatch. Either way the Writer is
+// finished. Committing a blob another writer committed first is fine.
+func (w *Writer) Commit() error {
+	if w.done {
+		return fmt.Errorf("blob %s: commit after commit or abort: %w", w.expected, errdefs.ErrFailedPrecondition)
+	}
+	defer w.Abort()
+	if w.size >= 0 && w.n != w.size {
+		return fmt.Errorf("blob %s: got %d bytes, want %d: %w", w.expected, w.n, w.size, ErrDigestMismatch)
+	}
+	if got := digest.NewDigest(w.expected.Algorithm(), w.hash); got != w.expected {
+		return fmt.Errorf("blob %s: content hashes to %s: %w", w.expected, got, ErrDigestMismatch)
+	}
+	if err := w.tmp.Chmod(0o444); err != nil {
 		return err
 	}
-	if err := tmp.Sync(); err != nil {
+	if err := w.tmp.Sync(); err != nil {
 		return err
 	}
-	if err := tmp.Close(); err != nil {
+	if err := w.tmp.Close(); err != nil {
 		return err
 	}
-	return os.Rename(tmp.Name(), s.Path(expected))
+	return os.Rename(w.tmp.Name(), w.final)
+}
+
+// Abort discards the blob and removes its ingest file; after Commit it
+// does nothing. It may be called any number of times.
+func (w *Writer) Abort() {
+	if w.done {
+		return
+	}
+	w.done = true
+	w.tmp.Close()
+	os.Remove(w.tmp.Name()) // no-op after a successful rename
 }
 
 // Delete removes blob d. A missing blob is not an error.

@@ -62,8 +62,9 @@ const (
 	// MaxPayload bounds one data frame's payload.
 	MaxPayload = 1 << 20
 	// chunkSize is how much of a blob one data frame carries when the
-	// fetcher sends it.
-	chunkSize = 64 << 10
+	// fetcher sends it: big enough that framing costs little, small enough
+	// for smooth progress on slow links.
+	chunkSize = 256 << 10
 	// maxMessage bounds an error frame's message.
 	maxMessage = 4 << 10
 	// maxDigests bounds a fetch frame's list.
@@ -183,6 +184,7 @@ func (f *Frame) validate() error {
 type Decoder struct {
 	r   io.Reader
 	hdr [8]byte
+	buf []byte // reused for every frame
 }
 
 // NewDecoder returns a decoder reading from r.
@@ -192,7 +194,8 @@ func NewDecoder(r io.Reader) *Decoder { return &Decoder{r: r} }
 // stream cut inside a frame gives io.ErrUnexpectedEOF; a frame that breaks
 // the format or its type's invariants gives an error matching
 // errdefs.ErrDataLoss. It never allocates more than MaxHeader+MaxPayload
-// bytes for one frame.
+// bytes for one frame. A data frame's Payload aliases the decoder's buffer:
+// it is valid until the next call to Next.
 func (d *Decoder) Next() (Frame, error) {
 	if _, err := io.ReadFull(d.r, d.hdr[:]); err != nil {
 		return Frame{}, err
@@ -202,7 +205,11 @@ func (d *Decoder) Next() (Frame, error) {
 	if hlen == 0 || hlen > MaxHeader || plen > MaxPayload {
 		return Frame{}, fmt.Errorf("fetcher protocol: frame lengths %d+%d out of range: %w", hlen, plen, errdefs.ErrDataLoss)
 	}
-	buf := make([]byte, int(hlen)+int(plen))
+	need := int(hlen) + int(plen)
+	if cap(d.buf) < need {
+		d.buf = make([]byte, need)
+	}
+	buf := d.buf[:need]
 	if _, err := io.ReadFull(d.r, buf); err != nil {
 		if err == io.EOF {
 			err = io.ErrUnexpectedEOF
@@ -219,7 +226,7 @@ func (d *Decoder) Next() (Frame, error) {
 		return Frame{}, fmt.Errorf("fetcher protocol: trailing data in frame header: %w", errdefs.ErrDataLoss)
 	}
 	if plen > 0 {
-		f.Payload = buf[hlen:]
+		f.Payload = buf[hlen:need:need]
 	}
 	if err := f.validate(); err != nil {
 		return Frame{}, err
@@ -260,5 +267,47 @@ func (e *Encoder) Encode(f Frame) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	_, err = e.w.Write(buf)
+	return err
+}
+
+// dataFrames builds the data frames of one stream in place: its buffer
+// holds the frame's lengths and JSON header followed by room for the
+// payload, so that a payload read straight into Payload() goes out in one
+// write, with no copy.
+type dataFrames struct {
+	buf []byte
+	off int // where the payload starts
+}
+
+// newDataFrames prepares data frames for stream id carrying up to chunk
+// (1..MaxPayload) bytes each.
+func newDataFrames(id uint32, chunk int) (*dataFrames, error) {
+	f := Frame{Type: TypeData, ID: id, Payload: []byte{0}}
+	if err := f.validate(); err != nil || chunk < 1 || chunk > MaxPayload {
+		return nil, fmt.Errorf("fetcher protocol: data frames of %d bytes for stream %d: %w", chunk, id, errdefs.ErrInvalidArgument)
+	}
+	hdr, err := json.Marshal(f)
+	if err != nil {
+		return nil, err
+	}
+	buf := make([]byte, 8+len(hdr)+chunk)
+	binary.BigEndian.PutUint32(buf[:4], uint32(len(hdr)))
+	copy(buf[8:], hdr)
+	return &dataFrames{buf: buf, off: 8 + len(hdr)}, nil
+}
+
+// Payload is where the next frame's payload goes.
+func (d *dataFrames) Payload() []byte { return d.buf[d.off:] }
+
+// encodeData writes a data frame carrying the first n (1..len(Payload()))
+// bytes of d's payload buffer.
+func (e *Encoder) encodeData(d *dataFrames, n int) error {
+	if n < 1 || n > len(d.buf)-d.off {
+		return fmt.Errorf("fetcher protocol: data frame of %d bytes: %w", n, errdefs.ErrInvalidArgument)
+	}
+	binary.BigEndian.PutUint32(d.buf[4:8], uint32(n))
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	_, err := e.w.Write(d.buf[:d.off+n])
 	return err
 }

@@ -3,11 +3,17 @@ package fetcher
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
+	"net/url"
+	"strings"
+	"syscall"
+	"time"
 
 	"github.com/containerd/errdefs"
 	"github.com/distribution/reference"
@@ -51,6 +57,8 @@ type server struct {
 	transport http.RoundTripper
 	named     reference.Named
 	nextID    uint32
+	repo      name.Repository
+	client    *http.Client // authenticated for repo
 }
 
 func (s *server) serve(ctx context.Context) error {
@@ -72,10 +80,30 @@ func (s *server) serve(ctx context.Context) error {
 		auth = authn.FromConfig(authn.AuthConfig{Username: a.Username, Password: a.Password, Auth: a.Auth, IdentityToken: a.IdentityToken, RegistryToken: a.RegistryToken})
 	}
 	platform := v1.Platform{OS: s.req.OS, Architecture: s.req.Architecture, Variant: s.req.Variant}
-	opts := []remote.Option{remote.WithContext(ctx), remote.WithAuth(auth), remote.WithUserAgent("berth"), remote.WithPlatform(platform)}
-	if s.transport != nil {
-		opts = append(opts, remote.WithTransport(s.transport))
+	// One authenticated transport (ping, token) serves the manifests,
+	// through go-containerregistry, and the layer blobs, fetched directly.
+	base := s.transport
+	if base == nil {
+		base = remote.DefaultTransport
+		if s.req.Insecure {
+			// An insecure registry may also be HTTPS with a certificate
+			// nobody signed: Docker skips verification for it.
+			t := remote.DefaultTransport.(*http.Transport).Clone()
+			t.TLSClientConfig = &tls.Config{InsecureSkipVerify: true}
+			base = t
+		}
 	}
+	base = transport.NewUserAgent(transport.NewRetry(base,
+		transport.WithRetryBackoff(retryBackoff), transport.WithRetryPredicate(retryable),
+		transport.WithRetryStatusCodes(retryStatusCodes...)), "berth")
+	repo := ref.Context()
+	tr, err := transport.NewWithContext(ctx, repo.Registry, auth, base, []string{repo.Scope(transport.PullScope)})
+	if err != nil {
+		return err
+	}
+	s.repo = repo
+	s.client = &http.Client{Transport: tr, CheckRedirect: checkRedirect}
+	opts := []remote.Option{remote.WithContext(ctx), remote.WithTransport(tr), remote.WithPlatform(platform)}
 
 	desc, err := remote.Get(ref, opts...)
 	if err != nil {
@@ -152,6 +180,25 @@ func (s *server) serve(ctx context.Context) error {
 	return g.Wait()
 }
 
+// Retries of registry requests, as go-containerregistry's remote package
+// does them by default: network flakes and these statuses, three times,
+// after 1s and 3s.
+var (
+	retryBackoff     = remote.Backoff{Duration: time.Second, Factor: 3, Jitter: 0.1, Steps: 3}
+	retryStatusCodes = []int{http.StatusRequestTimeout, http.StatusTooManyRequests, http.StatusInternalServerError,
+		http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout, 499, 522}
+)
+
+func retryable(err error) bool {
+	var temp interface{ Temporary() bool }
+	return (errors.As(err, &temp) && temp.Temporary()) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) ||
+		errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, net.ErrClosed)
+}
+
+// sendLayer streams layer blob h as stream id, straight from the
+// registry. It does not hash the blob: the parent verifies every byte
+// against the digest the manifest names, and hashing it here too would
+// only cost time.
 func (s *server) sendLayer(ctx context.Context, img v1.Image, h v1.Hash, id uint32) error {
 	layer, err := img.LayerByDigest(h)
 	if err != nil {
@@ -165,12 +212,45 @@ func (s *server) sendLayer(ctx context.Context, img v1.Image, h v1.Hash, id uint
 	if err != nil {
 		return err
 	}
-	rc, err := layer.Compressed()
+	u := url.URL{Scheme: s.repo.Scheme(), Host: s.repo.RegistryStr(), Path: fmt.Sprintf("/v2/%s/blobs/%s", s.repo.RepositoryStr(), h)}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
 		return err
 	}
-	defer rc.Close()
-	return s.stream(ctx, id, KindLayer, h.String(), string(mt), size, rc)
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if err := transport.CheckError(resp, http.StatusOK); err != nil {
+		return err
+	}
+	if resp.ContentLength >= 0 && resp.ContentLength != size {
+		return fmt.Errorf("GET %s: Content-Length %d does not match the manifest's size %d: %w", u.Path, resp.ContentLength, size, errdefs.ErrDataLoss)
+	}
+	return s.stream(ctx, id, KindLayer, h.String(), string(mt), size, resp.Body)
+}
+
+// checkRedirect follows a blob redirect (registries commonly send blobs
+// from a CDN) unless it leads from the registry to another host that is
+// an internal address.
+func checkRedirect(req *http.Request, via []*http.Request) error {
+	if len(via) >= 10 {
+		return errors.New("stopped after 10 redirects")
+	}
+	host := req.URL.Hostname()
+	if host == via[0].URL.Hostname() {
+		return nil
+	}
+	if a, err := netip.ParseAddr(host); err == nil {
+		a = a.Unmap()
+		if a.IsLoopback() || a.IsPrivate() || a.IsLinkLocalUnicast() || a.IsLinkLocalMulticast() || a.IsUnspecified() {
+			return fmt.Errorf("redirect from %q to internal address %q refused", via[0].URL.Hostname(), host)
+		}
+	} else if strings.Trim(host, "0123456789abcdefxABCDEFX.") == "" {
+		return fmt.Errorf("redirect from %q to numeric host %q refused", via[0].URL.Hostname(), host)
+	}
+	return nil
 }
 
 // sendBytes sends a small blob (index, manifest, config) as one stream.
@@ -180,25 +260,37 @@ func (s *server) sendBytes(kind, d, mediaType string, data []byte) error {
 }
 
 // stream sends r as stream id: a blob frame, data frames, an end frame.
-// go-containerregistry verifies a layer's digest as it is read, so a
-// mismatch shows up as a read error before the end frame.
+// A short or failing r ends it with an error before the end frame.
 func (s *server) stream(ctx context.Context, id uint32, kind, d, mediaType string, size int64, r io.Reader) error {
 	if err := s.send(Frame{Type: TypeBlob, ID: id, Kind: kind, Digest: d, Size: size, MediaType: mediaType}); err != nil {
 		return err
 	}
-	buf := make([]byte, chunkSize)
-	for {
+	chunk := chunkSize
+	if size < int64(chunk) {
+		chunk = max(int(size), 1)
+	}
+	df, err := newDataFrames(id, chunk)
+	if err != nil {
+		return err
+	}
+	var sent int64
+	for sent < size {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		n, err := r.Read(buf)
+		buf := df.Payload()
+		if rest := size - sent; rest < int64(len(buf)) {
+			buf = buf[:rest]
+		}
+		n, err := io.ReadFull(r, buf)
 		if n > 0 {
-			if err := s.send(Frame{Type: TypeData, ID: id, Payload: buf[:n]}); err != nil {
+			if err := s.enc.encodeData(df, n); err != nil {
 				return err
 			}
+			sent += int64(n)
 		}
-		if err == io.EOF {
-			break
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			return fmt.Errorf("%s %s: the registry sent %d of %d bytes: %w", kind, d, sent, size, io.ErrUnexpectedEOF)
 		}
 		if err != nil {
 			return err

@@ -19,6 +19,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// pipeSize is the capacity, in bytes, asked for the pipe that carries the
+// fetcher's frames: four data frames.
+const pipeSize = 4 * chunkSize
+
 // Nobody is the uid and gid a fetcher runs as by default (Debian's
 // nobody/nogroup).
 const Nobody = 65534
@@ -161,6 +165,9 @@ func startProcess(ctx context.Context, c *Command, uid, gid uint32) (*Conn, erro
 		inW.Close()
 		return nil, err
 	}
+	// A pipe holding several data frames lets the fetcher read ahead
+	// while the parent writes; best effort (the default is 64 KiB).
+	_, _ = unix.FcntlInt(outW.Fd(), unix.F_SETPIPE_SZ, pipeSize)
 	stderr := &tail{max: 4096}
 	cmd := exec.Command(c.Path, c.Args...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = inR, outW, stderr

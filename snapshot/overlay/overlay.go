@@ -21,11 +21,10 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/containerd/errdefs"
-
 	"github.com/berthproject/berth/mount"
 	"github.com/berthproject/berth/snapshot"
 	"github.com/berthproject/berth/snapshot/storage"
+	"github.com/containerd/errdefs"
 )
 
 // Option configures New.
@@ -51,7 +50,7 @@ func WithoutSupportCheck() Option {
 }
 
 type snapshotter struct {
-	st      *storage.Store
+	storage.Common
 	options []string // extra overlay options, index=off first when needed
 }
 
@@ -83,7 +82,7 @@ func New(root string, opts ...Option) (snapshot.Snapshotter, error) {
 		options = append(options, "index=off")
 	}
 	options = append(options, c.mountOptions...)
-	return &snapshotter{st: st, options: options}, nil
+	return &snapshotter{Common: storage.Common{St: st}, options: options}, nil
 }
 
 // supported reports errdefs.ErrNotImplemented if overlayfs is missing.
@@ -134,17 +133,7 @@ func indexOn() bool {
 	return err == nil && strings.TrimSpace(string(b)) == "Y"
 }
 
-func (s *snapshotter) fs(id uint64) string   { return filepath.Join(s.st.Dir(id), "fs") }
-func (s *snapshotter) work(id uint64) string { return filepath.Join(s.st.Dir(id), "work") }
-
-// Stat returns key's Info; an unknown key gives errdefs.ErrNotFound.
-func (s *snapshotter) Stat(ctx context.Context, key string) (snapshot.Info, error) {
-	r, _, err := s.st.Get(ctx, key)
-	if err != nil {
-		return snapshot.Info{}, err
-	}
-	return r.Info(), nil
-}
+func (s *snapshotter) work(id uint64) string { return filepath.Join(s.St.Dir(id), "work") }
 
 // Prepare creates an active snapshot. With no parent its mount is a
 // read-write bind of the empty layer; with parents it is an overlay of the
@@ -162,7 +151,7 @@ func (s *snapshotter) View(ctx context.Context, key, parent string) ([]mount.Mou
 }
 
 func (s *snapshotter) create(ctx context.Context, kind snapshot.Kind, key, parent string) ([]mount.Mount, error) {
-	r, parents, err := s.st.Create(ctx, kind, key, parent, func(dir string, _ []uint64) error {
+	r, parents, err := s.St.Create(ctx, kind, key, parent, func(dir string, _ []uint64) error {
 		if err := os.Mkdir(filepath.Join(dir, "fs"), 0o755); err != nil {
 			return err
 		}
@@ -180,12 +169,9 @@ func (s *snapshotter) create(ctx context.Context, kind snapshot.Kind, key, paren
 // Mounts returns the mounts of an active or view snapshot. An unknown key
 // gives errdefs.ErrNotFound, a committed one errdefs.ErrFailedPrecondition.
 func (s *snapshotter) Mounts(ctx context.Context, key string) ([]mount.Mount, error) {
-	r, parents, err := s.st.Get(ctx, key)
+	r, parents, err := s.Mountable(ctx, key)
 	if err != nil {
 		return nil, err
-	}
-	if r.Kind == snapshot.KindCommitted {
-		return nil, fmt.Errorf("snapshot %q is committed and has no mounts; make a view: %w", key, errdefs.ErrFailedPrecondition)
 	}
 	return s.mounts(r, parents), nil
 }
@@ -194,21 +180,21 @@ func (s *snapshotter) mounts(r storage.Record, parents []uint64) []mount.Mount {
 	if r.Kind == snapshot.KindView {
 		switch len(parents) {
 		case 0:
-			return []mount.Mount{{Type: "bind", Source: s.fs(r.ID), Options: []string{"rbind", "ro"}}}
+			return []mount.Mount{{Type: "bind", Source: s.Layer(r.ID), Options: []string{"rbind", "ro"}}}
 		case 1:
-			return []mount.Mount{{Type: "bind", Source: s.fs(parents[0]), Options: []string{"rbind", "ro"}}}
+			return []mount.Mount{{Type: "bind", Source: s.Layer(parents[0]), Options: []string{"rbind", "ro"}}}
 		}
 		opts := append([]string{"ro"}, s.options...)
 		opts = append(opts, "lowerdir="+s.lowerdirs(parents))
 		return []mount.Mount{{Type: "overlay", Source: "overlay", Options: opts}}
 	}
 	if len(parents) == 0 {
-		return []mount.Mount{{Type: "bind", Source: s.fs(r.ID), Options: []string{"rbind", "rw"}}}
+		return []mount.Mount{{Type: "bind", Source: s.Layer(r.ID), Options: []string{"rbind", "rw"}}}
 	}
 	opts := append([]string(nil), s.options...)
 	opts = append(opts,
 		"lowerdir="+s.lowerdirs(parents),
-		"upperdir="+s.fs(r.ID),
+		"upperdir="+s.Layer(r.ID),
 		"workdir="+s.work(r.ID))
 	return []mount.Mount{{Type: "overlay", Source: "overlay", Options: opts}}
 }
@@ -216,7 +202,7 @@ func (s *snapshotter) mounts(r storage.Record, parents []uint64) []mount.Mount {
 func (s *snapshotter) lowerdirs(ids []uint64) string {
 	dirs := make([]string, len(ids))
 	for i, id := range ids {
-		dirs[i] = s.fs(id)
+		dirs[i] = s.Layer(id)
 	}
 	return strings.Join(dirs, ":")
 }
@@ -224,7 +210,7 @@ func (s *snapshotter) lowerdirs(ids []uint64) string {
 // Commit turns active snapshot key into committed name and drops its
 // work dir. The caller must have unmounted it.
 func (s *snapshotter) Commit(ctx context.Context, name, key string) error {
-	r, err := s.st.Commit(ctx, name, key)
+	r, err := s.St.Commit(ctx, name, key)
 	if err != nil {
 		return err
 	}
@@ -232,33 +218,3 @@ func (s *snapshotter) Commit(ctx context.Context, name, key string) error {
 	_ = os.RemoveAll(s.work(r.ID))
 	return nil
 }
-
-// Remove deletes key and its layer; see snapshot.Snapshotter.
-func (s *snapshotter) Remove(ctx context.Context, key string) error {
-	return s.st.Remove(ctx, key)
-}
-
-// Walk calls fn for every snapshot; fn may call the snapshotter.
-func (s *snapshotter) Walk(ctx context.Context, fn func(snapshot.Info) error) error {
-	return s.st.Walk(ctx, func(r storage.Record) error { return fn(r.Info()) })
-}
-
-// Usage walks the snapshot's own layer (its fs dir; a view's is empty).
-func (s *snapshotter) Usage(ctx context.Context, key string) (snapshot.Usage, error) {
-	r, _, err := s.st.Get(ctx, key)
-	if err != nil {
-		return snapshot.Usage{}, err
-	}
-	u, err := storage.DiskUsage(s.fs(r.ID))
-	if err != nil {
-		return snapshot.Usage{}, fmt.Errorf("snapshot %q: %w", key, err)
-	}
-	return u, nil
-}
-
-// Check reports disagreements between metadata and directories; see
-// storage.Store.Check. The conformance suite uses it after crashes.
-func (s *snapshotter) Check(ctx context.Context) error { return s.st.Check(ctx) }
-
-// Close is idempotent; later calls fail with errdefs.ErrFailedPrecondition.
-func (s *snapshotter) Close() error { return s.st.Close() }

@@ -17,11 +17,8 @@ package vfs
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
-
-	"github.com/containerd/errdefs"
 
 	"github.com/berthproject/berth/mount"
 	"github.com/berthproject/berth/snapshot"
@@ -29,7 +26,7 @@ import (
 )
 
 type snapshotter struct {
-	st *storage.Store
+	storage.Common
 }
 
 var _ snapshot.Snapshotter = (*snapshotter)(nil)
@@ -41,29 +38,18 @@ func New(root string) (snapshot.Snapshotter, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &snapshotter{st: st}, nil
-}
-
-func (s *snapshotter) fs(id uint64) string { return filepath.Join(s.st.Dir(id), "fs") }
-
-// Stat returns key's Info; an unknown key gives errdefs.ErrNotFound.
-func (s *snapshotter) Stat(ctx context.Context, key string) (snapshot.Info, error) {
-	r, _, err := s.st.Get(ctx, key)
-	if err != nil {
-		return snapshot.Info{}, err
-	}
-	return r.Info(), nil
+	return &snapshotter{Common: storage.Common{St: st}}, nil
 }
 
 // Prepare copies parent's tree (or makes an empty one) and returns a
 // read-write bind mount of it. A parent that is not committed gives
 // errdefs.ErrFailedPrecondition.
 func (s *snapshotter) Prepare(ctx context.Context, key, parent string) ([]mount.Mount, error) {
-	r, parents, err := s.st.Create(ctx, snapshot.KindActive, key, parent, func(dir string, parents []uint64) error {
+	r, parents, err := s.St.Create(ctx, snapshot.KindActive, key, parent, func(dir string, parents []uint64) error {
 		if len(parents) == 0 {
 			return os.Mkdir(filepath.Join(dir, "fs"), 0o755)
 		}
-		return copyTree(ctx, s.fs(parents[0]), filepath.Join(dir, "fs"))
+		return copyTree(ctx, s.Layer(parents[0]), filepath.Join(dir, "fs"))
 	})
 	if err != nil {
 		return nil, err
@@ -74,7 +60,7 @@ func (s *snapshotter) Prepare(ctx context.Context, key, parent string) ([]mount.
 // View returns a read-only bind mount of parent's tree (of an empty
 // directory for parent "").
 func (s *snapshotter) View(ctx context.Context, key, parent string) ([]mount.Mount, error) {
-	r, parents, err := s.st.Create(ctx, snapshot.KindView, key, parent, func(dir string, _ []uint64) error {
+	r, parents, err := s.St.Create(ctx, snapshot.KindView, key, parent, func(dir string, _ []uint64) error {
 		return os.Mkdir(filepath.Join(dir, "fs"), 0o755)
 	})
 	if err != nil {
@@ -86,61 +72,27 @@ func (s *snapshotter) View(ctx context.Context, key, parent string) ([]mount.Mou
 // Mounts returns the mounts of an active or view snapshot. An unknown key
 // gives errdefs.ErrNotFound, a committed one errdefs.ErrFailedPrecondition.
 func (s *snapshotter) Mounts(ctx context.Context, key string) ([]mount.Mount, error) {
-	r, parents, err := s.st.Get(ctx, key)
+	r, parents, err := s.Mountable(ctx, key)
 	if err != nil {
 		return nil, err
-	}
-	if r.Kind == snapshot.KindCommitted {
-		return nil, fmt.Errorf("snapshot %q is committed and has no mounts; make a view: %w", key, errdefs.ErrFailedPrecondition)
 	}
 	return s.mounts(r, parents), nil
 }
 
 func (s *snapshotter) mounts(r storage.Record, parents []uint64) []mount.Mount {
 	if r.Kind == snapshot.KindView {
-		src := s.fs(r.ID)
+		src := s.Layer(r.ID)
 		if len(parents) > 0 {
-			src = s.fs(parents[0])
+			src = s.Layer(parents[0])
 		}
 		return []mount.Mount{{Type: "bind", Source: src, Options: []string{"rbind", "ro"}}}
 	}
-	return []mount.Mount{{Type: "bind", Source: s.fs(r.ID), Options: []string{"rbind", "rw"}}}
+	return []mount.Mount{{Type: "bind", Source: s.Layer(r.ID), Options: []string{"rbind", "rw"}}}
 }
 
 // Commit turns active snapshot key into committed name; the tree stays
 // where it is.
 func (s *snapshotter) Commit(ctx context.Context, name, key string) error {
-	_, err := s.st.Commit(ctx, name, key)
+	_, err := s.St.Commit(ctx, name, key)
 	return err
 }
-
-// Remove deletes key and its tree; see snapshot.Snapshotter.
-func (s *snapshotter) Remove(ctx context.Context, key string) error {
-	return s.st.Remove(ctx, key)
-}
-
-// Walk calls fn for every snapshot; fn may call the snapshotter.
-func (s *snapshotter) Walk(ctx context.Context, fn func(snapshot.Info) error) error {
-	return s.st.Walk(ctx, func(r storage.Record) error { return fn(r.Info()) })
-}
-
-// Usage walks the snapshot's own tree, which for vfs is a full copy
-// (a view's own tree is empty).
-func (s *snapshotter) Usage(ctx context.Context, key string) (snapshot.Usage, error) {
-	r, _, err := s.st.Get(ctx, key)
-	if err != nil {
-		return snapshot.Usage{}, err
-	}
-	u, err := storage.DiskUsage(s.fs(r.ID))
-	if err != nil {
-		return snapshot.Usage{}, fmt.Errorf("snapshot %q: %w", key, err)
-	}
-	return u, nil
-}
-
-// Check reports disagreements between metadata and directories; see
-// storage.Store.Check. The conformance suite uses it after crashes.
-func (s *snapshotter) Check(ctx context.Context) error { return s.st.Check(ctx) }
-
-// Close is idempotent; later calls fail with errdefs.ErrFailedPrecondition.
-func (s *snapshotter) Close() error { return s.st.Close() }

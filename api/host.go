@@ -1,0 +1,54 @@
+package api
+
+import (
+	"context"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/berthproject/berth/engine"
+	"github.com/berthproject/berth/monitor"
+)
+
+// localHost is the Host of an in-process server: the container's files
+// under the backend's RunRoot, read and written directly.
+type localHost struct{ b Backend }
+
+func (h localHost) containerFile(id, name string) string {
+	return filepath.Join(h.b.Options().RunRoot, "containers", id, name)
+}
+
+func (h localHost) ExitStatus(id string) (int, bool) {
+	n, _, err := monitor.ExitStatus(filepath.Join(h.b.Options().RunRoot, "exits"), id)
+	return n, err == nil
+}
+
+func (h localHost) LogExists(id string) bool {
+	_, err := os.Stat(h.b.LogPath(id))
+	return err == nil
+}
+
+func (h localHost) FollowLog(ctx context.Context, id string, since time.Time, fn func(monitor.LogEntry) error) error {
+	return monitor.ReadLog(ctx, h.b.LogPath(id), monitor.LogOptions{Follow: true, Tail: -1, Since: since, Done: func() bool {
+		c, err := h.b.Container(ctx, id)
+		return err != nil || c.State.Status != engine.StatusRunning
+	}}, fn)
+}
+
+func (h localHost) Resize(id string, height, width int) error {
+	f, err := os.OpenFile(h.containerFile(id, "ctl"), os.O_WRONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = f.WriteString("1 " + strconv.Itoa(height) + " " + strconv.Itoa(width) + "\n")
+	return err
+}
+
+func (h localHost) DialAttach(ctx context.Context, id string) (net.Conn, error) {
+	var d net.Dialer
+	return d.DialContext(ctx, "unixpacket", h.containerFile(id, "attach"))
+}

@@ -1,0 +1,229 @@
+// Package containers holds berth's container verbs other than run and
+// create: start, stop, restart, kill, wait, logs, rm, ps, exec, inspect,
+// top, stats, pause, unpause, rename, cp, diff, commit, prune, port and
+// export.
+package containers
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/berthproject/berth/cmd/berth/internal/cli"
+	"github.com/berthproject/berth/engine"
+	"github.com/berthproject/berth/runtime"
+	"github.com/containerd/errdefs"
+	msignal "github.com/moby/sys/signal"
+	"github.com/spf13/cobra"
+)
+
+// NewStartCmd is `berth start`: start one or more stopped containers.
+func NewStartCmd(g *cli.Globals) *cobra.Command {
+	var attach, interactive bool
+	cmd := &cobra.Command{
+		Use:   "start [OPTIONS] CONTAINER [CONTAINER...]",
+		Short: "Start one or more stopped containers",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: cli.WithEngine(g, func(ctx context.Context, e *engine.Engine, cmd *cobra.Command, args []string) error {
+			if attach || interactive {
+				if len(args) > 1 {
+					return fmt.Errorf("you cannot start and attach multiple containers at once")
+				}
+				stdio := runtime.Stdio{Stdout: os.Stdout, Stderr: os.Stderr}
+				if interactive {
+					stdio.Stdin = os.Stdin
+				}
+				p, err := e.Start(ctx, args[0], stdio)
+				if err != nil {
+					return cli.ExitError{Code: 1, Err: err}
+				}
+				stopForwarding := cli.ForwardSignals(p.Signal)
+				defer stopForwarding()
+				code, err := p.Wait(ctx)
+				if err != nil {
+					return cli.ExitError{Code: 1, Err: err}
+				}
+				if code != 0 {
+					return cli.ExitError{Code: code}
+				}
+				return nil
+			}
+			return cli.EachContainer(cmd, args, func(ref string) error { return e.StartDetached(ctx, ref) })
+		}),
+	}
+	cmd.Flags().BoolVarP(&attach, "attach", "a", false, "Attach STDOUT/STDERR and forward signals")
+	cmd.Flags().BoolVarP(&interactive, "interactive", "i", false, "Attach container's STDIN")
+	return cmd
+}
+
+func timeoutFlag(cmd *cobra.Command, secs int) *time.Duration {
+	if !cmd.Flags().Changed("time") && !cmd.Flags().Changed("timeout") {
+		return nil
+	}
+	d := time.Duration(secs) * time.Second
+	if secs < 0 {
+		d = 0 // -1: wait for ever is not offered; kill at once is the safe reading
+		d = 24 * time.Hour
+	}
+	return &d
+}
+
+// NewStopCmd is `berth stop`: stop one or more running containers.
+func NewStopCmd(g *cli.Globals) *cobra.Command {
+	var secs int
+	var sig string
+	cmd := &cobra.Command{
+		Use:   "stop [OPTIONS] CONTAINER [CONTAINER...]",
+		Short: "Stop one or more running containers",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: cli.WithEngine(g, func(ctx context.Context, e *engine.Engine, cmd *cobra.Command, args []string) error {
+			t := timeoutFlag(cmd, secs)
+			return cli.EachContainer(cmd, args, func(ref string) error {
+				if sig != "" {
+					return e.StopWithSignal(ctx, ref, sig, t)
+				}
+				return e.Stop(ctx, ref, t)
+			})
+		}),
+	}
+	cmd.Flags().IntVarP(&secs, "time", "t", 10, "Seconds to wait before killing the container")
+	cmd.Flags().IntVar(&secs, "timeout", 10, "Seconds to wait before killing the container")
+	cmd.Flags().MarkHidden("timeout")
+	cmd.Flags().StringVarP(&sig, "signal", "s", "", "Signal to send to the container")
+	return cmd
+}
+
+// NewRestartCmd is `berth restart`: restart one or more containers.
+func NewRestartCmd(g *cli.Globals) *cobra.Command {
+	var secs int
+	cmd := &cobra.Command{
+		Use:   "restart [OPTIONS] CONTAINER [CONTAINER...]",
+		Short: "Restart one or more containers",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: cli.WithEngine(g, func(ctx context.Context, e *engine.Engine, cmd *cobra.Command, args []string) error {
+			t := timeoutFlag(cmd, secs)
+			return cli.EachContainer(cmd, args, func(ref string) error { return e.Restart(ctx, ref, t) })
+		}),
+	}
+	cmd.Flags().IntVarP(&secs, "time", "t", 10, "Seconds to wait before killing the container")
+	return cmd
+}
+
+// NewKillCmd is `berth kill`: kill one or more running containers.
+func NewKillCmd(g *cli.Globals) *cobra.Command {
+	var sig string
+	cmd := &cobra.Command{
+		Use:   "kill [OPTIONS] CONTAINER [CONTAINER...]",
+		Short: "Kill one or more running containers",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: cli.WithEngine(g, func(ctx context.Context, e *engine.Engine, cmd *cobra.Command, args []string) error {
+			s, err := msignal.ParseSignal(sig)
+			if err != nil {
+				return fmt.Errorf("invalid signal: %s: %w", sig, errdefs.ErrInvalidArgument)
+			}
+			return cli.EachContainer(cmd, args, func(ref string) error { return e.Kill(ctx, ref, s) })
+		}),
+	}
+	cmd.Flags().StringVarP(&sig, "signal", "s", "KILL", "Signal to send to the container")
+	return cmd
+}
+
+// NewWaitCmd is `berth wait`: block until one or more containers stop, then print their exit codes.
+func NewWaitCmd(g *cli.Globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "wait CONTAINER [CONTAINER...]",
+		Short: "Block until one or more containers stop, then print their exit codes",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: cli.WithEngine(g, func(ctx context.Context, e *engine.Engine, cmd *cobra.Command, args []string) error {
+			return cli.EachArg(args, func(ref string) error {
+				code, err := e.Wait(ctx, ref)
+				if err == nil {
+					fmt.Fprintln(cmd.OutOrStdout(), code)
+				}
+				return err
+			})
+		}),
+	}
+}
+
+// NewLogsCmd is `berth logs`: fetch the logs of a container.
+func NewLogsCmd(g *cli.Globals) *cobra.Command {
+	var opts engine.LogOptions
+	var tail, since, until string
+	cmd := &cobra.Command{
+		Use:   "logs [OPTIONS] CONTAINER",
+		Short: "Fetch the logs of a container",
+		Args:  cobra.ExactArgs(1),
+		RunE: cli.WithEngine(g, func(ctx context.Context, e *engine.Engine, cmd *cobra.Command, args []string) error {
+			opts.Tail = -1
+			if tail != "all" {
+				n, err := strconv.Atoi(tail)
+				if err != nil {
+					return fmt.Errorf("invalid value for --tail: %q: %w", tail, errdefs.ErrInvalidArgument)
+				}
+				opts.Tail = n
+			}
+			var err error
+			if opts.Since, err = cli.ParseTime(since); err != nil {
+				return err
+			}
+			if opts.Until, err = cli.ParseTime(until); err != nil {
+				return err
+			}
+			return e.Logs(ctx, args[0], opts, os.Stdout, os.Stderr)
+		}),
+	}
+	f := cmd.Flags()
+	f.BoolVarP(&opts.Follow, "follow", "f", false, "Follow log output")
+	f.BoolVarP(&opts.Timestamps, "timestamps", "t", false, "Show timestamps")
+	f.StringVarP(&tail, "tail", "n", "all", "Number of lines to show from the end of the logs")
+	f.StringVar(&since, "since", "", "Show logs since timestamp (e.g. 2013-01-02T13:23:37Z) or relative (e.g. 42m for 42 minutes)")
+	f.StringVar(&until, "until", "", "Show logs before a timestamp (e.g. 2013-01-02T13:23:37Z) or relative (e.g. 42m for 42 minutes)")
+	return cmd
+}
+
+// NewCleanupCmd is the hidden verb the monitor runs when a detached
+// container exits.
+func NewCleanupCmd(g *cli.Globals) *cobra.Command {
+	return &cobra.Command{
+		Use:    "container-cleanup CONTAINER",
+		Hidden: true,
+		Args:   cobra.ExactArgs(1),
+		RunE: cli.WithEngine(g, func(ctx context.Context, e *engine.Engine, cmd *cobra.Command, args []string) error {
+			return e.Cleanup(ctx, args[0])
+		}),
+	}
+}
+
+// NewRmCmd is `berth rm`: remove one or more containers.
+func NewRmCmd(g *cli.Globals) *cobra.Command {
+	var force bool
+	cmd := &cobra.Command{
+		Use:   "rm [OPTIONS] CONTAINER [CONTAINER...]",
+		Short: "Remove one or more containers",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: cli.WithEngine(g, func(ctx context.Context, e *engine.Engine, cmd *cobra.Command, args []string) error {
+			return cli.EachContainer(cmd, args, func(ref string) error { return e.Remove(ctx, ref, force) })
+		}),
+	}
+	cmd.Flags().BoolVarP(&force, "force", "f", false, "Force the removal of a running container (uses SIGKILL)")
+	return cmd
+}
+
+// NewExportCmd is `berth export`: export a container's filesystem as a tar archive.
+func NewExportCmd(g *cli.Globals) *cobra.Command {
+	var output string
+	cmd := &cobra.Command{
+		Use:   "export [OPTIONS] CONTAINER",
+		Short: "Export a container's filesystem as a tar archive",
+		Args:  cobra.ExactArgs(1),
+		RunE: cli.WriteOutput(g, &output, func(ctx context.Context, e *engine.Engine, args []string, w io.Writer) error {
+			return e.ExportContainer(ctx, args[0], w)
+		}),
+	}
+	cmd.Flags().StringVarP(&output, "output", "o", "", "Write to a file, instead of STDOUT")
+	return cmd
+}

@@ -1,0 +1,273 @@
+package containers
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/berthproject/berth/cmd/berth/internal/cli"
+	"github.com/berthproject/berth/cmd/berth/internal/cli/output"
+	"github.com/berthproject/berth/engine"
+	"github.com/containerd/errdefs"
+	"github.com/docker/go-units"
+	"github.com/spf13/cobra"
+)
+
+// psHeaders are the column titles of `ps` template fields, Docker's.
+var psHeaders = map[string]string{
+	"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "CreatedAt": "CREATED AT",
+	"RunningFor": "CREATED", "Ports": "PORTS", "State": "STATE", "Status": "STATUS", "Size": "SIZE",
+	"Names": "NAMES", "Labels": "LABELS", "Mounts": "MOUNTS", "Networks": "NETWORKS", "LocalVolumes": "LOCAL VOLUMES",
+}
+
+const psDefaultTable = "{{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
+
+type psOptions struct {
+	all, quiet, noTrunc, latest, size bool
+	last                              int
+	filters                           []string
+	format                            string
+}
+
+// NewPsCmd is `berth ps`: list containers.
+func NewPsCmd(g *cli.Globals) *cobra.Command {
+	var o psOptions
+	cmd := &cobra.Command{
+		Use:   "ps [OPTIONS]",
+		Short: "List containers",
+		Args:  cobra.NoArgs,
+		RunE: cli.WithEngine(g, func(ctx context.Context, e *engine.Engine, cmd *cobra.Command, args []string) error {
+			return listContainers(ctx, e, cmd.OutOrStdout(), o)
+		}),
+	}
+	f := cmd.Flags()
+	f.BoolVarP(&o.all, "all", "a", false, "Show all containers (default shows just running)")
+	f.BoolVarP(&o.quiet, "quiet", "q", false, "Only display container IDs")
+	f.BoolVar(&o.noTrunc, "no-trunc", false, "Don't truncate output")
+	f.BoolVarP(&o.latest, "latest", "l", false, "Show the latest created container (includes all states)")
+	f.IntVarP(&o.last, "last", "n", -1, "Show n last created containers (includes all states)")
+	f.BoolVarP(&o.size, "size", "s", false, "Display total file sizes")
+	f.StringArrayVarP(&o.filters, "filter", "f", nil, "Filter output based on conditions provided")
+	f.StringVar(&o.format, "format", "", "Format output using a custom template: 'table', 'table TEMPLATE', 'json' or a Go template")
+	return cmd
+}
+
+func listContainers(ctx context.Context, e *engine.Engine, out io.Writer, o psOptions) error {
+	match, impliesAll, err := psFilter(ctx, e, o.filters)
+	if err != nil {
+		return err
+	}
+	if o.latest {
+		o.last = 1
+	}
+	cs, err := e.Containers(ctx, true)
+	if err != nil {
+		return err
+	}
+	var kept []engine.Container
+	for _, c := range cs {
+		running := c.State.Status == engine.StatusRunning
+		if !running && !o.all && !impliesAll && o.last <= 0 {
+			continue
+		}
+		if match(c) {
+			kept = append(kept, c)
+		}
+	}
+	if o.last > 0 && len(kept) > o.last {
+		kept = kept[:o.last]
+	}
+	if o.quiet {
+		for _, c := range kept {
+			id := c.ShortID()
+			if o.noTrunc {
+				id = c.ID
+			}
+			fmt.Fprintln(out, id)
+		}
+		return nil
+	}
+	def := psDefaultTable
+	if o.size {
+		def += "\t{{.Size}}"
+	}
+	withSize := o.size || strings.Contains(o.format, ".Size") || o.format == "json"
+	rf, err := output.NewRows(out, o.format, def, psHeaders)
+	if err != nil {
+		return err
+	}
+	for _, c := range kept {
+		if err := rf.Row(psRow(ctx, e, c, o.noTrunc, withSize)); err != nil {
+			return err
+		}
+	}
+	return rf.Flush()
+}
+
+// psRow is one container's fields for `ps` templates, as Docker names and
+// renders them.
+func psRow(ctx context.Context, e *engine.Engine, c engine.Container, noTrunc, withSize bool) map[string]string {
+	id, command := c.ShortID(), strings.Join(append([]string{c.Path}, c.Args...), " ")
+	if noTrunc {
+		id = c.ID
+	} else if len([]rune(command)) > 20 {
+		command = string([]rune(command)[:19]) + "…"
+	}
+	var labels []string
+	for k, v := range c.Labels {
+		labels = append(labels, k+"="+v)
+	}
+	sort.Strings(labels)
+	network := c.Net.Mode
+	if network == "" {
+		network = "bridge"
+	}
+	row := map[string]string{
+		"ID": id, "Image": c.Image, "Command": strconv.Quote(command),
+		"CreatedAt":  c.Created.Local().Format("2006-01-02 15:04:05 -0700 MST"),
+		"RunningFor": output.Ago(c.Created), "Ports": FormatPorts(c), "State": c.DisplayStatus(),
+		"Status": status(c), "Names": c.Name, "Labels": strings.Join(labels, ","),
+		"Mounts": "", "Networks": network, "LocalVolumes": "0", "Size": "",
+	}
+	if withSize {
+		if info, err := e.InspectContainer(ctx, c.ID, true); err == nil && info.SizeRw != nil {
+			row["Size"] = units.HumanSizeWithPrecision(float64(*info.SizeRw), 3) +
+				" (virtual " + units.HumanSizeWithPrecision(float64(*info.SizeRootFs), 3) + ")"
+		}
+	}
+	return row
+}
+
+// status renders a container's state as Docker's STATUS column.
+func status(c engine.Container) string {
+	s := c.State
+	switch s.Status {
+	case engine.StatusRunning:
+		up := "Up " + units.HumanDuration(time.Since(s.StartedAt))
+		if s.Paused {
+			up += " (Paused)"
+		}
+		return up
+	case engine.StatusExited:
+		return fmt.Sprintf("Exited (%d) %s", s.ExitCode, output.Ago(s.FinishedAt))
+	case engine.StatusRemoving:
+		return "Removal In Progress"
+	}
+	return "Created"
+}
+
+// psStates are the values the status filter accepts, Docker's.
+var psStates = []string{"created", "restarting", "running", "removing", "paused", "exited", "dead"}
+
+// psFilter parses `ps --filter` values (id, name, label, status, exited,
+// ancestor, before, since, network) into a predicate: values of one key
+// are alternatives, different keys must all match. impliesAll is true
+// when a status filter is given (Docker then lists every state).
+func psFilter(ctx context.Context, e *engine.Engine, filters []string) (func(engine.Container) bool, bool, error) {
+	byKey := map[string][]string{}
+	var keys []string
+	for _, f := range filters {
+		k, v, ok := strings.Cut(f, "=")
+		if !ok {
+			return nil, false, fmt.Errorf("bad format of filter (expected name=value): %w", errdefs.ErrInvalidArgument)
+		}
+		k = strings.ToLower(strings.TrimSpace(k))
+		if _, seen := byKey[k]; !seen {
+			keys = append(keys, k)
+		}
+		byKey[k] = append(byKey[k], v)
+	}
+	var preds []func(engine.Container) bool
+	impliesAll := false
+	for _, k := range keys {
+		vals := byKey[k]
+		var p func(engine.Container, string) bool
+		switch k {
+		case "id":
+			p = func(c engine.Container, v string) bool { return strings.HasPrefix(c.ID, v) }
+		case "name":
+			p = func(c engine.Container, v string) bool {
+				re, err := regexp.Compile(v)
+				return err == nil && re.MatchString("/"+c.Name)
+			}
+		case "label":
+			p = func(c engine.Container, v string) bool {
+				lk, lv, hasValue := strings.Cut(v, "=")
+				got, ok := c.Labels[lk]
+				return ok && (!hasValue || got == lv)
+			}
+		case "status":
+			for _, v := range vals {
+				if !slices.Contains(psStates, v) {
+					return nil, false, fmt.Errorf("Unrecognised filter value for status: %s: %w", v, errdefs.ErrInvalidArgument)
+				}
+			}
+			impliesAll = true
+			p = func(c engine.Container, v string) bool { return c.DisplayStatus() == v }
+		case "exited":
+			for _, v := range vals {
+				if _, err := strconv.Atoi(v); err != nil {
+					return nil, false, fmt.Errorf("invalid filter 'exited=%s': %w", v, errdefs.ErrInvalidArgument)
+				}
+			}
+			p = func(c engine.Container, v string) bool {
+				n, _ := strconv.Atoi(v)
+				return c.State.Status == engine.StatusExited && c.State.ExitCode == n
+			}
+		case "ancestor":
+			ids := map[string]string{}
+			for _, v := range vals {
+				if img, err := e.InspectImage(ctx, v); err == nil {
+					ids[v] = img.ID
+				}
+			}
+			p = func(c engine.Container, v string) bool {
+				return c.Image == v || (ids[v] != "" && c.ImageID.String() == ids[v])
+			}
+		case "before", "since":
+			times := map[string]time.Time{}
+			for _, v := range vals {
+				ref, err := e.Container(ctx, v)
+				if err != nil {
+					return nil, false, err
+				}
+				times[v] = ref.Created
+			}
+			before := k == "before"
+			p = func(c engine.Container, v string) bool {
+				if before {
+					return c.Created.Before(times[v])
+				}
+				return c.Created.After(times[v])
+			}
+		case "network":
+			p = func(c engine.Container, v string) bool { return c.Net.Mode == v }
+		case "volume", "health", "publish", "expose", "isolation", "is-task":
+			return nil, false, fmt.Errorf("filter '%s' is not supported yet: %w", k, errdefs.ErrNotImplemented)
+		default:
+			return nil, false, fmt.Errorf("invalid filter '%s': %w", k, errdefs.ErrInvalidArgument)
+		}
+		preds = append(preds, func(c engine.Container) bool {
+			for _, v := range vals {
+				if p(c, v) {
+					return true
+				}
+			}
+			return false
+		})
+	}
+	return func(c engine.Container) bool {
+		for _, p := range preds {
+			if !p(c) {
+				return false
+			}
+		}
+		return true
+	}, impliesAll, nil
+}

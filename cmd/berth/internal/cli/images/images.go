@@ -1,0 +1,288 @@
+// Package images holds berth's image verbs: pull, images, rmi, push,
+// tag, history, save, load, import, login, logout, image prune and inspect,
+// system df, and the `image` and `system` groups.
+package images
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/berthproject/berth/cmd/berth/internal/cli"
+	"github.com/berthproject/berth/cmd/berth/internal/cli/output"
+	"github.com/berthproject/berth/engine"
+	"github.com/berthproject/berth/image"
+	"github.com/distribution/reference"
+	"github.com/docker/go-units"
+	"github.com/spf13/cobra"
+)
+
+// NewPullCmd is `berth pull`: download an image from a registry.
+func NewPullCmd(g *cli.Globals) *cobra.Command {
+	var opts engine.PullOptions
+	var quiet, allTags bool
+	tlsVerify := true
+	cmd := &cobra.Command{
+		Use:   "pull [OPTIONS] NAME[:TAG|@DIGEST]",
+		Short: "Download an image from a registry",
+		Args:  cobra.ExactArgs(1),
+		RunE: cli.WithEngine(g, func(ctx context.Context, e *engine.Engine, cmd *cobra.Command, args []string) error {
+			opts.Insecure = !tlsVerify
+			if !quiet {
+				display := newProgressDisplay(cmd.OutOrStdout())
+				defer display.Close()
+				opts.Progress = display
+			}
+			if allTags {
+				if _, err := e.PullAllTags(cmd.Context(), args[0], opts); err != nil {
+					return err
+				}
+				named, _ := reference.ParseNormalizedNamed(args[0])
+				fmt.Fprintln(cmd.OutOrStdout(), named.Name())
+				return nil
+			}
+			rec, err := e.Pull(cmd.Context(), args[0], opts)
+			if err != nil {
+				if ierr := cli.Interrupted(cmd.Context()); ierr != nil {
+					return ierr
+				}
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), rec.Name)
+			return nil
+		}),
+	}
+	cmd.Flags().StringVar(&opts.Platform, "platform", "", "Set platform if server is multi-platform capable (os/arch[/variant])")
+	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "Suppress verbose output")
+	cmd.Flags().BoolVarP(&allTags, "all-tags", "a", false, "Download all tagged images in the repository")
+	cmd.Flags().BoolVar(&tlsVerify, "tls-verify", true, "Require HTTPS and verify certificates (false: allow plain HTTP)")
+	return cmd
+}
+
+// imageListOptions are the flags of `images`.
+type imageListOptions struct {
+	all, quiet, noTrunc, digests bool
+	filters                      []string
+	format                       string
+}
+
+// NewImagesCmd is `berth images`: list images.
+func NewImagesCmd(g *cli.Globals) *cobra.Command {
+	var o imageListOptions
+	cmd := &cobra.Command{
+		Use:   "images [OPTIONS] [REPOSITORY[:TAG]]",
+		Short: "List images",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: cli.WithEngine(g, func(ctx context.Context, e *engine.Engine, cmd *cobra.Command, args []string) error {
+			imgs, err := e.Images(cmd.Context())
+			if err != nil {
+				return err
+			}
+			return printImages(cmd.OutOrStdout(), imgs, args, o)
+		}),
+	}
+	cmd.Flags().BoolVarP(&o.all, "all", "a", false, "Show all images (default hides intermediate images)")
+	cmd.Flags().BoolVarP(&o.quiet, "quiet", "q", false, "Only show image IDs")
+	cmd.Flags().BoolVar(&o.noTrunc, "no-trunc", false, "Don't truncate output")
+	cmd.Flags().BoolVar(&o.digests, "digests", false, "Show digests")
+	cmd.Flags().StringArrayVarP(&o.filters, "filter", "f", nil, "Filter output based on conditions provided")
+	cmd.Flags().StringVar(&o.format, "format", "", "Format output using a custom template: 'table', 'table TEMPLATE', 'json', or a Go template")
+	return cmd
+}
+
+// imageHeaders are the table titles of the `images` format fields.
+var imageHeaders = map[string]string{
+	"ID": "IMAGE ID", "Repository": "REPOSITORY", "Tag": "TAG", "Digest": "DIGEST",
+	"CreatedSince": "CREATED", "CreatedAt": "CREATED AT", "Size": "SIZE",
+	"Containers": "CONTAINERS", "SharedSize": "SHARED SIZE", "UniqueSize": "UNIQUE SIZE", "VirtualSize": "VIRTUAL SIZE",
+}
+
+func printImages(out io.Writer, imgs []engine.Image, args []string, o imageListOptions) error {
+	match, err := imageFilter(imgs, o.filters)
+	if err != nil {
+		return err
+	}
+	def := "{{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
+	if o.digests {
+		def = "{{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
+	}
+	format := o.format
+	if o.quiet {
+		format = "{{.ID}}"
+	}
+	f, err := output.NewRows(out, format, def, imageHeaders)
+	if err != nil {
+		return err
+	}
+	seen := map[string]bool{}
+	for _, img := range imgs {
+		repo, tag := "<none>", "<none>"
+		if !engine.IsDangling(img.Record) {
+			named, err := reference.ParseNormalizedNamed(img.Record.Name)
+			if err != nil {
+				continue
+			}
+			repo, tag = image.RepositoryTag(named)
+		}
+		if len(args) == 1 && !matchesRepo(args[0], repo, tag) {
+			continue
+		}
+		if !match(img, repo, tag) {
+			continue
+		}
+		id := img.Record.Config.String()
+		if !o.noTrunc {
+			id = img.Record.Config.Encoded()[:12]
+		}
+		if o.quiet {
+			if seen[id] {
+				continue
+			}
+			seen[id] = true
+		}
+		dg := "<none>"
+		if img.Record.RepoDigest != "" {
+			dg = img.Record.RepoDigest.String()
+		}
+		size := units.HumanSizeWithPrecision(float64(img.Size), 3)
+		if err := f.Row(map[string]string{
+			"ID": id, "Repository": repo, "Tag": tag, "Digest": dg,
+			"CreatedSince": output.Ago(createdTime(img)), "CreatedAt": createdTime(img).Format("2006-01-02 15:04:05 -0700 MST"),
+			"Size": size, "VirtualSize": size, "Containers": "N/A", "SharedSize": "N/A", "UniqueSize": "N/A",
+		}); err != nil {
+			return err
+		}
+	}
+	return f.Flush()
+}
+
+// imageFilter builds the predicate for `images --filter`: dangling,
+// label, before, since, reference (Docker's keys); several values of one
+// key are alternatives, different keys must all hold.
+func imageFilter(imgs []engine.Image, filters []string) (func(img engine.Image, repo, tag string) bool, error) {
+	byKey := map[string][]string{}
+	for _, f := range filters {
+		k, v, ok := strings.Cut(f, "=")
+		if !ok {
+			return nil, fmt.Errorf("bad format of filter (expected name=value)")
+		}
+		k = strings.ToLower(strings.TrimSpace(k))
+		switch k {
+		case "dangling":
+			if v != "true" && v != "false" && v != "1" && v != "0" {
+				return nil, fmt.Errorf("invalid filter 'dangling=%s'", v)
+			}
+		case "label", "reference":
+		case "before", "since":
+			if findImage(imgs, v) == nil {
+				return nil, fmt.Errorf("No such image: %s", v)
+			}
+		default:
+			return nil, fmt.Errorf("invalid filter '%s'", k)
+		}
+		byKey[k] = append(byKey[k], v)
+	}
+	any := func(key string, pred func(v string) bool) bool {
+		vals, ok := byKey[key]
+		if !ok {
+			return true
+		}
+		for _, v := range vals {
+			if pred(v) {
+				return true
+			}
+		}
+		return false
+	}
+	return func(img engine.Image, repo, tag string) bool {
+		return any("dangling", func(v string) bool {
+			return engine.IsDangling(img.Record) == (v == "true" || v == "1")
+		}) && any("label", func(v string) bool {
+			k, val, hasVal := strings.Cut(v, "=")
+			got, ok := img.Config.Config.Labels[k]
+			return ok && (!hasVal || got == val)
+		}) && any("before", func(v string) bool {
+			return createdTime(img).Before(createdTime(*findImage(imgs, v)))
+		}) && any("since", func(v string) bool {
+			return createdTime(img).After(createdTime(*findImage(imgs, v)))
+		}) && any("reference", func(v string) bool {
+			if repo == "<none>" {
+				return false
+			}
+			m1, _ := path.Match(v, repo)
+			m2, _ := path.Match(v, repo+":"+tag)
+			return m1 || m2
+		})
+	}, nil
+}
+
+// findImage finds ref (name, ID or ID prefix) among imgs.
+func findImage(imgs []engine.Image, ref string) *engine.Image {
+	if named, err := image.ParseReference(ref); err == nil {
+		for i := range imgs {
+			if imgs[i].Record.Name == named.String() {
+				return &imgs[i]
+			}
+		}
+	}
+	id := strings.TrimPrefix(ref, "sha256:")
+	if len(id) >= 4 {
+		for i := range imgs {
+			if strings.HasPrefix(imgs[i].Record.Config.Encoded(), id) {
+				return &imgs[i]
+			}
+		}
+	}
+	return nil
+}
+
+func createdTime(img engine.Image) time.Time {
+	if img.Config.Created != nil {
+		return *img.Config.Created
+	}
+	return img.Record.Created
+}
+
+// matchesRepo applies `images REPOSITORY[:TAG]`.
+func matchesRepo(arg, repo, tag string) bool {
+	named, err := reference.ParseNormalizedNamed(arg)
+	if err != nil {
+		return false
+	}
+	if reference.FamiliarName(named) != repo {
+		return false
+	}
+	if t, ok := named.(reference.Tagged); ok {
+		return t.Tag() == tag
+	}
+	return true
+}
+
+// NewRmiCmd is `berth rmi`: remove one or more images.
+func NewRmiCmd(g *cli.Globals) *cobra.Command {
+	var force bool
+	cmd := &cobra.Command{
+		Use:   "rmi [OPTIONS] IMAGE [IMAGE...]",
+		Short: "Remove one or more images",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: cli.WithEngine(g, func(ctx context.Context, e *engine.Engine, cmd *cobra.Command, args []string) error {
+			return cli.EachArg(args, func(ref string) error {
+				removed, err := e.RemoveImage(ctx, ref, force)
+				for _, r := range removed {
+					if r.Untagged != "" {
+						fmt.Fprintln(cmd.OutOrStdout(), "Untagged:", r.Untagged)
+					}
+					if r.Deleted != "" {
+						fmt.Fprintln(cmd.OutOrStdout(), "Deleted:", r.Deleted)
+					}
+				}
+				return err
+			})
+		}),
+	}
+	cmd.Flags().BoolVarP(&force, "force", "f", false, "Force removal of the image")
+	return cmd
+}

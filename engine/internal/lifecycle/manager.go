@@ -1,0 +1,207 @@
+// Package lifecycle is the engine's container state machine: start (in
+// the foreground under the caller, or detached under a monitor), stop,
+// kill, wait, restart policies, logs, pause, rename, remove and prune,
+// and the reconciliation that makes a "running" record truthful after a
+// crash. It works on package record's container records and does not
+// import package engine: the engine hands it a Manager with its stores
+// and forwards its methods to it. Crash ordering (ARCHITECTURE.md) is
+// kept here: each step is recorded before it is made.
+package lifecycle
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"github.com/berthproject/berth/engine/internal/netops"
+	"github.com/berthproject/berth/engine/internal/probe"
+	"github.com/berthproject/berth/engine/internal/record"
+	"github.com/berthproject/berth/image/content"
+	"github.com/berthproject/berth/monitor"
+	"github.com/berthproject/berth/mount"
+	"github.com/berthproject/berth/runtime"
+	"github.com/berthproject/berth/snapshot"
+	"github.com/berthproject/berth/state"
+	"github.com/containerd/errdefs"
+)
+
+// Manager is what the lifecycle needs of the engine. Every field must be
+// set.
+type Manager struct {
+	// Root and RunRoot are the engine's directories: logs and /etc files
+	// under ROOT/containers/ID, bundles under RUNROOT/containers/ID, exit
+	// files under RUNROOT/exits.
+	Root, RunRoot string
+	// RuntimeName (the OCI runtime binary as configured), Snapshotter,
+	// Monitor (conmon) and CleanupBinary (berth, run by the monitor at
+	// exit; "" for none) are the engine's options.
+	RuntimeName, Snapshotter, Monitor, CleanupBinary string
+	// DB holds the container records; Content the image configs; Snaps
+	// the containers' snapshots; Runtime runs them.
+	DB      *state.DB
+	Content *content.Store
+	Snaps   snapshot.Snapshotter
+	Runtime runtime.Runtime
+	// Nets sets up and tears down the containers' networks.
+	Nets *netops.Networking
+}
+
+// BundleDir is the OCI bundle directory of container id.
+func (m *Manager) BundleDir(id string) string {
+	return filepath.Join(m.RunRoot, "containers", id)
+}
+
+// Container returns the container ref names (ID, name or unique ID prefix),
+// its state reconciled with the OCI runtime.
+func (m *Manager) Container(ctx context.Context, ref string) (record.Container, error) {
+	var c record.Container
+	err := m.DB.View(ctx, func(tx *state.Tx) error {
+		var err error
+		c, err = record.Lookup(tx, ref)
+		return err
+	})
+	if err != nil {
+		return c, err
+	}
+	return m.reconcile(ctx, c), nil
+}
+
+// Containers lists containers, newest first: all of them, or only running
+// ones when all is false.
+func (m *Manager) Containers(ctx context.Context, all bool) ([]record.Container, error) {
+	var out []record.Container
+	err := m.DB.View(ctx, func(tx *state.Tx) error {
+		var err error
+		out, err = record.List(tx)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	kept := out[:0]
+	for _, c := range out {
+		c = m.reconcile(ctx, c)
+		if all || c.State.Status == record.StatusRunning {
+			kept = append(kept, c)
+		}
+	}
+	sort.SliceStable(kept, func(i, j int) bool { return kept[i].Created.After(kept[j].Created) })
+	return kept, nil
+}
+
+// reconcile makes a "running" record truthful. A container whose monitor
+// wrote an exit status has exited with it. One whose watcher (monitor, or
+// the foreground berth) died while the runtime no longer runs it has
+// exited with an unknown status (255). Either way its rootfs is unmounted
+// and its runtime state deleted. While the watcher lives and no exit
+// status exists, the record is the watcher's to keep.
+func (m *Manager) reconcile(ctx context.Context, c record.Container) record.Container {
+	if c.State.Status != record.StatusRunning {
+		return c
+	}
+	code, at, exitErr := monitor.ExitStatus(m.exitDir(), c.ID)
+	if exitErr != nil {
+		if c.State.Watcher.Alive() {
+			return c
+		}
+		// Still running under the runtime: truthful. "created" means the
+		// starter died between create and start: nobody will start it.
+		if st, err := m.Runtime.State(ctx, c.ID); err == nil && st.Status != "stopped" && st.Status != "created" {
+			return c
+		}
+		code, at = 255, time.Now().UTC()
+	}
+	err := m.DB.Update(ctx, func(tx *state.Tx) error {
+		var cur record.Container
+		if err := tx.Get(record.Bucket, c.ID, &cur); err != nil {
+			return err
+		}
+		if cur.State.Status != record.StatusRunning || !cur.State.StartedAt.Equal(c.State.StartedAt) {
+			c = cur // someone recorded the exit meanwhile
+			return nil
+		}
+		cur.State.Status, cur.State.ExitCode, cur.State.FinishedAt = record.StatusExited, code, at
+		cur.State.Pid, cur.State.Watcher = 0, record.ProcessID{}
+		if exitErr != nil {
+			cur.State.Error = "exit status lost: the process watching the container ended first"
+		}
+		c = cur
+		return tx.Put(record.Bucket, c.ID, c)
+	})
+	if err == nil && c.State.Status == record.StatusExited {
+		m.Runtime.Delete(ctx, c.ID, true)
+		mount.Unmount(filepath.Join(m.BundleDir(c.ID), "rootfs"))
+		m.Nets.Teardown(ctx, c)
+	}
+	return c
+}
+
+// Remove deletes a container: its runtime state, network, rootfs mount,
+// bundle, snapshot, files and record, so that a crash part-way leaves a
+// record (status "removing") that the next Remove finishes. A running
+// container is refused with errdefs.ErrConflict unless force, which kills
+// it first.
+func (m *Manager) Remove(ctx context.Context, ref string, force bool) error {
+	return m.remove(ctx, ref, force, false)
+}
+
+// remove is Remove; stopped says the caller knows the container's
+// process has exited, so that deleting the runtime state can overlap
+// with the rest.
+func (m *Manager) remove(ctx context.Context, ref string, force, stopped bool) error {
+	defer probe.Trace("remove")()
+	var c record.Container
+	err := m.DB.Update(ctx, func(tx *state.Tx) error {
+		var err error
+		if c, err = record.Lookup(tx, ref); err != nil {
+			return err
+		}
+		if c.State.Status == record.StatusRunning && !stopped {
+			if st, err := m.Runtime.State(ctx, c.ID); err == nil && st.Status != "stopped" {
+				if !force {
+					return fmt.Errorf("cannot remove container %q: container is running: stop the container before removing or force remove: %w", ref, errdefs.ErrConflict)
+				}
+			} else {
+				stopped = true
+			}
+		} else if c.State.Status != record.StatusRunning {
+			stopped = true
+		}
+		c.State.Status = record.StatusRemoving
+		return tx.Put(record.Bucket, c.ID, c)
+	})
+	if err != nil {
+		return err
+	}
+	probe.Crash("remove-marked")
+	deleted := make(chan error, 1)
+	if stopped {
+		go func() { deleted <- m.Runtime.Delete(ctx, c.ID, true) }()
+	} else if err := m.Runtime.Delete(ctx, c.ID, true); err != nil {
+		return err // kills a running container before its files go
+	} else {
+		deleted <- nil
+	}
+	probe.Crash("remove-runtime")
+	errs := []error{m.Nets.Teardown(ctx, c)}
+	bundle := m.BundleDir(c.ID)
+	if err := mount.Unmount(filepath.Join(bundle, "rootfs")); err != nil {
+		errs = append(errs, err)
+	} else {
+		errs = append(errs, os.RemoveAll(bundle))
+		if err := m.Snaps.Remove(ctx, c.ID); err != nil && !errdefs.IsNotFound(err) {
+			errs = append(errs, err)
+		}
+		probe.Crash("remove-snapshot")
+		errs = append(errs, m.removeFiles(c.ID))
+	}
+	errs = append(errs, <-deleted)
+	if err := errors.Join(errs...); err != nil {
+		return err // the record stays "removing"; the next Remove retries
+	}
+	return m.DB.Update(ctx, func(tx *state.Tx) error { return record.Delete(tx, c) })
+}

@@ -1,0 +1,235 @@
+package lifecycle
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/berthproject/berth/engine/internal/record"
+	"github.com/berthproject/berth/monitor"
+	"github.com/berthproject/berth/state"
+	"github.com/containerd/errdefs"
+	"github.com/moby/sys/signal"
+)
+
+// applyRestartPolicy runs once per exit (guarded by State.ExitHandled):
+// it removes an AutoRemove container, or restarts one whose policy says
+// so after Docker's back-off (100 ms doubling per consecutive restart).
+func (m *Manager) applyRestartPolicy(ctx context.Context, c record.Container) error {
+	first := false
+	err := m.DB.Update(ctx, func(tx *state.Tx) error {
+		var cur record.Container
+		if err := tx.Get(record.Bucket, c.ID, &cur); err != nil {
+			return err
+		}
+		if cur.State.Status != record.StatusExited || cur.State.ExitHandled || !cur.State.StartedAt.Equal(c.State.StartedAt) {
+			return nil
+		}
+		first = true
+		cur.State.ExitHandled = true
+		c = cur
+		return tx.Put(record.Bucket, c.ID, cur)
+	})
+	if err != nil || !first {
+		return err
+	}
+	if c.AutoRemove {
+		return m.Remove(ctx, c.ID, true)
+	}
+	if !c.ShouldRestart() {
+		return nil
+	}
+	time.Sleep(min(100*time.Millisecond<<min(c.State.RestartCount, 10), time.Minute))
+	if err := record.Update(ctx, m.DB, c.ID, func(cur *record.Container) error {
+		cur.State.RestartCount++
+		return nil
+	}); err != nil {
+		return err
+	}
+	return m.StartDetached(ctx, c.ID)
+}
+
+// Kill sends sig to a running container's main process. errdefs.ErrConflict
+// if it is not running.
+func (m *Manager) Kill(ctx context.Context, ref string, sig syscall.Signal) error {
+	c, err := m.Container(ctx, ref)
+	if err != nil {
+		return err
+	}
+	if c.State.Status != record.StatusRunning {
+		return fmt.Errorf("cannot kill container: %s: container %s is not running: %w", ref, c.ID, errdefs.ErrConflict)
+	}
+	if err := m.markStopped(ctx, c.ID); err != nil {
+		return err
+	}
+	return m.Runtime.Kill(ctx, c.ID, sig, false)
+}
+
+// markStopped records that the user stopped the container, so that the
+// restart policy leaves it stopped (Docker's rule for always and
+// unless-stopped).
+func (m *Manager) markStopped(ctx context.Context, id string) error {
+	return record.Update(ctx, m.DB, id, func(cur *record.Container) error {
+		cur.State.StoppedByUser = true
+		return nil
+	})
+}
+
+// Stop sends the container's stop signal (SIGTERM unless --stop-signal),
+// waits up to timeout (nil: the container's --stop-timeout, else 10 s) for
+// it to exit, then kills it with SIGKILL. Stopping a container that is not
+// running is not an error. Returns once the exit is recorded.
+func (m *Manager) Stop(ctx context.Context, ref string, timeout *time.Duration) error {
+	return m.StopWithSignal(ctx, ref, "", timeout)
+}
+
+// StopWithSignal is Stop with sig (a name or number; "" for the
+// container's stop signal) in place of the stop signal. A malformed sig
+// gives errdefs.ErrInvalidArgument.
+func (m *Manager) StopWithSignal(ctx context.Context, ref, sigName string, timeout *time.Duration) error {
+	c, err := m.Container(ctx, ref)
+	if err != nil || c.State.Status != record.StatusRunning {
+		return err
+	}
+	wait := 10 * time.Second
+	if c.StopTimeout != nil {
+		wait = time.Duration(*c.StopTimeout) * time.Second
+	}
+	if timeout != nil {
+		wait = *timeout
+	}
+	sig := syscall.SIGTERM
+	if sigName == "" {
+		sigName = c.StopSignal
+	}
+	if sigName != "" {
+		s, err := signal.ParseSignal(sigName)
+		if err != nil {
+			return fmt.Errorf("invalid signal: %s: %w", sigName, errdefs.ErrInvalidArgument)
+		}
+		sig = s
+	}
+	if err := m.markStopped(ctx, c.ID); err != nil {
+		return err
+	}
+	if wait > 0 {
+		if err := m.Runtime.Kill(ctx, c.ID, sig, false); err == nil {
+			if _, err := m.waitExit(ctx, c.ID, wait); err == nil {
+				return nil
+			}
+		}
+	}
+	if err := m.Runtime.Kill(ctx, c.ID, syscall.SIGKILL, true); err != nil && !errdefs.IsNotFound(err) {
+		return err
+	}
+	_, err = m.waitExit(ctx, c.ID, 30*time.Second)
+	return err
+}
+
+// waitExit polls until the container is no longer running (or timeout,
+// errdefs.ErrUnavailable; 0 for no timeout) and returns it.
+func (m *Manager) waitExit(ctx context.Context, id string, timeout time.Duration) (record.Container, error) {
+	var deadline time.Time
+	if timeout > 0 {
+		deadline = time.Now().Add(timeout)
+	}
+	delay := 5 * time.Millisecond
+	for {
+		c, err := m.Container(ctx, id)
+		if err != nil {
+			return c, err
+		}
+		if c.State.Status != record.StatusRunning && (c.State.Status != record.StatusCreated || c.State.Error != "" || !c.State.FinishedAt.IsZero()) {
+			return c, nil
+		}
+		if !deadline.IsZero() && time.Now().After(deadline) {
+			return c, fmt.Errorf("container %s did not exit within %s: %w", c.ShortID(), timeout, errdefs.ErrUnavailable)
+		}
+		select {
+		case <-ctx.Done():
+			return c, ctx.Err()
+		case <-time.After(delay):
+		}
+		delay = min(delay*2, 100*time.Millisecond)
+	}
+}
+
+// Wait blocks until the container stops and returns its exit code, as
+// `docker wait`.
+func (m *Manager) Wait(ctx context.Context, ref string) (int, error) {
+	c, err := m.Container(ctx, ref)
+	if err != nil {
+		return 0, err
+	}
+	c, err = m.waitExit(ctx, c.ID, 0)
+	return c.State.ExitCode, err
+}
+
+// Restart stops the container (as Stop) and starts it detached.
+func (m *Manager) Restart(ctx context.Context, ref string, timeout *time.Duration) error {
+	if err := m.Stop(ctx, ref, timeout); err != nil {
+		return err
+	}
+	return m.StartDetached(ctx, ref)
+}
+
+// LogOptions select what Logs returns, as `docker logs` flags.
+type LogOptions struct {
+	Follow     bool
+	Tail       int // lines from the end; < 0 for all
+	Since      time.Time
+	Until      time.Time
+	Timestamps bool
+}
+
+// Logs writes the container's logged output to stdout and stderr (each
+// stream to its own), as `docker logs`. With Follow it keeps going until
+// the container stops or ctx ends.
+func (m *Manager) Logs(ctx context.Context, ref string, opts LogOptions, stdout, stderr io.Writer) error {
+	c, err := m.Container(ctx, ref)
+	if err != nil {
+		return err
+	}
+	path := m.LogPath(c.ID)
+	mopts := monitor.LogOptions{Tail: opts.Tail, Since: opts.Since, Until: opts.Until}
+	skip := 0
+	if opts.Follow {
+		if opts.Tail >= 0 {
+			n := 0
+			monitor.ReadLog(ctx, path, monitor.LogOptions{Tail: -1, Since: opts.Since, Until: opts.Until}, func(monitor.LogEntry) error { n++; return nil })
+			skip = max(0, n-opts.Tail)
+		}
+		mopts.Tail, mopts.Follow = -1, true
+		mopts.Done = func() bool {
+			cur, err := m.Container(ctx, c.ID)
+			return err != nil || cur.State.Status != record.StatusRunning
+		}
+	}
+	return monitor.ReadLog(ctx, path, mopts, func(le monitor.LogEntry) error {
+		if skip > 0 {
+			skip--
+			return nil
+		}
+		w := stdout
+		if le.Stream == "stderr" {
+			w = stderr
+		}
+		if opts.Timestamps {
+			if _, err := io.WriteString(w, le.Time.UTC().Format(time.RFC3339Nano)+" "); err != nil {
+				return err
+			}
+		}
+		_, err := w.Write(le.Data)
+		return err
+	})
+}
+
+// removeFiles deletes what a container keeps outside its snapshot.
+func (m *Manager) removeFiles(id string) error {
+	os.Remove(filepath.Join(m.exitDir(), id))
+	return os.RemoveAll(m.containerDir(id))
+}

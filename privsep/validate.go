@@ -1,0 +1,261 @@
+package privsep
+
+import (
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/containerd/errdefs"
+	"github.com/distribution/reference"
+)
+
+// Confinement is what the helper confines request paths to: berth's
+// persistent and runtime roots. A bind-mount source inside either must be
+// a volume's data directory (ROOT/volumes/NAME/_data).
+type Confinement struct {
+	Root, RunRoot string
+}
+
+var (
+	fullID      = regexp.MustCompile(`^[0-9a-f]{64}$`)
+	objectName  = regexp.MustCompile(`^/?[a-zA-Z0-9][a-zA-Z0-9_.-]{0,254}$`)
+	volumeName  = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,254}$`)
+	imageID     = regexp.MustCompile(`^(sha256:)?[0-9a-f]{1,64}$`)
+	eventWord   = regexp.MustCompile(`^[a-z][a-z_-]{0,31}(: .{0,200})?$`)
+	platformStr = regexp.MustCompile(`^[a-z0-9_]{1,32}(/[a-z0-9_.]{1,32}){0,2}$`)
+	signalStr   = regexp.MustCompile(`^[A-Za-z0-9+]{0,16}$`)
+	eventTypes  = map[string]bool{"container": true, "image": true, "network": true, "volume": true}
+)
+
+func bad(format string, args ...any) error {
+	return fmt.Errorf(format+": %w", append(args, errdefs.ErrInvalidArgument)...)
+}
+
+// checkID accepts a full container ID (64 lower-case hex digits).
+func checkID(what, s string) error {
+	if !fullID.MatchString(s) {
+		return bad("%s: not a 64-hex ID: %.80q", what, s)
+	}
+	return nil
+}
+
+// checkName accepts a container or network name or ID (prefix): Docker's
+// name characters, at most 255, an optional leading "/".
+func checkName(what, s string) error {
+	if !objectName.MatchString(s) {
+		return bad("%s: not a valid name or ID: %.80q", what, s)
+	}
+	return nil
+}
+
+// checkImage accepts an image reference (Docker's grammar, at most 512
+// bytes) or an image ID or ID prefix.
+func checkImage(what, s string) error {
+	if len(s) > 512 || s == "" {
+		return bad("%s: image reference of %d bytes", what, len(s))
+	}
+	if imageID.MatchString(s) {
+		return nil
+	}
+	if _, err := reference.ParseAnyReference(s); err != nil {
+		return bad("%s: invalid reference %.80q", what, s)
+	}
+	return nil
+}
+
+// within reports whether p is root or below it (both clean and absolute).
+func within(p, root string) bool {
+	if root == "" {
+		return false
+	}
+	return p == root || strings.HasPrefix(p, strings.TrimSuffix(root, "/")+"/")
+}
+
+// checkHostPath accepts an absolute, clean path without NUL that is not
+// inside berth's roots unless it is a volume's data directory (or below
+// one).
+func checkHostPath(what, p string, c Confinement) error {
+	if p == "" || !filepath.IsAbs(p) || filepath.Clean(p) != p || strings.ContainsRune(p, 0) || len(p) > 4096 {
+		return bad("%s: host path must be absolute and clean: %.120q", what, p)
+	}
+	inRoot := within(p, filepath.Clean(c.Root)) || within(p, filepath.Clean(c.RunRoot))
+	if !inRoot {
+		return nil
+	}
+	vols := filepath.Join(filepath.Clean(c.Root), "volumes")
+	if rel, ok := strings.CutPrefix(p, vols+"/"); ok {
+		parts := strings.SplitN(rel, "/", 3)
+		if len(parts) >= 2 && volumeName.MatchString(parts[0]) && parts[1] == "_data" {
+			return nil
+		}
+	}
+	return bad("%s: %s is inside berth's state: only volume data directories may be mounted from there", what, p)
+}
+
+// checkLabels bounds a label or option map.
+func checkLabels(what string, m map[string]string) error {
+	if len(m) > 256 {
+		return bad("%s: %d entries, at most 256", what, len(m))
+	}
+	for k, v := range m {
+		if k == "" || len(k) > 1024 || len(v) > 8192 || strings.ContainsRune(k+v, 0) {
+			return bad("%s: malformed entry %.80q", what, k)
+		}
+	}
+	return nil
+}
+
+// Validate checks a decoded request's argument (a pointer to op's argument
+// type) against the rules of SPEC.md: IDs are 64 hex digits, names and
+// references well-formed, host paths absolute, clean and confined, numbers
+// in range. A violation gives errdefs.ErrInvalidArgument.
+func Validate(op Op, args any, c Confinement) error {
+	switch a := args.(type) {
+	case *NoArgs:
+		return nil
+	case *RefArgs:
+		switch op {
+		case OpImageInspect:
+			return checkImage("image", a.Ref)
+		case OpVolumeGet, OpVolumeSize:
+			if !volumeName.MatchString(a.Ref) {
+				return bad("volume: invalid name %.80q", a.Ref)
+			}
+			return nil
+		}
+		return checkName(string(op), a.Ref)
+	case *IDArgs:
+		return checkID(string(op), a.ID)
+	case *ListArgs:
+		return nil
+	case *StopArgs:
+		if a.Timeout != nil && (*a.Timeout < 0 || *a.Timeout > 101*365*24*time.Hour) {
+			return bad("stop: timeout out of range")
+		}
+		if !signalStr.MatchString(a.Signal) {
+			return bad("stop: invalid signal %.20q", a.Signal)
+		}
+		return checkName("stop", a.Ref)
+	case *KillArgs:
+		if a.Signal < 1 || a.Signal > 64 {
+			return bad("kill: signal %d out of range", a.Signal)
+		}
+		return checkName("kill", a.Ref)
+	case *RemoveArgs:
+		if op == OpImageRemove {
+			return checkImage("image", a.Ref)
+		}
+		return checkName("remove", a.Ref)
+	case *LogsArgs:
+		if a.Tail < -1 {
+			return bad("logs: tail %d", a.Tail)
+		}
+		return checkName("logs", a.Ref)
+	case *FollowArgs:
+		return checkID("follow-log", a.ID)
+	case *ResizeArgs:
+		if a.Height < 0 || a.Height > 65535 || a.Width < 0 || a.Width > 65535 {
+			return bad("resize: %dx%d out of range", a.Height, a.Width)
+		}
+		return checkID("resize", a.ID)
+	case *PullArgs:
+		if a.Platform != "" && !platformStr.MatchString(a.Platform) {
+			return bad("pull: invalid platform %.40q", a.Platform)
+		}
+		return checkImage("pull", a.Ref)
+	case *TagArgs:
+		if err := checkImage("tag source", a.Source); err != nil {
+			return err
+		}
+		return checkImage("tag target", a.Target)
+	case *CreateArgs:
+		return validateCreate(a, c)
+	case *NetworkCreateArgs:
+		o := a.Options
+		if err := checkName("network", o.Name); err != nil {
+			return err
+		}
+		if o.Driver != "" && o.Driver != "bridge" {
+			return bad("network: driver %.20q", o.Driver)
+		}
+		if err := checkLabels("network labels", o.Labels); err != nil {
+			return err
+		}
+		return checkLabels("network options", o.Options)
+	case *VolumeCreateArgs:
+		if a.Name != "" && !volumeName.MatchString(a.Name) {
+			return bad("volume: invalid name %.80q", a.Name)
+		}
+		if a.Driver != "" && a.Driver != "local" {
+			return bad("volume: driver %.20q", a.Driver)
+		}
+		if err := checkLabels("volume labels", a.Labels); err != nil {
+			return err
+		}
+		return checkLabels("volume options", a.Options)
+	case *VolumeRemoveArgs:
+		if !volumeName.MatchString(a.Name) {
+			return bad("volume: invalid name %.80q", a.Name)
+		}
+		return nil
+	case *EventAppendArgs:
+		ev := a.Event
+		if !eventTypes[ev.Type] || !eventWord.MatchString(ev.Action) || len(ev.ID) > 512 || ev.TimeNano != 0 {
+			return bad("event: malformed %.20q %.40q", ev.Type, ev.Action)
+		}
+		return checkLabels("event attributes", ev.Attributes)
+	case *EventReadArgs:
+		return nil
+	}
+	return bad("no validation rule for %s", op)
+}
+
+// validateCreate checks container.create: the name, the image, every
+// host path the container would see, and the runtime fields the engine
+// fills itself (which a request may not set).
+func validateCreate(a *CreateArgs, c Confinement) error {
+	if a.Name != "" && !objectName.MatchString(a.Name) {
+		return bad("Invalid container name (%.80s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", a.Name)
+	}
+	if err := checkImage("create", a.Image); err != nil {
+		return err
+	}
+	switch a.Pull {
+	case "", "missing", "always", "never":
+	default:
+		return bad("create: pull policy %.20q", a.Pull)
+	}
+	r := a.Run
+	if r.NetworkNamespace != "" || r.CgroupsPath != "" || r.InitPath != "" {
+		return bad("create: the network namespace, cgroup path and init path are the engine's to set")
+	}
+	for _, m := range r.Mounts {
+		if !filepath.IsAbs(m.Destination) || strings.ContainsRune(m.Destination, 0) {
+			return bad("create: mount destination %.120q is not absolute", m.Destination)
+		}
+		if m.Type == "bind" || m.Type == "" && m.Source != "" && filepath.IsAbs(m.Source) {
+			if err := checkHostPath("create: bind source", m.Source, c); err != nil {
+				return err
+			}
+		}
+	}
+	mode := a.Network.Mode
+	if target, ok := strings.CutPrefix(mode, "container:"); ok {
+		if err := checkName("create: network mode", target); err != nil {
+			return err
+		}
+	} else if mode != "" {
+		if err := checkName("create: network mode", mode); err != nil {
+			return err
+		}
+	}
+	if a.StopTimeout != nil && (*a.StopTimeout < -1 || *a.StopTimeout > 1<<30) {
+		return bad("create: stop timeout %d", *a.StopTimeout)
+	}
+	if a.StopSignal != "" && !signalStr.MatchString(a.StopSignal) {
+		return bad("create: invalid stop signal %.20q", a.StopSignal)
+	}
+	return checkLabels("create: labels", a.Labels)
+}
