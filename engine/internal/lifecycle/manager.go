@@ -155,9 +155,21 @@ func (m *Manager) Remove(ctx context.Context, ref string, force bool) error {
 func (m *Manager) remove(ctx context.Context, ref string, force, stopped bool) error {
 	defer probe.Trace("remove")()
 	var c record.Container
-	err := m.DB.Update(ctx, func(tx *state.Tx) error {
+	if err := m.DB.View(ctx, func(tx *state.Tx) error {
 		var err error
-		if c, err = record.Lookup(tx, ref); err != nil {
+		c, err = record.Lookup(tx, ref)
+		return err
+	}); err != nil {
+		return err
+	}
+	unlock, err := m.lockContainer(c.ID)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	err = m.DB.Update(ctx, func(tx *state.Tx) error {
+		var err error
+		if c, err = record.Lookup(tx, c.ID); err != nil {
 			return err
 		}
 		if c.State.Status == record.StatusRunning && !stopped {
@@ -203,5 +215,9 @@ func (m *Manager) remove(ctx context.Context, ref string, force, stopped bool) e
 	if err := errors.Join(errs...); err != nil {
 		return err // the record stays "removing"; the next Remove retries
 	}
-	return m.DB.Update(ctx, func(tx *state.Tx) error { return record.Delete(tx, c) })
+	if err := m.DB.Update(ctx, func(tx *state.Tx) error { return record.Delete(tx, c) }); err != nil {
+		return err
+	}
+	m.removeLock(c.ID)
+	return nil
 }

@@ -42,16 +42,24 @@ func (m *Manager) exitDir() string { return filepath.Join(m.RunRoot, "exits") }
 
 // beginStart marks the container running under watcher and returns it.
 // errdefs.ErrConflict if it runs already or is being removed.
-func (m *Manager) beginStart(ctx context.Context, ref string) (record.Container, error) {
+func (m *Manager) beginStart(ctx context.Context, ref string) (record.Container, func(), error) {
 	// Reconcile a stale "running" record first: reconcile takes the
 	// store's lock itself, so it cannot run inside the transaction below.
-	if _, err := m.Container(ctx, ref); err != nil {
-		return record.Container{}, err
+	cur, err := m.Container(ctx, ref)
+	if err != nil {
+		return record.Container{}, nil, err
+	}
+	// The container's lock keeps a concurrent remove out until the start
+	// has made everything it makes; a remove that came first leaves no
+	// record, and the lookup below fails cleanly.
+	unlock, err := m.lockContainer(cur.ID)
+	if err != nil {
+		return record.Container{}, nil, err
 	}
 	var c record.Container
-	err := m.DB.Update(ctx, func(tx *state.Tx) error {
+	err = m.DB.Update(ctx, func(tx *state.Tx) error {
 		var err error
-		if c, err = record.Lookup(tx, ref); err != nil {
+		if c, err = record.Lookup(tx, cur.ID); err != nil {
 			return err
 		}
 		switch c.State.Status {
@@ -63,7 +71,11 @@ func (m *Manager) beginStart(ctx context.Context, ref string) (record.Container,
 		c.State = record.State{Status: record.StatusRunning, StartedAt: time.Now().UTC(), Watcher: record.Self(), RestartCount: c.State.RestartCount}
 		return tx.Put(record.Bucket, c.ID, c)
 	})
-	return c, err
+	if err != nil {
+		unlock()
+		return c, nil, err
+	}
+	return c, unlock, nil
 }
 
 // prepareBundle mounts the rootfs and writes config.json; it returns the
@@ -162,10 +174,11 @@ func (p *Process) Pid() int { return p.rp.Pid() }
 // (Docker's 127 and 126). A failed start leaves the container "created"
 // (and removes it if AutoRemove).
 func (m *Manager) Start(ctx context.Context, ref string, stdio runtime.Stdio) (p *Process, err error) {
-	c, err := m.beginStart(ctx, ref)
+	c, unlock, err := m.beginStart(ctx, ref)
 	if err != nil {
 		return nil, err
 	}
+	defer unlock() // once the runtime runs the container (or failed)
 	probe.Crash("start-recorded")
 	defer func() {
 		if err != nil {
@@ -308,10 +321,11 @@ func (m *Manager) StartDetached(ctx context.Context, ref string) (err error) {
 	if err != nil {
 		return err
 	}
-	c, err := m.beginStart(ctx, ref)
+	c, unlock, err := m.beginStart(ctx, ref)
 	if err != nil {
 		return err
 	}
+	defer unlock()
 	defer func() {
 		if err != nil {
 			m.finish(context.WithoutCancel(ctx), c, -1, err)
