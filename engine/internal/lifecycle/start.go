@@ -401,14 +401,15 @@ func (m *Manager) Cleanup(ctx context.Context, ref string) error {
 // releases runtime state and mounts, and applies AutoRemove.
 func (m *Manager) finish(ctx context.Context, c record.Container, code int, startErr error) error {
 	defer probe.Trace("finish")()
+	if c.AutoRemove {
+		// Removing releases all the rest; recording the exit first would
+		// only cost a transaction (a crash in between is reconciled).
+		return m.remove(ctx, c.ID, true, true)
+	}
 	// The container has stopped: deleting the runtime's state (cgroups,
 	// state dir) overlaps with the rest of the cleanup.
 	deleted := make(chan error, 1)
-	if c.AutoRemove {
-		deleted <- nil // Remove deletes it
-	} else {
-		go func() { deleted <- m.Runtime.Delete(ctx, c.ID, true) }()
-	}
+	go func() { deleted <- m.Runtime.Delete(ctx, c.ID, true) }()
 	netErr := m.Nets.Teardown(ctx, c)
 	unmountErr := mount.Unmount(filepath.Join(m.BundleDir(c.ID), "rootfs"))
 	err := record.Update(ctx, m.DB, c.ID, func(cur *record.Container) error {
@@ -424,11 +425,7 @@ func (m *Manager) finish(ctx context.Context, c record.Container, code int, star
 		}
 		return nil
 	})
-	deleteErr := <-deleted
-	if c.AutoRemove {
-		return errors.Join(err, m.remove(ctx, c.ID, true, true))
-	}
-	return errors.Join(err, netErr, unmountErr, deleteErr)
+	return errors.Join(err, netErr, unmountErr, <-deleted)
 }
 
 // startExitCode is the exit code Docker reports for a failed start.

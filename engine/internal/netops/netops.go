@@ -21,7 +21,6 @@ import (
 	"github.com/berthproject/berth/engine/internal/probe"
 	"github.com/berthproject/berth/engine/internal/record"
 	"github.com/berthproject/berth/network"
-	"github.com/berthproject/berth/network/bridge"
 	"github.com/berthproject/berth/network/netns"
 	"github.com/berthproject/berth/state"
 	"github.com/containerd/errdefs"
@@ -162,6 +161,10 @@ func (nw *Networking) Setup(ctx context.Context, c record.Container) (string, []
 	switch {
 	case mode == "host":
 		nsSpec = "host"
+	case mode == "none":
+		// The OCI runtime makes a fresh namespace (its loopback up) when
+		// the spec names no path: nothing to make or tear down here.
+		nsSpec = ""
 	case strings.HasPrefix(mode, "container:"):
 		other, err := nw.Container(ctx, strings.TrimPrefix(mode, "container:"))
 		if err != nil {
@@ -181,12 +184,6 @@ func (nw *Networking) Setup(ctx context.Context, c record.Container) (string, []
 			return "", nil, err
 		}
 		probe.Crash("after-netns")
-		if mode == "none" {
-			if err := bridge.LoopbackUp(nsSpec); err != nil {
-				return "", nil, err
-			}
-			break
-		}
 		m, err := nw.Manager()
 		if err != nil {
 			return "", nil, err
