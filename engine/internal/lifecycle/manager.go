@@ -167,29 +167,48 @@ func (m *Manager) remove(ctx context.Context, ref string, force, stopped bool) e
 		return err
 	}
 	defer unlock()
-	err = m.DB.Update(ctx, func(tx *state.Tx) error {
-		var err error
-		if c, err = record.Lookup(tx, c.ID); err != nil {
+	// After an exit the caller watched (--rm), the record is not marked
+	// "removing" first: a crash part-way leaves a record whose dead
+	// watcher makes the next read reconcile it as exited, and rm finishes.
+	if !stopped {
+		err = m.markRemoving(ctx, &c, ref, force, &stopped)
+	}
+	if err != nil {
+		return err
+	}
+	probe.Crash("remove-marked")
+	return m.removeContainerFiles(ctx, c, stopped)
+}
+
+// markRemoving records that c is being removed, refusing a running
+// container unless force; stopped is set when its process is gone.
+func (m *Manager) markRemoving(ctx context.Context, c *record.Container, ref string, force bool, stopped *bool) error {
+	return m.DB.Update(ctx, func(tx *state.Tx) error {
+		cur, err := record.Lookup(tx, c.ID)
+		if err != nil {
 			return err
 		}
-		if c.State.Status == record.StatusRunning && !stopped {
+		*c = cur
+		if c.State.Status == record.StatusRunning {
 			if st, err := m.Runtime.State(ctx, c.ID); err == nil && st.Status != "stopped" {
 				if !force {
 					return fmt.Errorf("cannot remove container %q: container is running: stop the container before removing or force remove: %w", ref, errdefs.ErrConflict)
 				}
 			} else {
-				stopped = true
+				*stopped = true
 			}
-		} else if c.State.Status != record.StatusRunning {
-			stopped = true
+		} else {
+			*stopped = true
 		}
 		c.State.Status = record.StatusRemoving
 		return tx.Put(record.Bucket, c.ID, c)
 	})
-	if err != nil {
-		return err
-	}
-	probe.Crash("remove-marked")
+}
+
+// removeContainerFiles deletes the runtime state, network, rootfs mount,
+// bundle, snapshot, files and finally the record of c (stopped: its
+// process is known to be gone, so the runtime state is deleted alongside).
+func (m *Manager) removeContainerFiles(ctx context.Context, c record.Container, stopped bool) error {
 	deleted := make(chan error, 1)
 	if stopped {
 		go func() { deleted <- m.Runtime.Delete(ctx, c.ID, true) }()
