@@ -44,10 +44,16 @@ func (m *Manager) applyRestartPolicy(ctx context.Context, c record.Container) er
 		return nil
 	}
 	time.Sleep(min(100*time.Millisecond<<min(c.State.RestartCount, 10), time.Minute))
+	// A stop during the back-off ends the restart loop, as in Docker.
+	stopped := false
 	if err := record.Update(ctx, m.DB, c.ID, func(cur *record.Container) error {
+		if cur.State.StoppedByUser {
+			stopped = true
+			return nil
+		}
 		cur.State.RestartCount++
 		return nil
-	}); err != nil {
+	}); err != nil || stopped {
 		return err
 	}
 	return m.StartDetached(ctx, c.ID)
@@ -92,8 +98,15 @@ func (m *Manager) Stop(ctx context.Context, ref string, timeout *time.Duration) 
 // gives errdefs.ErrInvalidArgument.
 func (m *Manager) StopWithSignal(ctx context.Context, ref, sigName string, timeout *time.Duration) error {
 	c, err := m.Container(ctx, ref)
-	if err != nil || c.State.Status != record.StatusRunning {
+	if err != nil {
 		return err
+	}
+	if c.State.Status != record.StatusRunning {
+		// Not running, perhaps between restarts: no restart after this.
+		if c.Restart.Name != "" && c.Restart.Name != "no" {
+			return m.markStopped(ctx, c.ID)
+		}
+		return nil
 	}
 	wait := 10 * time.Second
 	if c.StopTimeout != nil {
