@@ -7,10 +7,11 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"runtime"
 	"strconv"
 	"syscall"
 	"time"
+
+	"github.com/berthproject/berth/internal/unpriv"
 
 	"github.com/berthproject/berth/api"
 	"github.com/berthproject/berth/api/listen"
@@ -181,30 +182,7 @@ func serveSplit(ctx context.Context, g *globals, listeners []*os.File, timeout i
 	if v := os.Getenv("BERTH_API_DEBUG"); v != "" {
 		cmd.Env = append(cmd.Env, "BERTH_API_DEBUG="+v)
 	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{
-		Credential: &syscall.Credential{Uid: serviceUID, Gid: serviceUID, Groups: []uint32{}},
-		Pdeathsig:  syscall.SIGKILL,
-	}
-	started, exited := make(chan error, 1), make(chan error, 1)
-	// The bounding set and no_new_privs are per thread and inherited by a
-	// child from the thread that forks it: fork from a locked thread that
-	// dropped both. The thread is never unlocked, so the runtime discards
-	// it when the goroutine ends; the goroutine lives as long as the child
-	// because Pdeathsig fires when the forking thread exits.
-	go func() {
-		runtime.LockOSThread()
-		if err := dropThreadPrivileges(); err != nil {
-			started <- err
-			return
-		}
-		if err := cmd.Start(); err != nil {
-			started <- err
-			return
-		}
-		started <- nil
-		exited <- cmd.Wait()
-	}()
-	err = <-started
+	exited, err := unpriv.Start(cmd, serviceUID, serviceUID)
 	theirs.Close()
 	if err != nil {
 		return fmt.Errorf("start the API server process: %w", err)
@@ -238,32 +216,6 @@ func serveSplit(ctx context.Context, g *globals, listeners []*os.File, timeout i
 	}
 	if werr != nil {
 		return fmt.Errorf("API server process: %w", werr)
-	}
-	return nil
-}
-
-// dropThreadPrivileges empties the calling thread's capability bounding
-// and inheritable sets and sets no_new_privs on it.
-func dropThreadPrivileges() error {
-	for c := 0; ; c++ {
-		if err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(c), 0, 0, 0); err != nil {
-			if errors.Is(err, unix.EINVAL) && c > 0 {
-				break
-			}
-			return fmt.Errorf("drop capability %d from the bounding set: %w", c, err)
-		}
-	}
-	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
-	var data [2]unix.CapUserData
-	if err := unix.Capget(&hdr, &data[0]); err != nil {
-		return fmt.Errorf("capget: %w", err)
-	}
-	data[0].Inheritable, data[1].Inheritable = 0, 0
-	if err := unix.Capset(&hdr, &data[0]); err != nil {
-		return fmt.Errorf("capset: %w", err)
-	}
-	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
-		return fmt.Errorf("set no_new_privs: %w", err)
 	}
 	return nil
 }

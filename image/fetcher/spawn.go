@@ -10,10 +10,11 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
+
+	"github.com/berthproject/berth/internal/unpriv"
 
 	"github.com/containerd/errdefs"
 	"golang.org/x/sys/unix"
@@ -173,27 +174,7 @@ func startProcess(ctx context.Context, c *Command, uid, gid uint32) (*Conn, erro
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = inR, outW, stderr
 	cmd.Dir = "/"
 	cmd.Env = childEnv()
-	cmd.SysProcAttr = &syscall.SysProcAttr{
-		Credential: &syscall.Credential{Uid: uid, Gid: gid, Groups: []uint32{}},
-		Pdeathsig:  syscall.SIGKILL,
-	}
-
-	started := make(chan error, 1)
-	exited := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked: this thread ends with the goroutine
-		if err := dropThreadPrivileges(); err != nil {
-			started <- err
-			return
-		}
-		if err := cmd.Start(); err != nil {
-			started <- err
-			return
-		}
-		started <- nil
-		exited <- cmd.Wait()
-	}()
-	err = <-started
+	exited, err := unpriv.Start(cmd, uid, gid)
 	inR.Close()
 	outW.Close()
 	if err != nil {
@@ -229,23 +210,6 @@ func startProcess(ctx context.Context, c *Command, uid, gid uint32) (*Conn, erro
 			return nil
 		},
 	}, nil
-}
-
-// dropThreadPrivileges empties the calling thread's capability bounding
-// set and sets no_new_privs on it.
-func dropThreadPrivileges() error {
-	for c := 0; ; c++ {
-		if err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(c), 0, 0, 0); err != nil {
-			if errors.Is(err, unix.EINVAL) && c > 0 {
-				break // past the kernel's last capability
-			}
-			return fmt.Errorf("drop capability %d from the bounding set: %w", c, err)
-		}
-	}
-	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
-		return fmt.Errorf("set no_new_privs: %w", err)
-	}
-	return nil
 }
 
 // childEnv is the environment a fetcher process gets: proxy and CA
