@@ -3,7 +3,7 @@ GO       ?= go
 BIN      := bin/berth
 PKGS     := ./...
 # Packages the tests need from Debian; installed when missing (root only).
-TEST_DEBS := runc busybox-static docker-registry skopeo umoci iptables iproute2 conmon tini python3-docker
+TEST_DEBS := runc busybox-static docker-registry skopeo umoci iptables iproute2 conmon tini python3-docker docker-compose containernetworking-plugins
 
 .PHONY: build run test unit bench deps fuzz clean
 
