@@ -42,6 +42,19 @@ type Backend interface {
 	Tag(ctx context.Context, source, target string) error
 
 	Networks() (*network.Manager, error)
+
+	// The verbs of container_ops.go (top, stats, pause, rename, cp,
+	// network connect).
+	Top(ctx context.Context, ref string, psArgs []string) (engine.TopResult, error)
+	Stats(ctx context.Context, refs []string, interval time.Duration) ([]engine.Stats, error)
+	Pause(ctx context.Context, ref string) error
+	Unpause(ctx context.Context, ref string) error
+	Rename(ctx context.Context, ref, newName string) error
+	StatContainerPath(ctx context.Context, ref, p string, followLink bool) (engine.PathStat, error)
+	CopyFromContainer(ctx context.Context, ref, src string, opts engine.CopyOptions, w io.Writer) error
+	CopyToContainer(ctx context.Context, ref, dstDir string, r io.Reader, opts engine.CopyOptions) error
+	ConnectNetwork(ctx context.Context, netRef, ctrRef string, o engine.ConnectOptions) error
+	DisconnectNetwork(ctx context.Context, netRef, ctrRef string, force bool) error
 }
 
 var (

@@ -78,8 +78,8 @@ func matchPrefix(set map[string]bool, id string) bool {
 }
 
 // createContainer is POST /containers/create?name=N: the body is
-// Docker's CreateRequest. Named volumes in Binds/Mounts are created on
-// first use and bound from their data directory.
+// Docker's CreateRequest. Named and anonymous volumes go to the engine,
+// which creates the missing ones (engine.VolumeMount).
 func (s *Server) createContainer(w http.ResponseWriter, r *http.Request) {
 	body, err := readBody(r)
 	if err != nil {
@@ -92,23 +92,18 @@ func (s *Server) createContainer(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	for _, v := range plan.Volumes {
-		if s.opts.Volumes == nil {
-			writeError(w, &categorized{msg: "named volumes are not available", cat: errdefs.ErrNotImplemented})
-			return
-		}
-		vol, err := s.opts.Volumes.Create(v.Name, "local", nil, nil)
-		if err != nil {
-			writeError(w, err)
-			return
-		}
-		s.record("volume", "create", vol.Name, map[string]string{"driver": "local"})
-		plan.Opts.Run.Mounts = append(plan.Opts.Run.Mounts, convert.BindMount(vol.Mountpoint, v.Destination, v.ReadOnly))
+		plan.Opts.Run.Mounts = append(plan.Opts.Run.Mounts, engine.VolumeMount(v.Name, v.Destination, v.ReadOnly, v.NoCopy))
+	}
+	var before map[string]bool
+	if len(plan.Volumes) > 0 {
+		before = s.volumeNames()
 	}
 	c, err := s.b.Create(r.Context(), plan.Opts)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
+	s.recordCreatedVolumes(before)
 	s.record("container", "create", c.ID, map[string]string{"name": c.Name, "image": convert.ImageName(c)})
 	if plan.Warnings == nil {
 		plan.Warnings = []string{}
@@ -351,7 +346,7 @@ func (s *Server) removeContainer(w http.ResponseWriter, r *http.Request) {
 	}
 	if boolParam(r, "v") && s.opts.Volumes != nil {
 		for _, m := range convert.MountPoints(c, s.volumesDir()) {
-			if m.Name != "" && anonymousName.MatchString(m.Name) && len(s.volumeUsers(ctx, m.Name)) == 0 {
+			if v, err := s.opts.Volumes.Get(m.Name); m.Name != "" && err == nil && v.Anonymous() && len(s.volumeUsers(ctx, m.Name)) == 0 {
 				if s.opts.Volumes.Remove(m.Name, false) == nil {
 					s.record("volume", "destroy", m.Name, nil)
 				}
@@ -361,8 +356,6 @@ func (s *Server) removeContainer(w http.ResponseWriter, r *http.Request) {
 	s.record("container", "destroy", c.ID, map[string]string{"name": c.Name, "image": convert.ImageName(c)})
 	w.WriteHeader(http.StatusNoContent)
 }
-
-var anonymousName = regexp.MustCompile(`^[0-9a-f]{64}$`)
 
 func (s *Server) pruneContainers(w http.ResponseWriter, r *http.Request) {
 	ctx := context.WithoutCancel(r.Context())

@@ -1,10 +1,12 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 
 	"github.com/berthproject/berth/api/convert"
+	"github.com/berthproject/berth/engine"
 	"github.com/berthproject/berth/network"
 	"github.com/containerd/errdefs"
 	networktypes "github.com/moby/moby/api/types/network"
@@ -152,12 +154,89 @@ func (s *Server) pruneNetworks(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, networktypes.PruneReport{NetworksDeleted: names})
 }
 
-// connectNetwork and disconnectNetwork need the engine to attach a
-// running container's namespace to another network: not in phase 1.
+// connectNetwork is POST /networks/{id}/connect: the body's Container
+// joins the network, with EndpointConfig.Aliases and
+// EndpointConfig.IPAMConfig.IPv4Address (Docker's --alias and --ip). A
+// running container gets the interface at once. 404 for an unknown
+// network or container, 409 when already connected or the address is
+// taken, 400 for host/none networks and modes.
 func (s *Server) connectNetwork(w http.ResponseWriter, r *http.Request) {
-	writeError(w, &categorized{msg: "network connect is not implemented yet", cat: errNotImplemented})
+	var req networktypes.ConnectRequest
+	n, ok := s.networkVerb(w, r, &req)
+	if !ok {
+		return
+	}
+	var o engine.ConnectOptions
+	if ep := req.EndpointConfig; ep != nil {
+		o.Aliases = ep.Aliases
+		if ep.IPAMConfig != nil && ep.IPAMConfig.IPv4Address.IsValid() {
+			o.IP = ep.IPAMConfig.IPv4Address.String()
+		}
+	}
+	if err := s.b.ConnectNetwork(context.WithoutCancel(r.Context()), n.ID, req.Container, o); err != nil {
+		writeError(w, err)
+		return
+	}
+	s.recordConnect(r.Context(), "connect", n, req.Container)
+	w.WriteHeader(http.StatusOK)
 }
 
+// disconnectNetwork is POST /networks/{id}/disconnect: the body's
+// Container leaves the network (Force: even a stale endpoint). 404 for an
+// unknown network or container, 400 when not connected.
 func (s *Server) disconnectNetwork(w http.ResponseWriter, r *http.Request) {
-	writeError(w, &categorized{msg: "network disconnect is not implemented yet", cat: errNotImplemented})
+	var req networktypes.DisconnectRequest
+	n, ok := s.networkVerb(w, r, &req)
+	if !ok {
+		return
+	}
+	if err := s.b.DisconnectNetwork(context.WithoutCancel(r.Context()), n.ID, req.Container, req.Force); err != nil {
+		writeError(w, err)
+		return
+	}
+	s.recordConnect(r.Context(), "disconnect", n, req.Container)
+	w.WriteHeader(http.StatusOK)
+}
+
+// networkVerb decodes a connect/disconnect body into req and finds the
+// network of the path; ok false once an error has been sent.
+func (s *Server) networkVerb(w http.ResponseWriter, r *http.Request, req any) (network.Network, bool) {
+	body, err := readBody(r)
+	if err != nil {
+		writeError(w, err)
+		return network.Network{}, false
+	}
+	if err := json.Unmarshal(body, req); err != nil {
+		writeError(w, invalid("invalid JSON: "+err.Error()))
+		return network.Network{}, false
+	}
+	id := r.PathValue("id")
+	for _, b := range convert.BuiltinNetworks() {
+		if b.Name == id {
+			writeError(w, invalid("container cannot be disconnected from or connected to network "+id))
+			return network.Network{}, false
+		}
+	}
+	m, err := s.networks()
+	if err != nil {
+		writeError(w, err)
+		return network.Network{}, false
+	}
+	if id == "bridge" {
+		m.EnsureDefault(r.Context())
+	}
+	n, err := m.Inspect(r.Context(), id)
+	if err != nil {
+		writeError(w, err)
+		return network.Network{}, false
+	}
+	return n, true
+}
+
+// recordConnect logs a network connect/disconnect event.
+func (s *Server) recordConnect(ctx context.Context, action string, n network.Network, ctr string) {
+	if c, err := s.b.Container(ctx, ctr); err == nil {
+		ctr = c.ID
+	}
+	s.record("network", action, n.ID, map[string]string{"container": ctr, "name": n.Name, "type": "bridge"})
 }

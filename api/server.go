@@ -22,6 +22,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/berthproject/berth/api/stream"
 	"github.com/berthproject/berth/events"
 )
 
@@ -65,6 +66,8 @@ type Server struct {
 	active atomic.Int64 // requests in flight + open hijacked streams
 	lastMu sync.Mutex
 	last   time.Time
+	execs  stream.Table  // exec instances (api/exec.go)
+	execer stream.Execer // runs them; nil: exec answers 501
 }
 
 // New returns a server over opts.Backend.
@@ -78,7 +81,7 @@ func New(opts Options) *Server {
 	if opts.Host == nil {
 		opts.Host = localHost{b: opts.Backend}
 	}
-	s := &Server{opts: opts, b: opts.Backend, mux: http.NewServeMux(), last: time.Now()}
+	s := &Server{opts: opts, b: opts.Backend, mux: http.NewServeMux(), last: time.Now(), execer: execerOf(opts.Backend)}
 	s.routes()
 	return s
 }
@@ -245,6 +248,18 @@ func (s *Server) routes() {
 	m.HandleFunc("POST /containers/{id}/attach", s.attach)
 	m.HandleFunc("POST /containers/{id}/resize", s.resize)
 	m.HandleFunc("POST /containers/prune", s.pruneContainers)
+	m.HandleFunc("GET /containers/{id}/top", s.top)
+	m.HandleFunc("GET /containers/{id}/stats", s.stats)
+	m.HandleFunc("POST /containers/{id}/pause", s.pause)
+	m.HandleFunc("POST /containers/{id}/unpause", s.unpause)
+	m.HandleFunc("POST /containers/{id}/rename", s.rename)
+	m.HandleFunc("HEAD /containers/{id}/archive", s.headArchive)
+	m.HandleFunc("GET /containers/{id}/archive", s.getArchive)
+	m.HandleFunc("PUT /containers/{id}/archive", s.putArchive)
+	m.HandleFunc("POST /containers/{id}/exec", s.createExec)
+	m.HandleFunc("POST /exec/{id}/start", s.startExec)
+	m.HandleFunc("POST /exec/{id}/resize", s.resizeExec)
+	m.HandleFunc("GET /exec/{id}/json", s.inspectExec)
 
 	m.HandleFunc("GET /images/json", s.listImages)
 	m.HandleFunc("POST /images/create", s.pullImage)

@@ -1,69 +1,18 @@
 package api
 
 import (
-	"bufio"
 	"context"
-	"encoding/binary"
-	"github.com/berthproject/berth/api/convert"
 	"io"
 	"net"
 	"net/http"
 	"strconv"
-	"strings"
-	"sync"
 	"time"
 
+	"github.com/berthproject/berth/api/convert"
+	"github.com/berthproject/berth/api/stream"
 	"github.com/berthproject/berth/engine"
 	"github.com/berthproject/berth/monitor"
 )
-
-// Stream numbers of Docker's multiplexed stream ("stdcopy") frames.
-const (
-	streamStdin  = 0
-	streamStdout = 1
-	streamStderr = 2
-)
-
-// frameWriter writes Docker's multiplexed frames: an 8-byte header
-// [stream, 0, 0, 0, size (big-endian uint32)] then size bytes. Without
-// mux it writes raw bytes (a TTY container's single stream).
-type frameWriter struct {
-	mu    sync.Mutex
-	w     io.Writer
-	mux   bool
-	flush func()
-}
-
-func (f *frameWriter) stream(n byte) io.Writer {
-	return writerFunc(func(p []byte) (int, error) {
-		f.mu.Lock()
-		defer f.mu.Unlock()
-		if f.mux {
-			var hdr [8]byte
-			hdr[0] = n
-			binary.BigEndian.PutUint32(hdr[4:], uint32(len(p)))
-			if _, err := f.w.Write(hdr[:]); err != nil {
-				return 0, err
-			}
-		}
-		n, err := f.w.Write(p)
-		if f.flush != nil {
-			f.flush()
-		}
-		return n, err
-	})
-}
-
-type writerFunc func([]byte) (int, error)
-
-func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
-
-func streamType(tty bool) string {
-	if tty {
-		return "application/vnd.docker.raw-stream"
-	}
-	return "application/vnd.docker.multiplexed-stream"
-}
 
 // logs is GET /containers/{id}/logs: follow, stdout, stderr, since,
 // until, timestamps, tail ("all" or N).
@@ -99,44 +48,20 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	w.Header().Set("Content-Type", streamType(c.Run.Tty))
+	w.Header().Set("Content-Type", stream.ContentType(c.Run.Tty))
 	w.WriteHeader(http.StatusOK)
 	flush(w)
-	fw := &frameWriter{w: w, mux: !c.Run.Tty, flush: func() { flush(w) }}
+	fw := stream.NewMux(w, !c.Run.Tty, func() { flush(w) })
 	stdout, stderr := io.Discard, io.Discard
 	if wantOut {
-		stdout = fw.stream(streamStdout)
+		stdout = fw.Stream(stream.Stdout)
 	}
 	if wantErr {
-		stderr = fw.stream(streamStderr)
+		stderr = fw.Stream(stream.Stderr)
 	}
 	if err := s.b.Logs(r.Context(), c.ID, opts, stdout, stderr); err != nil && r.Context().Err() == nil {
 		s.opts.Logf("api: logs of %s: %v", c.ID, err)
 	}
-}
-
-// hijack takes over the connection and sends the status line: 101
-// UPGRADED when the client asked for an upgrade (Connection: Upgrade,
-// Upgrade: tcp), else 200 OK, with the stream's content type.
-func hijack(w http.ResponseWriter, r *http.Request, contentType string) (net.Conn, *bufio.Reader, error) {
-	conn, brw, err := http.NewResponseController(w).Hijack()
-	if err != nil {
-		return nil, nil, err
-	}
-	conn.SetDeadline(time.Time{})
-	status := "HTTP/1.1 200 OK\r\n"
-	extra := ""
-	if strings.EqualFold(r.Header.Get("Upgrade"), "tcp") || strings.Contains(strings.ToLower(r.Header.Get("Connection")), "upgrade") {
-		status = "HTTP/1.1 101 UPGRADED\r\n"
-		extra = "Connection: Upgrade\r\nUpgrade: tcp\r\n"
-	}
-	hdr := status + "Content-Type: " + contentType + "\r\n" + extra +
-		"Api-Version: " + MaxVersion + "\r\nDocker-Experimental: false\r\nOstype: linux\r\n\r\n"
-	if _, err := conn.Write([]byte(hdr)); err != nil {
-		conn.Close()
-		return nil, nil, err
-	}
-	return conn, brw.Reader, nil
 }
 
 // attach is POST /containers/{id}/attach (hijacked). Output comes from
@@ -156,8 +81,8 @@ func (s *Server) attach(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	wantIn, wantOut, wantErr := boolParam(r, "stdin"), boolParam(r, "stdout"), boolParam(r, "stderr")
-	replay, stream := boolParam(r, "logs"), boolParam(r, "stream")
-	conn, in, err := hijack(w, r, streamType(c0.Run.Tty))
+	replay, follow := boolParam(r, "logs"), boolParam(r, "stream")
+	conn, in, err := stream.Hijack(w, r, stream.ContentType(c0.Run.Tty), MaxVersion)
 	if err != nil {
 		s.opts.Logf("api: attach %s: hijack: %v", c0.ID, err)
 		return
@@ -165,13 +90,13 @@ func (s *Server) attach(w http.ResponseWriter, r *http.Request) {
 	defer conn.Close()
 	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
-	fw := &frameWriter{w: conn, mux: !c0.Run.Tty}
+	fw := stream.NewMux(conn, !c0.Run.Tty, nil)
 	stdout, stderr := io.Discard, io.Discard
 	if wantOut {
-		stdout = fw.stream(streamStdout)
+		stdout = fw.Stream(stream.Stdout)
 	}
 	if wantErr {
-		stderr = fw.stream(streamStderr)
+		stderr = fw.Stream(stream.Stderr)
 	}
 	if wantIn && c0.Run.OpenStdin {
 		go s.copyStdin(ctx, c0.ID, in)
@@ -182,7 +107,7 @@ func (s *Server) attach(w http.ResponseWriter, r *http.Request) {
 	if replay {
 		s.b.Logs(ctx, c0.ID, engine.LogOptions{Tail: -1}, stdout, stderr)
 	}
-	if !stream {
+	if !follow {
 		return
 	}
 	// Wait for the run to begin: the container is running, or has run
@@ -238,13 +163,14 @@ func (s *Server) attach(w http.ResponseWriter, r *http.Request) {
 	if err != nil && ctx.Err() == nil {
 		s.opts.Logf("api: attach %s: %v", c0.ID, err)
 	}
-	if tc, ok := conn.(interface{ CloseWrite() error }); ok {
-		tc.CloseWrite()
-	}
+	stream.CloseWrite(conn)
 }
 
 // copyStdin forwards the client's stdin to the monitor's attach socket,
-// waiting for the socket to appear (the container may start later).
+// waiting for the socket to appear (the container may start later). The
+// client's EOF (the CLI half-closes when its stdin ends) is passed on as
+// a half-close, which the monitor reads as the end of the container's
+// stdin.
 func (s *Server) copyStdin(ctx context.Context, id string, in io.Reader) {
 	var conn net.Conn
 	for conn == nil {
@@ -262,6 +188,8 @@ func (s *Server) copyStdin(ctx context.Context, id string, in io.Reader) {
 	defer conn.Close()
 	// Drain what the monitor sends; output is read from the log.
 	go io.Copy(io.Discard, conn)
+	// Messages stay below the monitor's read size (SOCK_SEQPACKET
+	// truncates a longer one), so no io.Copy with its own buffer size.
 	buf := make([]byte, 8192)
 	for {
 		n, err := in.Read(buf)
@@ -269,6 +197,9 @@ func (s *Server) copyStdin(ctx context.Context, id string, in io.Reader) {
 			if _, werr := conn.Write(buf[:n]); werr != nil {
 				return
 			}
+		}
+		if err == io.EOF {
+			stream.CloseWrite(conn)
 		}
 		if err != nil {
 			return

@@ -3,22 +3,17 @@ package api
 import (
 	"encoding/json"
 	"net/http"
-	"os"
 	goruntime "runtime"
-	"strings"
 	"time"
 
 	"github.com/berthproject/berth/api/convert"
-	"github.com/berthproject/berth/engine"
 	"github.com/berthproject/berth/events"
 	"github.com/containerd/errdefs"
 	containertypes "github.com/moby/moby/api/types/container"
 	eventtypes "github.com/moby/moby/api/types/events"
 	imagetypes "github.com/moby/moby/api/types/image"
-	"github.com/moby/moby/api/types/swarm"
 	"github.com/moby/moby/api/types/system"
 	volumetypes "github.com/moby/moby/api/types/volume"
-	"golang.org/x/sys/unix"
 )
 
 func notFound(msg string) error { return &categorized{msg: msg, cat: errdefs.ErrNotFound} }
@@ -40,14 +35,6 @@ func (s *Server) ping(w http.ResponseWriter, r *http.Request) {
 	w.Write([]byte("OK"))
 }
 
-func kernelVersion() string {
-	var u unix.Utsname
-	if unix.Uname(&u) != nil {
-		return ""
-	}
-	return unix.ByteSliceToString(u.Release[:])
-}
-
 func (s *Server) version(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, system.VersionResponse{
 		Platform:      system.PlatformInfo{Name: "Berth"},
@@ -57,25 +44,17 @@ func (s *Server) version(w http.ResponseWriter, r *http.Request) {
 		Os:            goruntime.GOOS,
 		Arch:          goruntime.GOARCH,
 		GoVersion:     goruntime.Version(),
-		KernelVersion: kernelVersion(),
+		KernelVersion: convert.KernelVersion(),
 		Components: []system.ComponentVersion{{
 			Name: "Engine", Version: s.opts.Version,
 			Details: map[string]string{"ApiVersion": MaxVersion, "MinAPIVersion": MinVersion, "Os": goruntime.GOOS, "Arch": goruntime.GOARCH,
-				"KernelVersion": kernelVersion(), "GoVersion": goruntime.Version(), "Experimental": "false"},
+				"KernelVersion": convert.KernelVersion(), "GoVersion": goruntime.Version(), "Experimental": "false"},
 		}},
 	})
 }
 
-func osName() string {
-	data, _ := os.ReadFile("/etc/os-release")
-	for _, l := range strings.Split(string(data), "\n") {
-		if v, ok := strings.CutPrefix(l, "PRETTY_NAME="); ok {
-			return strings.Trim(v, `"`)
-		}
-	}
-	return "Linux"
-}
-
+// info is GET /info: the engine's counts and the host's description
+// (convert.Info).
 func (s *Server) info(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	cs, err := s.b.Containers(ctx, true)
@@ -88,44 +67,7 @@ func (s *Server) info(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	o := s.b.Options()
-	info := system.Info{
-		ID: "berth", Containers: len(cs), Images: len(imgs),
-		Driver: o.Snapshotter, DriverStatus: [][2]string{},
-		Plugins:       system.PluginsInfo{Volume: []string{"local"}, Network: []string{"bridge", "host", "none"}, Log: []string{"k8s-file"}},
-		MemoryLimit:   true,
-		PidsLimit:     true,
-		NFd:           0,
-		SystemTime:    time.Now().Format(time.RFC3339Nano),
-		LoggingDriver: "k8s-file", CgroupDriver: "cgroupfs", CgroupVersion: "2",
-		KernelVersion: kernelVersion(), OperatingSystem: osName(), OSType: "linux", Architecture: goruntime.GOARCH,
-		IndexServerAddress: "https://index.docker.io/v1/",
-		NCPU:               goruntime.NumCPU(), DockerRootDir: o.Root,
-		Name: hostname(), ServerVersion: s.opts.Version,
-		Runtimes:        map[string]system.RuntimeWithStatus{o.Runtime: {Runtime: system.Runtime{Path: o.Runtime}}},
-		DefaultRuntime:  o.Runtime,
-		SecurityOptions: []string{"name=seccomp,profile=builtin"},
-		Labels:          []string{},
-		Swarm:           swarm.Info{LocalNodeState: swarm.LocalNodeStateInactive},
-		Warnings:        []string{},
-	}
-	var si unix.Sysinfo_t
-	if unix.Sysinfo(&si) == nil {
-		info.MemTotal = int64(si.Totalram) * int64(si.Unit)
-	}
-	for _, c := range cs {
-		if c.State.Status == engine.StatusRunning {
-			info.ContainersRunning++
-		} else {
-			info.ContainersStopped++
-		}
-	}
-	writeJSON(w, http.StatusOK, info)
-}
-
-func hostname() string {
-	h, _ := os.Hostname()
-	return h
+	writeJSON(w, http.StatusOK, convert.Info(s.b.Options(), s.opts.Version, cs, len(imgs)))
 }
 
 // events streams the event log (GET /events): since/until as Unix

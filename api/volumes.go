@@ -5,26 +5,14 @@ import (
 	"encoding/json"
 	"github.com/berthproject/berth/api/convert"
 	"net/http"
-	"time"
 
+	"github.com/berthproject/berth/engine"
 	"github.com/berthproject/berth/volume"
 	"github.com/containerd/errdefs"
 	volumetypes "github.com/moby/moby/api/types/volume"
 )
 
-func (s *Server) volumeView(v volume.Volume) volumetypes.Volume {
-	out := volumetypes.Volume{
-		Name: v.Name, Driver: "local", Mountpoint: v.Mountpoint, Scope: "local",
-		CreatedAt: v.CreatedAt.Format(time.RFC3339), Labels: v.Labels, Options: v.Options,
-	}
-	if out.Labels == nil {
-		out.Labels = map[string]string{}
-	}
-	if out.Options == nil {
-		out.Options = map[string]string{}
-	}
-	return out
-}
+func (s *Server) volumeView(v volume.Volume) volumetypes.Volume { return engine.VolumeView(v) }
 
 // volumeUsers lists the IDs of containers that mount the volume name.
 func (s *Server) volumeUsers(ctx context.Context, name string) []string {
@@ -43,6 +31,36 @@ func (s *Server) volumeUsers(ctx context.Context, name string) []string {
 		}
 	}
 	return ids
+}
+
+// volumeNames is the set of volumes that exist (nil without a store),
+// to see which ones a container create made.
+func (s *Server) volumeNames() map[string]bool {
+	if s.opts.Volumes == nil {
+		return nil
+	}
+	vols, err := s.opts.Volumes.List()
+	if err != nil {
+		return nil
+	}
+	out := map[string]bool{}
+	for _, v := range vols {
+		out[v.Name] = true
+	}
+	return out
+}
+
+// recordCreatedVolumes logs a "volume create" event for every volume that
+// is not in before (the engine made them for a container).
+func (s *Server) recordCreatedVolumes(before map[string]bool) {
+	if before == nil {
+		return
+	}
+	for n := range s.volumeNames() {
+		if !before[n] {
+			s.record("volume", "create", n, map[string]string{"driver": "local"})
+		}
+	}
 }
 
 // volumes returns the store, or writes 501 when the server has none.
@@ -138,8 +156,9 @@ func (s *Server) removeVolume(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// pruneVolumes removes unused volumes: anonymous ones only, unless the
-// filter all=true (Docker ≥ 1.42 semantics).
+// pruneVolumes removes unused volumes: anonymous ones only (label
+// com.docker.volume.anonymous), unless the filter all=true (Docker ≥ 1.42
+// semantics).
 func (s *Server) pruneVolumes(w http.ResponseWriter, r *http.Request) {
 	st := s.volumes(w)
 	if st == nil {
@@ -152,7 +171,7 @@ func (s *Server) pruneVolumes(w http.ResponseWriter, r *http.Request) {
 	}
 	all := f.Has("all") && (f.Match("all", "true") || f.Match("all", "1"))
 	names, space, err := st.Prune(func(v volume.Volume) bool {
-		if !all && !anonymousName.MatchString(v.Name) {
+		if !all && !v.Anonymous() {
 			return true
 		}
 		return !f.MatchLabels(v.Labels) || len(s.volumeUsers(r.Context(), v.Name)) > 0

@@ -117,6 +117,7 @@ func (e *Engine) InspectContainer(ctx context.Context, ref string, size bool) (c
 		MergedDir:      e.bundleDir(c.ID) + "/rootfs",
 		Snapshotter:    e.opts.Snapshotter,
 		Runtime:        e.opts.Runtime,
+		VolumeName:     e.volumeNameOf,
 	}
 	if data, err := e.content.ReadAll(c.ImageID); err == nil {
 		json.Unmarshal(data, &in.Image)

@@ -55,7 +55,8 @@ const (
 	namesBucket      = record.NamesBucket
 )
 
-// CreateOptions are the settings of `create` and `run`.
+// CreateOptions are the settings of `create` and `run`. Named and
+// anonymous volumes are entries of Run.Mounts made by VolumeMount.
 type CreateOptions struct {
 	Name       string // "" for a generated one
 	Image      string
@@ -75,7 +76,11 @@ type CreateOptions struct {
 }
 
 // Create makes a container: its record (with a unique name), and a
-// writable snapshot on top of the image. A missing image is pulled per
+// writable snapshot on top of the image. Volume mounts (VolumeMount) and
+// the image's VOLUME paths not otherwise mounted become bind mounts of
+// volumes, created when missing (anonymous ones for VOLUME) and, when
+// empty, filled with the image's content at their path, as Docker does;
+// the record keeps the binds, so inspect shows them as volumes. A missing image is pulled per
 // opts.Pull. Errors: errdefs.ErrConflict for a name in use,
 // errdefs.ErrInvalidArgument for a bad name or options, errdefs.ErrNotFound
 // for a missing image with Pull "never". On error nothing is left behind.
@@ -125,18 +130,35 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (Container, err
 	if c.Run.Hostname == "" {
 		c.Run.Hostname = c.ShortID()
 	}
+	vols, resolved, err := e.resolveVolumes(&opts, cfg.Config.Volumes)
+	if err != nil {
+		return Container{}, err
+	}
+	c.Run.Mounts = resolved.Mounts
 	if err := e.db.Update(ctx, func(tx *state.Tx) error { return record.Reserve(tx, &c) }); err != nil {
+		vols.Undo(resolved)
 		return Container{}, err
 	}
 	crashPoint("create-recorded")
 	// The record exists first, so whatever follows can be found and
 	// cleaned by ID; a crash here leaves a record whose snapshot Start
 	// makes on demand and rm ignores if missing.
-	if _, err := e.snaps.Prepare(ctx, c.ID, c.Snapshot); err != nil {
+	undo := func() {
 		e.db.Update(context.WithoutCancel(ctx), func(tx *state.Tx) error { return record.Delete(tx, c) })
+		vols.Undo(resolved)
+	}
+	if _, err := e.snaps.Prepare(ctx, c.ID, c.Snapshot); err != nil {
+		undo()
 		return Container{}, err
 	}
 	crashPoint("create-snapshot")
+	for _, cp := range resolved.Copies {
+		if err := e.fs.CopyUp(ctx, c, cp.Target, cp.Dir); err != nil {
+			e.snaps.Remove(context.WithoutCancel(ctx), c.ID)
+			undo()
+			return Container{}, fmt.Errorf("copying image content to the volume at %s: %w", cp.Target, err)
+		}
+	}
 	return c, nil
 }
 

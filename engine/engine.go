@@ -146,6 +146,7 @@ func Open(ctx context.Context, opts Options) (*Engine, error) {
 	e.images = e.imageOps()
 	e.fs = e.containerFS()
 	e.life = e.lifecycleManager()
+	e.life.RemoveVolumes = e.removeAnonymousVolumes
 	return e, nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/berthproject/berth/image"
@@ -41,8 +42,10 @@ type Image struct {
 // errdefs.ErrInvalidArgument; see image.Pull for the other errors. Layers
 // are unpacked while the later ones download, each once its blob is
 // verified; nothing is registered unless every blob verified and every
-// layer unpacked, and a failed pull removes the snapshots it committed
-// (the verified blobs stay for the next pull).
+// layer unpacked. A failed pull removes the snapshots and the blobs it
+// committed (blobs a registered image uses stay), so that the store keeps
+// nothing from it; a cancelled pull (ctx) removes its snapshots but keeps
+// its verified blobs, which the next pull reuses.
 func (e *Engine) Pull(ctx context.Context, ref string, opts PullOptions) (image.Record, error) {
 	named, err := image.ParseReference(ref)
 	if err != nil {
@@ -64,6 +67,13 @@ func (e *Engine) Pull(ctx context.Context, ref string, opts PullOptions) (image.
 	u := e.newPullUnpacker(ctx)
 	defer u.cancel()
 	popts.Layers = u
+	var mu sync.Mutex
+	var added []digest.Digest
+	popts.Committed = func(d digest.Digest) {
+		mu.Lock()
+		added = append(added, d)
+		mu.Unlock()
+	}
 	rec, err := image.Pull(ctx, e.content, named, popts)
 	if err == nil {
 		if err = u.wait(); err != nil {
@@ -79,6 +89,11 @@ func (e *Engine) Pull(ctx context.Context, ref string, opts PullOptions) (image.
 		u.abort()
 		if ctx.Err() != nil {
 			return image.Record{}, ctx.Err()
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if rerr := e.removeUnusedBlobs(ctx, added); rerr != nil {
+			err = fmt.Errorf("%w (and removing its blobs: %v)", err, rerr)
 		}
 		return image.Record{}, err
 	}
@@ -303,6 +318,49 @@ func (e *Engine) RemoveImage(ctx context.Context, ref string, force bool) ([]Rem
 	return removed, nil
 }
 
+// removeUnusedBlobs deletes the blobs ds that no registered image uses.
+func (e *Engine) removeUnusedBlobs(ctx context.Context, ds []digest.Digest) error {
+	if len(ds) == 0 {
+		return nil
+	}
+	return e.db.Update(ctx, func(tx *state.Tx) error {
+		inUse, err := e.blobsInUse(tx)
+		if err != nil {
+			return err
+		}
+		for _, d := range ds {
+			if !inUse[d] {
+				if err := e.content.Delete(d); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+}
+
+// blobsInUse is the set of blobs the registered images name: index,
+// manifest, config and layers.
+func (e *Engine) blobsInUse(tx *state.Tx) (map[digest.Digest]bool, error) {
+	all, err := image.List(tx)
+	if err != nil {
+		return nil, err
+	}
+	inUse := map[digest.Digest]bool{}
+	for _, r := range all {
+		inUse[r.Target.Digest], inUse[r.Config] = true, true
+		if r.Index != nil {
+			inUse[r.Index.Digest] = true
+		}
+		if _, ls, err := e.imageContent(r); err == nil {
+			for _, l := range ls {
+				inUse[l.Digest] = true
+			}
+		}
+	}
+	return inUse, nil
+}
+
 // deleteContent removes rec's blobs and snapshots that no remaining image
 // shares. Snapshots that are parents of others (a container's, another
 // image's) stay.
@@ -312,21 +370,9 @@ func (e *Engine) deleteContent(ctx context.Context, rec image.Record) error {
 		return nil // content already gone
 	}
 	return e.db.Update(ctx, func(tx *state.Tx) error {
-		all, err := image.List(tx)
+		inUse, err := e.blobsInUse(tx)
 		if err != nil {
 			return err
-		}
-		inUse := map[digest.Digest]bool{}
-		for _, r := range all {
-			inUse[r.Target.Digest], inUse[r.Config] = true, true
-			if r.Index != nil {
-				inUse[r.Index.Digest] = true
-			}
-			if _, ls, err := e.imageContent(r); err == nil {
-				for _, l := range ls {
-					inUse[l.Digest] = true
-				}
-			}
 		}
 		blobs := []digest.Digest{rec.Target.Digest, rec.Config}
 		if rec.Index != nil {

@@ -2,10 +2,12 @@ package engine
 
 import (
 	"context"
+	"maps"
 	"path/filepath"
 
 	"github.com/berthproject/berth/engine/internal/netops"
 	"github.com/berthproject/berth/network"
+	"github.com/berthproject/berth/network/cni"
 )
 
 // Network verbs (`berth network ...`) and published ports (`berth port`);
@@ -29,10 +31,21 @@ type (
 	ConnectOptions = netops.ConnectOptions
 )
 
-// Networks opens the network manager (state under ROOT/network).
+// Networks opens the network manager (state under ROOT/network). Besides
+// the bridge it has the "cni" driver (package network/cni, its result
+// cache in RUNROOT/cni) unless Options.Network.Drivers names its own.
 func (e *Engine) Networks() (*network.Manager, error) {
 	e.netOnce.Do(func() {
-		e.net, e.netErr = network.Open(filepath.Join(e.opts.Root, "network"), e.opts.Network)
+		opts := e.opts.Network
+		if opts.Drivers[cni.DriverName] == nil {
+			drivers := maps.Clone(opts.Drivers)
+			if drivers == nil {
+				drivers = map[string]network.Driver{}
+			}
+			drivers[cni.DriverName] = cni.New(cni.Options{CacheDir: filepath.Join(e.opts.RunRoot, "cni")})
+			opts.Drivers = drivers
+		}
+		e.net, e.netErr = network.Open(filepath.Join(e.opts.Root, "network"), opts)
 	})
 	return e.net, e.netErr
 }
@@ -45,9 +58,12 @@ func (e *Engine) networking() *netops.Networking {
 	}
 }
 
-// CreateNetwork creates a user-defined bridge network (Docker's `network
-// create`). Errors: errdefs.ErrInvalidArgument for a bad name, driver,
-// subnet, gateway, ip-range or option, and for the predefined names;
+// CreateNetwork creates a user-defined network (Docker's `network
+// create`): a bridge, or with Driver "cni" a network whose endpoints a CNI
+// configuration's plugins make (see package network/cni for its -o
+// options). Errors: errdefs.ErrInvalidArgument for a bad name, driver,
+// subnet, gateway, ip-range or option, a bad or missing CNI
+// configuration or plugin, and for the predefined names;
 // errdefs.ErrConflict for a name in use or an overlapping subnet;
 // errdefs.ErrUnavailable when no subnet is left in the pool. Nothing is
 // left behind on error.

@@ -55,6 +55,13 @@ type PullOptions struct {
 	// Layers, if set, follows the layers while they download, so that the
 	// caller can unpack each one as soon as its blob is in the store.
 	Layers LayerSink
+	// Committed, if set, is called once for each blob (index, config,
+	// layer, manifest) this pull added to the store, that is, that was not
+	// there when the pull looked, possibly from several goroutines at once.
+	// Pull itself never removes what it committed (a cancelled pull's
+	// blobs are reused by the next); a caller that wants a failed pull to
+	// leave nothing behind removes these.
+	Committed func(digest.Digest)
 }
 
 // LayerSink follows a pull's layers (PullOptions.Layers).
@@ -145,13 +152,14 @@ func RemoteReference(named reference.Named, insecure bool) (name.Reference, erro
 // Errors carry the image name and the cause in one line and match:
 // errdefs.ErrNotFound (no such repository, tag, or platform),
 // errdefs.ErrUnauthenticated (registry refused the credentials),
-// errdefs.ErrUnavailable (registry unreachable or failing with 5xx),
+// errdefs.ErrUnavailable (registry unreachable, failing with 5xx, or a
+// blob's transfer cut short),
 // errdefs.ErrNotImplemented (unsupported media type),
 // errdefs.ErrDataLoss (content does not match its digest),
 // context.Canceled (ctx was cancelled).
 // Blobs committed before a failure stay in cs (they are verified and reused
-// by a later pull, which reports them "Already exists"); nothing is
-// registered.
+// by a later pull, which reports them "Already exists"; the caller can
+// remove them, see PullOptions.Committed); nothing is registered.
 func Pull(ctx context.Context, cs *content.Store, named reference.Named, opts PullOptions) (Record, error) {
 	if _, err := RemoteReference(named, opts.Insecure); err != nil {
 		return Record{}, err
@@ -185,7 +193,8 @@ type puller struct {
 	cs     *content.Store
 	conn   *fetcher.Conn
 	report func(ProgressEvent)
-	sink   LayerSink // nil: none
+	sink   LayerSink           // nil: none
+	added  func(digest.Digest) // nil: none
 }
 
 func pull(ctx context.Context, cs *content.Store, named reference.Named, opts PullOptions) (Record, error) {
@@ -208,7 +217,7 @@ func pull(ctx context.Context, cs *content.Store, named reference.Named, opts Pu
 		return Record{}, err
 	}
 	defer conn.Close()
-	p := &puller{ctx: ctx, cs: cs, conn: conn, report: report, sink: opts.Layers}
+	p := &puller{ctx: ctx, cs: cs, conn: conn, report: report, sink: opts.Layers, added: opts.Committed}
 	rec, err := p.run(named, plat, &req)
 	if err != nil && ctx.Err() != nil {
 		return Record{}, ctx.Err()
@@ -320,11 +329,11 @@ func (p *puller) run(named reference.Named, plat ocispec.Platform, req *fetcher.
 		return Record{}, fmt.Errorf("config %s (%d bytes) does not match the manifest's %s (%d bytes): %w", cfg.digest, len(cfg.data), m.Config.Digest, m.Config.Size, content.ErrDigestMismatch)
 	}
 	if rec.Index != nil {
-		if err := p.cs.Write(p.ctx, top.digest, int64(len(top.data)), bytes.NewReader(top.data)); err != nil {
+		if err := p.write(top); err != nil {
 			return Record{}, err
 		}
 	}
-	if err := p.cs.Write(p.ctx, cfg.digest, int64(len(cfg.data)), bytes.NewReader(cfg.data)); err != nil {
+	if err := p.write(cfg); err != nil {
 		return Record{}, err
 	}
 	if p.sink != nil {
@@ -336,11 +345,30 @@ func (p *puller) run(named reference.Named, plat ocispec.Platform, req *fetcher.
 		return Record{}, err
 	}
 	// The manifest goes in last: its presence means every blob it names is here.
-	if err := p.cs.Write(p.ctx, man.digest, int64(len(man.data)), bytes.NewReader(man.data)); err != nil {
+	if err := p.write(man); err != nil {
 		return Record{}, err
 	}
 	p.report(ProgressEvent{Status: "Digest: " + rec.RepoDigest.String()})
 	return rec, nil
+}
+
+// write commits a verified small blob and tells the caller if it is new.
+func (p *puller) write(b smallBlob) error {
+	had := p.cs.Has(b.digest)
+	if err := p.cs.Write(p.ctx, b.digest, int64(len(b.data)), bytes.NewReader(b.data)); err != nil {
+		return err
+	}
+	if !had {
+		p.committed(b.digest)
+	}
+	return nil
+}
+
+// committed tells the caller, if it asked, that blob d is new in the store.
+func (p *puller) committed(d digest.Digest) {
+	if p.added != nil {
+		p.added(d)
+	}
 }
 
 // smallBlob is an index, manifest or config as received and verified.
@@ -501,6 +529,7 @@ func (p *puller) fetchLayers(layers []ocispec.Descriptor) error {
 					mu.Unlock()
 					return err
 				}
+				p.committed(s.desc.Digest)
 				p.report(ProgressEvent{ID: s.short, Status: "Download complete"})
 				p.ready(s.desc.Digest)
 				p.report(ProgressEvent{ID: s.short, Status: "Pull complete"})

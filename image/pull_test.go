@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -229,5 +230,51 @@ func TestPullCorruptLayer(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(filepath.Join(dir, "ingest")); len(entries) != 0 {
 		t.Fatalf("ingest not empty: %v", entries)
+	}
+}
+
+// TestPullCommittedReportsNewBlobs: PullOptions.Committed names exactly the
+// blobs a pull added (index-less image: config, layers, manifest), and none
+// on a second pull that finds them all.
+func TestPullCommittedReportsNewBlobs(t *testing.T) {
+	reg := testutil.StartRegistry(t)
+	img := testutil.LayeredImage(t, [][]testutil.TarEntry{{{Name: "a", Content: []byte("a")}}, {{Name: "b", Content: []byte("b")}}}, v1.Config{})
+	ref, _ := reg.Push(t, "c:1", img)
+	named, err := reference.ParseNormalizedNamed(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, err := content.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pull := func() []string {
+		var mu sync.Mutex
+		var got []string
+		_, err := Pull(t.Context(), cs, named, PullOptions{Insecure: true, Committed: func(d digest.Digest) {
+			mu.Lock()
+			got = append(got, d.String())
+			mu.Unlock()
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		slices.Sort(got)
+		return got
+	}
+	var want []string
+	var blobs []string
+	cs.Walk(func(d digest.Digest, _ int64) error { blobs = append(blobs, d.String()); return nil })
+	if len(blobs) != 0 {
+		t.Fatalf("store not empty: %v", blobs)
+	}
+	got := pull()
+	cs.Walk(func(d digest.Digest, _ int64) error { want = append(want, d.String()); return nil })
+	slices.Sort(want)
+	if len(want) != 4 || !slices.Equal(got, want) {
+		t.Fatalf("Committed reported %v, the store holds %v (want config, 2 layers, manifest)", got, want)
+	}
+	if again := pull(); len(again) != 0 {
+		t.Fatalf("second pull reported %v as new", again)
 	}
 }

@@ -110,7 +110,25 @@ func TestExec(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	e.wantFail(1, "unable to find user nosuch", "exec", "-u", "nosuch", "ex", "true")
+	// -d -t: the process gets a terminal that outlives berth (it would die
+	// of a hang-up otherwise) and the command returns at once.
+	start := time.Now()
+	if out := e.ok("exec", "-d", "-t", "ex", "sh", "-c", "sleep 1; [ -t 1 ] && touch /tmp/detached-tty"); out != "" {
+		t.Fatalf("exec -d -t printed %q", out)
+	}
+	if d := time.Since(start); d > 900*time.Millisecond {
+		t.Fatalf("exec -d -t took %s: it waited for the process", d)
+	}
+	for deadline = time.Now().Add(6 * time.Second); e.berth("exec", "ex", "ls", "/tmp/detached-tty").code != 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("exec -d -t: the process did not live on with its terminal")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// Docker's exit 126 for a user it cannot find; -d reports it as a
+	// failed request (exit 1).
+	e.wantFail(126, "unable to find user nosuch: no matching entries in passwd file", "exec", "-u", "nosuch", "ex", "true")
+	e.wantFail(1, "unable to find user nosuch", "exec", "-d", "-u", "nosuch", "ex", "true")
 	e.wantFail(1, "No such container: nosuch", "exec", "nosuch", "true")
 	e.ok("stop", "-t", "0", "ex")
 	e.wantFail(1, "is not running", "exec", "ex", "true")
@@ -180,6 +198,52 @@ func TestInspect(t *testing.T) {
 	if out := e.ok("exec", "insp", "cat", "/etc/hosts"); !strings.Contains(out, br.IPAddress) {
 		t.Fatalf("inspect IP %s not in /etc/hosts:\n%s", br.IPAddress, out)
 	}
+	// Resource, security and mount settings as Docker's HostConfig.
+	host := t.TempDir()
+	e.ok("create", "--name", "insp2", "--memory", "64m", "--cpus", "0.5", "--pids-limit", "50",
+		"--ulimit", "nofile=100:200", "--init", "--cap-add", "NET_ADMIN", "--cap-drop", "CHOWN", "--read-only",
+		"--security-opt", "no-new-privileges", "--privileged", "-v", host+":/h:ro", "-v", "ivol:/v", ref, "true")
+	var hc []struct {
+		HostConfig struct {
+			Binds            []string
+			Memory, NanoCpus int64
+			PidsLimit        *int64
+			Ulimits          []struct {
+				Name       string
+				Soft, Hard int64
+			}
+			Init            *bool
+			CapAdd, CapDrop []string
+			Privileged      bool
+			ReadonlyRootfs  bool
+			SecurityOpt     []string
+			LogConfig       struct{ Type string }
+		}
+		Mounts []struct {
+			Type, Name, Source, Destination string
+			RW                              bool
+		}
+	}
+	if err := json.Unmarshal([]byte(e.ok("inspect", "insp2")), &hc); err != nil || len(hc) != 1 {
+		t.Fatalf("inspect insp2: %v", err)
+	}
+	h := hc[0].HostConfig
+	switch {
+	case !slices.Equal(h.Binds, []string{host + ":/h:ro", "ivol:/v"}):
+		t.Fatalf("Binds %v", h.Binds)
+	case h.Memory != 64<<20 || h.NanoCpus != 5e8 || h.PidsLimit == nil || *h.PidsLimit != 50:
+		t.Fatalf("limits %+v", h)
+	case len(h.Ulimits) != 1 || h.Ulimits[0].Name != "nofile" || h.Ulimits[0].Soft != 100 || h.Ulimits[0].Hard != 200:
+		t.Fatalf("ulimits %+v", h.Ulimits)
+	case h.Init == nil || !*h.Init || !slices.Equal(h.CapAdd, []string{"NET_ADMIN"}) || !slices.Equal(h.CapDrop, []string{"CHOWN"}):
+		t.Fatalf("init/caps %+v", h)
+	case !h.Privileged || !h.ReadonlyRootfs || !slices.Equal(h.SecurityOpt, []string{"no-new-privileges"}) || h.LogConfig.Type != "json-file":
+		t.Fatalf("security %+v", h)
+	}
+	ms := hc[0].Mounts
+	if len(ms) != 2 || ms[0].Type != "bind" || ms[0].Source != host || ms[0].RW || ms[1].Type != "volume" || ms[1].Name != "ivol" || !ms[1].RW {
+		t.Fatalf("Mounts %+v", ms)
+	}
 
 	// -f templates with Docker's functions, one line per object.
 	out := e.ok("inspect", "-f", "{{.State.Status}} {{.Name}} {{json .Config.Cmd}} {{upper .Config.Labels.k}} {{index .Args 0}} {{.NetworkSettings.Networks.bridge.IPAddress}}", "insp", "insp")
@@ -220,7 +284,7 @@ func TestInspect(t *testing.T) {
 }
 
 func TestPauseUnpause(t *testing.T) {
-	e, _, id := runningBusybox(t, "pz")
+	e, ref, id := runningBusybox(t, "pz")
 	pid, _ := strconv.Atoi(strings.TrimSpace(e.ok("inspect", "-f", "{{.State.Pid}}", "pz")))
 	e.ok("pause", "pz")
 	if out := e.ok("inspect", "-f", "{{.State.Status}} {{.State.Running}} {{.State.Paused}}", "pz"); out != "paused true true\n" {
@@ -252,6 +316,29 @@ func TestPauseUnpause(t *testing.T) {
 	e.wantFail(1, "No such container: nosuch", "pause", "nosuch")
 	e.ok("stop", "-t", "0", "pz")
 	e.wantFail(1, "is not running", "pause", "pz")
+
+	// stop of a paused container: the stop signal is delivered by
+	// unpausing, so it ends at once (moby's stop/kill), not after --time.
+	e.ok("run", "-d", "--init", "--name", "pzstop", "--network", "none", ref, "sleep", "1000")
+	e.ok("pause", "pzstop")
+	start := time.Now()
+	e.ok("stop", "-t", "30", "pzstop")
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("stop of a paused container took %s", d)
+	}
+	if out := e.ok("inspect", "-f", "{{.State.Status}} {{.State.ExitCode}} {{.State.Paused}}", "pzstop"); out != "exited 143 false\n" {
+		t.Fatalf("paused container after stop: %q", out)
+	}
+	// kill of a paused container: SIGKILL, then unpaused; 137.
+	e.ok("run", "-d", "--name", "pzkill", "--network", "none", ref, "sleep", "1000")
+	e.ok("pause", "pzkill")
+	e.ok("kill", "pzkill")
+	if out := e.ok("wait", "pzkill"); out != "137\n" {
+		t.Fatalf("wait after kill of a paused container: %q", out)
+	}
+	if out := e.ok("inspect", "-f", "{{.State.Status}} {{.State.Paused}}", "pzkill"); out != "exited false\n" {
+		t.Fatalf("paused container after kill: %q", out)
+	}
 }
 
 func freezerState(id string) string {

@@ -3,24 +3,19 @@ package integration
 import (
 	"archive/tar"
 	"bytes"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/berthproject/berth/internal/testutil"
-	"golang.org/x/crypto/bcrypt"
 )
 
 // berthIO runs berth with stdin and extra environment.
@@ -412,120 +407,4 @@ func TestImageImportExport(t *testing.T) {
 		t.Fatalf("export to stdout: exit %d %s", er.code, er.stderr)
 	}
 	e.fails("No such container", "export", "-o", filepath.Join(dir, "x.tar"), "nosuch")
-}
-
-// authRegistry starts docker-registry with htpasswd auth for user:password.
-func authRegistry(t *testing.T, user, password string) string {
-	if _, err := os.Stat(testutil.RegistryBinary); err != nil {
-		t.Skip("docker-registry not installed")
-	}
-	dir := t.TempDir()
-	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
-	if err != nil {
-		t.Fatal(err)
-	}
-	htpasswd := filepath.Join(dir, "htpasswd")
-	os.WriteFile(htpasswd, []byte(user+":"+string(hash)+"\n"), 0o600)
-	addr := "127.0.0.1:" + strconv.Itoa(testutil.FreePort(t))
-	conf := filepath.Join(dir, "config.yml")
-	os.WriteFile(conf, []byte(`version: 0.1
-log:
-  level: error
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: "`+filepath.Join(dir, "data")+`"
-auth:
-  htpasswd:
-    realm: berth-test
-    path: "`+htpasswd+`"
-http:
-  addr: "`+addr+`"
-`), 0o600)
-	cmd := exec.Command(testutil.RegistryBinary, "serve", conf)
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "REGISTRY_") {
-			env = append(env, kv)
-		}
-	}
-	cmd.Env = env
-	var stderr bytes.Buffer
-	cmd.Stderr, cmd.Stdout = &stderr, &stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	for i := 0; i < 200; i++ {
-		resp, err := http.Get("http://" + addr + "/v2/")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusUnauthorized {
-				return addr
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("auth registry did not start: %s", stderr.String())
-	return ""
-}
-
-func TestLoginPushPullWithCredentials(t *testing.T) {
-	_, ref := busybox(t)
-	addr := authRegistry(t, "alice", "s3cret")
-	cfgDir := t.TempDir()
-	t.Setenv("DOCKER_CONFIG", cfgDir)
-	e := newEnv(t)
-	e.ok("pull", ref)
-	target := addr + "/private/busybox:1"
-	e.ok("tag", ref, target)
-	if r := e.berth("push", target); r.code != 1 || strings.Count(r.stderr, "\n") != 1 {
-		t.Fatalf("push without login: exit %d %q", r.code, r.stderr)
-	}
-
-	r := e.berthIO(strings.NewReader("wrong\n"), nil, "login", "-u", "alice", "--password-stdin", addr)
-	if r.code != 1 || strings.Count(r.stderr, "\n") != 1 || !strings.Contains(r.stderr, "unauthorized") {
-		t.Fatalf("login with wrong password: exit %d %q", r.code, r.stderr)
-	}
-	if _, err := os.Stat(filepath.Join(cfgDir, "config.json")); err == nil {
-		t.Fatal("failed login wrote credentials")
-	}
-	r = e.berthIO(strings.NewReader("s3cret\n"), nil, "login", "-u", "alice", "--password-stdin", addr)
-	if r.code != 0 || r.stdout != "Login Succeeded\n" {
-		t.Fatalf("login: exit %d %q %q", r.code, r.stdout, r.stderr)
-	}
-	data, err := os.ReadFile(filepath.Join(cfgDir, "config.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var cfg struct {
-		Auths map[string]struct{ Auth string }
-	}
-	if err := json.Unmarshal(data, &cfg); err != nil {
-		t.Fatal(err)
-	}
-	if got := cfg.Auths[addr].Auth; got != base64.StdEncoding.EncodeToString([]byte("alice:s3cret")) {
-		t.Fatalf("config.json auth for %s: %q (%s)", addr, got, data)
-	}
-	e.ok("push", target)
-	b := newEnv(t)
-	b.ok("pull", target)
-	if b.inspect(target, "{{.Id}}") != e.inspect(ref, "{{.Id}}") {
-		t.Fatal("pulled image differs")
-	}
-	if out := e.ok("logout", addr); out != "Removing login credentials for "+addr+"\n" {
-		t.Fatalf("logout printed %q", out)
-	}
-	if out := e.ok("logout", addr); out != "Not logged in to "+addr+"\n" {
-		t.Fatalf("second logout printed %q", out)
-	}
-	c := newEnv(t)
-	if r := c.berth("pull", target); r.code == 0 {
-		t.Fatal("pull after logout succeeded")
-	}
 }

@@ -68,6 +68,9 @@ type Options struct {
 	// PortRange is the inclusive range random host ports are taken from
 	// (default: the kernel's net.ipv4.ip_local_port_range).
 	PortRange [2]uint16
+	// Drivers plumb networks created with another driver than "bridge",
+	// by driver name (e.g. "cni"); see Driver.
+	Drivers map[string]Driver
 }
 
 // Manager manages bridge networks and their endpoints. It keeps all state
@@ -322,13 +325,17 @@ func (m *Manager) create(ctx context.Context, st *state, o CreateOptions, isDefa
 	if !validName.MatchString(o.Name) {
 		return Network{}, fmt.Errorf("invalid network name %q: %w", o.Name, errdefs.ErrInvalidArgument)
 	}
-	if o.Driver != "" && o.Driver != "bridge" {
-		return Network{}, fmt.Errorf("network driver %q is not supported (only bridge): %w", o.Driver, errdefs.ErrInvalidArgument)
+	drv, isDriver := m.driver(o.Driver)
+	if o.Driver != "" && o.Driver != "bridge" && !isDriver {
+		return Network{}, fmt.Errorf("network driver %q is not supported (supported: %s): %w", o.Driver, strings.Join(m.supportedDrivers(), ", "), errdefs.ErrInvalidArgument)
 	}
 	for _, n := range st.Networks {
 		if n.Name == o.Name {
 			return Network{}, fmt.Errorf("network with name %s already exists: %w", o.Name, errdefs.ErrConflict)
 		}
+	}
+	if isDriver {
+		return m.createWithDriver(ctx, st, o, drv)
 	}
 	id := newID()
 	brName := o.Options[optBridgeName]
@@ -486,6 +493,15 @@ func (m *Manager) remove(ctx context.Context, st *state, n *netRecord) error {
 	if eps := st.endpointsOf(n.ID); len(eps) > 0 {
 		return fmt.Errorf("network %s has %d active endpoint(s): %w", n.Name, len(eps), errdefs.ErrFailedPrecondition)
 	}
+	if n.usesDriver() {
+		// The driver's own state is the driver's; Detach may have left
+		// an empty berth IPAM pool file.
+		if err := m.ipam.Delete(ctx, n.ID); err != nil {
+			return err
+		}
+		delete(st.Networks, n.ID)
+		return nil
+	}
 	if err := m.unplumb(ctx, n); err != nil {
 		return fmt.Errorf("remove network %s: %w", n.Name, err)
 	}
@@ -583,6 +599,10 @@ func (m *Manager) Attach(ctx context.Context, network, containerID, netnsPath st
 		if _, err := os.Stat(netnsPath); err != nil {
 			return fmt.Errorf("netns %s: %w", netnsPath, errdefs.ErrNotFound)
 		}
+		if n.usesDriver() {
+			out, err = m.attachWithDriver(ctx, st, save, n, containerID, netnsPath, o)
+			return err
+		}
 		var mac net.HardwareAddr
 		if o.MAC != "" {
 			if mac, err = net.ParseMAC(o.MAC); err != nil || len(mac) != 6 {
@@ -678,6 +698,9 @@ func (st *state) nextIfName(containerID string) string {
 // teardown undoes an endpoint in reverse order and forgets it. Every step
 // is idempotent, so teardown of a half-created endpoint is safe.
 func (m *Manager) teardown(ctx context.Context, st *state, e *epRecord) error {
+	if n := st.Networks[e.NetworkID]; n != nil && n.usesDriver() {
+		return m.teardownWithDriver(ctx, st, n, e)
+	}
 	var errs []error
 	for _, r := range slices.Backward(e.Rules) {
 		errs = append(errs, m.fw.Delete(ctx, r))
@@ -751,7 +774,10 @@ func (m *Manager) releaseAll(ctx context.Context, st *state, save func() error, 
 	}
 	// Addresses without an endpoint record (crash between allocation and
 	// record) are owned by nobody live.
-	for id := range st.Networks {
+	for id, n := range st.Networks {
+		if n.usesDriver() {
+			continue // no berth IPAM
+		}
 		allocs, err := m.ipam.Allocations(ctx, id)
 		if err != nil {
 			return err

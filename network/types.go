@@ -11,7 +11,7 @@ import (
 type Network struct {
 	ID      string            `json:"id"`     // 64 hex digits
 	Name    string            `json:"name"`   // unique; "bridge" is the default network
-	Driver  string            `json:"driver"` // always "bridge"
+	Driver  string            `json:"driver"` // "bridge", or the name of an Options.Drivers driver
 	Bridge  string            `json:"bridge"` // Linux bridge name, e.g. berth0, br-<id[:12]>
 	Subnet  netip.Prefix      `json:"subnet"`
 	Gateway netip.Addr        `json:"gateway"`
@@ -84,7 +84,8 @@ type CreateOptions struct {
 	//   com.docker.network.driver.mtu   MTU of bridge and veths
 	// Others are kept and returned by Inspect.
 	Options map[string]string
-	// Driver must be "" or "bridge".
+	// Driver is "" or "bridge" for a berth bridge network, or the name
+	// of one of Options.Drivers (see Driver).
 	Driver string
 }
 
@@ -109,6 +110,9 @@ type state struct {
 type netRecord struct {
 	Network
 	Rules []firewall.Rule `json:"rules"`
+	// DriverConfig is what the driver's Validate returned (driver
+	// networks only).
+	DriverConfig []byte `json:"driverConfig,omitempty"`
 }
 
 type epRecord struct {

@@ -2,7 +2,6 @@ package privsep
 
 import (
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -73,7 +72,7 @@ func (c *Client) call(ctx context.Context, op Op, args any, onStream func(Reply)
 	defer conn.Close()
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
-	if err := writeFrame(conn, body); err != nil {
+	if err := writeFrameFD(conn, body, inputOf(ctx)); err != nil {
 		return nil, -1, c.connErr(ctx, err)
 	}
 	for {
@@ -113,37 +112,7 @@ func (c *Client) connErr(ctx context.Context, err error) error {
 
 // readReply reads one reply frame and the descriptor (if any) sent with it.
 func readReply(conn *net.UnixConn) ([]byte, int, error) {
-	var hdr [4]byte
-	oob := make([]byte, unix.CmsgSpace(4*4))
-	n, oobn, _, _, err := conn.ReadMsgUnix(hdr[:], oob)
-	if err != nil {
-		return nil, -1, err
-	}
-	if n == 0 {
-		return nil, -1, io.ErrUnexpectedEOF
-	}
-	fd := -1
-	if fds := parseRights(oob[:oobn]); len(fds) > 0 {
-		fd = fds[0]
-		closeFDs(fds[1:])
-	}
-	if n < 4 {
-		if _, err := io.ReadFull(conn, hdr[n:]); err != nil {
-			closeFDs([]int{fd})
-			return nil, -1, err
-		}
-	}
-	size := binary.BigEndian.Uint32(hdr[:])
-	if size > MaxReply {
-		closeFDs([]int{fd})
-		return nil, -1, fmt.Errorf("reply of %d bytes exceeds %d", size, MaxReply)
-	}
-	body := make([]byte, size)
-	if _, err := io.ReadFull(conn, body); err != nil {
-		closeFDs([]int{fd})
-		return nil, -1, err
-	}
-	return body, fd, nil
+	return readFrameFD(conn, MaxReply)
 }
 
 // do runs a request without streams and decodes its result into out (nil:
@@ -249,12 +218,6 @@ func (c *Client) LogPath(id string) string {
 func (c *Client) Pull(ctx context.Context, ref string, o engine.PullOptions) (image.Record, error) {
 	var out image.Record
 	return out, c.doStream(ctx, OpImagePull, PullArgs{Ref: ref, Platform: o.Platform}, &out, progressTo(o.Progress))
-}
-
-// Push is not in the helper's request set (a push's registry I/O would
-// run in the root process): errdefs.ErrNotImplemented.
-func (c *Client) Push(ctx context.Context, ref string, o engine.PushOptions) (engine.PushResult, error) {
-	return engine.PushResult{}, fmt.Errorf("push through the privilege-separated service is not available (use `berth push`): %w", errdefs.ErrNotImplemented)
 }
 
 // Images is engine.Images through the helper.

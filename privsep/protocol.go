@@ -253,6 +253,21 @@ var ops = map[Op]func() any{
 	OpVolumeSize:        func() any { return &RefArgs{} },
 	OpEventAppend:       func() any { return &EventAppendArgs{} },
 	OpEventRead:         func() any { return &EventReadArgs{} },
+	// The verbs of ops_verbs.go.
+	OpContainerTop:      newTopArgs,
+	OpContainerStats:    newStatsArgs,
+	OpContainerPause:    newRefArgs,
+	OpContainerUnpause:  newRefArgs,
+	OpContainerRename:   newRenameArgs,
+	OpContainerPathStat: newPathArgs,
+	OpContainerCopyFrom: newPathArgs,
+	OpContainerCopyTo:   newCopyToArgs,
+	OpNetworkConnect:    newConnectArgs,
+	OpNetworkDisconnect: newDisconnectArgs,
+	OpImagePush:         newPushArgs,
+	// The exec ops of exec.go.
+	OpExecStart:  newExecStartArgs,
+	OpExecResize: newResizeArgs,
 }
 
 // Request is one decoded, validated request: Op and a pointer to its

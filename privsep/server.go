@@ -37,6 +37,8 @@ type Helper struct {
 	MaxCalls int
 	// Logf reports calls that failed at the protocol level; nil: log.Printf.
 	Logf func(format string, args ...any)
+
+	execs execTable // running exec'd processes (exec.go)
 }
 
 // requestTimeout bounds the wait for a call's request frame.
@@ -144,6 +146,7 @@ type sender struct {
 	mu   sync.Mutex
 	conn *net.UnixConn
 	err  error
+	in   *os.File // the descriptor the request carried (requestInput), else nil
 }
 
 func (s *sender) send(r Reply, fd int) error {
@@ -188,7 +191,7 @@ func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 func (h *Helper) call(ctx context.Context, conn *net.UnixConn) {
 	s := &sender{conn: conn}
 	conn.SetReadDeadline(time.Now().Add(requestTimeout))
-	body, err := readFrame(conn, MaxRequest)
+	body, inFD, err := readFrameFD(conn, MaxRequest)
 	if err != nil {
 		if errdefs.IsInvalidArgument(err) {
 			s.send(errorReply(err), -1)
@@ -197,9 +200,19 @@ func (h *Helper) call(ctx context.Context, conn *net.UnixConn) {
 	}
 	conf := Confinement{Root: h.Engine.Options().Root, RunRoot: h.Engine.Options().RunRoot}
 	req, err := DecodeRequest(body, conf)
+	if err == nil && isExec(req.Op) {
+		s.in, err = execInput(req, inFD)
+	} else if err == nil {
+		s.in, err = requestInput(req.Op, inFD)
+	} else {
+		closeFDs([]int{inFD})
+	}
 	if err != nil {
 		s.send(errorReply(err), -1)
 		return
+	}
+	if s.in != nil {
+		defer s.in.Close()
 	}
 	conn.SetReadDeadline(time.Time{})
 	ctx, cancel := context.WithCancel(ctx)
@@ -231,6 +244,12 @@ func (h *Helper) call(ctx context.Context, conn *net.UnixConn) {
 // run executes one validated request. Requests that change state run to
 // completion even when the client goes away (as the API handlers ask).
 func (h *Helper) run(ctx context.Context, req Request, s *sender, fd *int) (any, error) {
+	if res, err, ok := h.runVerb(ctx, req, s); ok {
+		return res, err
+	}
+	if res, err, ok := h.runExec(ctx, req, s); ok {
+		return res, err
+	}
 	e := h.Engine
 	keep := context.WithoutCancel(ctx)
 	switch a := req.Args.(type) {

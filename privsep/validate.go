@@ -112,6 +112,12 @@ func checkLabels(what string, m map[string]string) error {
 // references well-formed, host paths absolute, clean and confined, numbers
 // in range. A violation gives errdefs.ErrInvalidArgument.
 func Validate(op Op, args any, c Confinement) error {
+	if err, ok := validateVerb(op, args); ok {
+		return err
+	}
+	if err, ok := validateExec(op, args); ok {
+		return err
+	}
 	switch a := args.(type) {
 	case *NoArgs:
 		return nil

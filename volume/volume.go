@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/containerd/errdefs"
@@ -62,6 +63,35 @@ func IsVolumeName(s string) bool { return validName.MatchString(s) }
 
 // DataDir is the directory the volume name's data lives in.
 func (s *Store) DataDir(name string) string { return filepath.Join(s.dir, name, "_data") }
+
+// AnonymousLabel marks a volume the engine created without a name (a
+// `-v /path` or an image's VOLUME), as Docker ≥ 23 does: such volumes go
+// with their container on `rm -v` and `run --rm`, and `volume prune`
+// without --all removes only them.
+const AnonymousLabel = "com.docker.volume.anonymous"
+
+// NameOf returns the volume whose data directory is source (a bind
+// mount's source), and false when source is not a volume of this store.
+func (s *Store) NameOf(source string) (string, bool) {
+	name, ok := strings.CutPrefix(filepath.Clean(source), s.dir+string(filepath.Separator))
+	if !ok {
+		return "", false
+	}
+	name, ok = strings.CutSuffix(name, string(filepath.Separator)+"_data")
+	return name, ok && validName.MatchString(name)
+}
+
+// IsAnonymousName reports whether name has the shape of a generated
+// name (64 hex digits), as Create gives a volume created without one.
+func IsAnonymousName(name string) bool { return anonName.MatchString(name) }
+
+var anonName = regexp.MustCompile(`^[0-9a-f]{64}$`)
+
+// Anonymous reports whether v was created without a name (AnonymousLabel).
+func (v Volume) Anonymous() bool {
+	_, ok := v.Labels[AnonymousLabel]
+	return ok
+}
 
 // locked runs fn with the metadata under the store's flock; fn's changes
 // are written back when it returns true.

@@ -20,6 +20,9 @@ import (
 func statusText(c engine.Container) string {
 	switch c.State.Status {
 	case engine.StatusRunning:
+		if c.State.Paused {
+			return "Up " + units.HumanDuration(time.Since(c.State.StartedAt)) + " (Paused)"
+		}
 		return "Up " + units.HumanDuration(time.Since(c.State.StartedAt))
 	case engine.StatusExited:
 		return fmt.Sprintf("Exited (%d) %s ago", c.State.ExitCode, units.HumanDuration(time.Since(c.State.FinishedAt)))
@@ -41,9 +44,20 @@ func ImageName(c engine.Container) string {
 	return c.ImageName
 }
 
+// livePorts are c's port bindings as they are now: while it runs, the
+// host ports its last start resolved (random ones from -P or -p 80
+// filled in), else as requested (0 for a random one), as Docker's
+// NetworkSettings.Ports and `docker ps` show them.
+func livePorts(c engine.Container) []engine.PortBinding {
+	if c.State.Status == engine.StatusRunning && len(c.Net.Published) > 0 {
+		return c.Net.Published
+	}
+	return c.Net.Ports
+}
+
 func ports(c engine.Container) []containertypes.PortSummary {
 	out := []containertypes.PortSummary{}
-	for _, p := range c.Net.Ports {
+	for _, p := range livePorts(c) {
 		ps := containertypes.PortSummary{PrivatePort: p.ContainerPort, PublicPort: p.HostPort, Type: p.Proto}
 		if p.HostPort != 0 {
 			ps.IP = p.HostIP
@@ -86,7 +100,7 @@ func Summary(c engine.Container, eps map[string]*networktypes.EndpointSettings, 
 	sum := containertypes.Summary{
 		ID: c.ID, Names: []string{"/" + c.Name}, Image: ImageName(c), ImageID: c.ImageID.String(),
 		Command: command(c), Created: c.Created.Unix(), Ports: ports(c),
-		Labels: c.Labels, State: containertypes.ContainerState(c.State.Status), Status: statusText(c),
+		Labels: c.Labels, State: containertypes.ContainerState(c.DisplayStatus()), Status: statusText(c),
 		NetworkSettings: &containertypes.NetworkSettingsSummary{Networks: eps},
 		Mounts:          MountPoints(c, volDir),
 	}
@@ -112,20 +126,8 @@ func Inspect(c engine.Container, eps map[string]*networktypes.EndpointSettings, 
 	if len(cmd) == 0 && !c.Run.EntrypointSet {
 		cmd = append([]string{c.Path}, c.Args...)
 	}
-	pm := networktypes.PortMap{}
-	exposed := networktypes.PortSet{}
-	for _, p := range c.Net.Ports {
-		port, err := networktypes.ParsePort(strconv.Itoa(int(p.ContainerPort)) + "/" + p.Proto)
-		if err != nil {
-			continue
-		}
-		exposed[port] = struct{}{}
-		b := networktypes.PortBinding{HostIP: p.HostIP, HostPort: strconv.Itoa(int(p.HostPort))}
-		if !b.HostIP.IsValid() {
-			b.HostIP = netip.IPv4Unspecified()
-		}
-		pm[port] = append(pm[port], b)
-	}
+	pm, exposed := portMap(c.Net.Ports)
+	live, _ := portMap(livePorts(c))
 	restart := containertypes.RestartPolicy{Name: containertypes.RestartPolicyMode(c.Restart.Name), MaximumRetryCount: c.Restart.MaximumRetryCount}
 	if restart.Name == "" {
 		restart.Name = containertypes.RestartPolicyDisabled
@@ -143,7 +145,7 @@ func Inspect(c engine.Container, eps map[string]*networktypes.EndpointSettings, 
 	return containertypes.InspectResponse{
 		ID: c.ID, Created: timeText(c.Created), Path: c.Path, Args: c.Args,
 		State: &containertypes.State{
-			Status: containertypes.ContainerState(st.Status), Running: st.Status == engine.StatusRunning,
+			Status: containertypes.ContainerState(c.DisplayStatus()), Running: st.Status == engine.StatusRunning, Paused: st.Paused,
 			Pid: st.Pid, ExitCode: st.ExitCode, Error: st.Error,
 			StartedAt: timeText(st.StartedAt), FinishedAt: timeText(st.FinishedAt),
 		},
@@ -168,6 +170,25 @@ func Inspect(c engine.Container, eps map[string]*networktypes.EndpointSettings, 
 			Env: c.Run.Env, Cmd: cmd, Image: ImageName(c), WorkingDir: c.Run.WorkingDir,
 			Entrypoint: c.Run.Entrypoint, Labels: c.Labels, StopSignal: c.StopSignal, StopTimeout: c.StopTimeout,
 		},
-		NetworkSettings: &containertypes.NetworkSettings{Ports: pm, Networks: eps},
+		NetworkSettings: &containertypes.NetworkSettings{Ports: live, Networks: eps},
 	}
+}
+
+// portMap is Docker's PortMap of bindings, and the ports they expose.
+func portMap(bindings []engine.PortBinding) (networktypes.PortMap, networktypes.PortSet) {
+	pm := networktypes.PortMap{}
+	exposed := networktypes.PortSet{}
+	for _, p := range bindings {
+		port, err := networktypes.ParsePort(strconv.Itoa(int(p.ContainerPort)) + "/" + p.Proto)
+		if err != nil {
+			continue
+		}
+		exposed[port] = struct{}{}
+		b := networktypes.PortBinding{HostIP: p.HostIP, HostPort: strconv.Itoa(int(p.HostPort))}
+		if !b.HostIP.IsValid() {
+			b.HostIP = netip.IPv4Unspecified()
+		}
+		pm[port] = append(pm[port], b)
+	}
+	return pm, exposed
 }

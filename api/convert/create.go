@@ -21,11 +21,12 @@ import (
 )
 
 // VolumeRef asks for a named volume (created on first use) mounted at
-// Destination; the handler resolves it to a bind of the volume's data.
+// Destination; the handler passes it to the engine (engine.VolumeMount).
 type VolumeRef struct {
 	Name        string // "" for an anonymous volume
 	Destination string
 	ReadOnly    bool
+	NoCopy      bool // Docker's nocopy / VolumeOptions.NoCopy
 }
 
 // Plan is a decoded create request: the engine options plus what the
@@ -183,13 +184,15 @@ func decodeMounts(p *Plan, c *containertypes.Config, hc *containertypes.HostConf
 		if len(parts) < 2 || len(parts) > 3 || parts[0] == "" || !path.IsAbs(parts[1]) {
 			return invalid("invalid volume specification: '" + b + "'")
 		}
-		ro := false
+		ro, noCopy := false, false
 		var opts []string
 		if len(parts) == 3 {
 			for _, o := range strings.Split(parts[2], ",") {
 				switch o {
 				case "ro":
 					ro = true
+				case "nocopy":
+					noCopy = true
 				case "rw", "z", "Z", "":
 				case "shared", "rshared", "slave", "rslave", "private", "rprivate":
 					opts = append(opts, o)
@@ -201,7 +204,7 @@ func decodeMounts(p *Plan, c *containertypes.Config, hc *containertypes.HostConf
 		if path.IsAbs(parts[0]) {
 			run.Mounts = append(run.Mounts, BindMount(parts[0], parts[1], ro, opts...))
 		} else {
-			p.Volumes = append(p.Volumes, VolumeRef{Name: parts[0], Destination: parts[1], ReadOnly: ro})
+			p.Volumes = append(p.Volumes, VolumeRef{Name: parts[0], Destination: parts[1], ReadOnly: ro, NoCopy: noCopy})
 		}
 	}
 	for _, m := range hc.Mounts {
@@ -215,7 +218,8 @@ func decodeMounts(p *Plan, c *containertypes.Config, hc *containertypes.HostConf
 			}
 			run.Mounts = append(run.Mounts, BindMount(m.Source, m.Target, m.ReadOnly))
 		case mounttypes.TypeVolume:
-			p.Volumes = append(p.Volumes, VolumeRef{Name: m.Source, Destination: m.Target, ReadOnly: m.ReadOnly})
+			noCopy := m.VolumeOptions != nil && m.VolumeOptions.NoCopy
+			p.Volumes = append(p.Volumes, VolumeRef{Name: m.Source, Destination: m.Target, ReadOnly: m.ReadOnly, NoCopy: noCopy})
 		case mounttypes.TypeTmpfs:
 			opts := []string{"nosuid", "nodev"}
 			if m.TmpfsOptions != nil && m.TmpfsOptions.SizeBytes > 0 {

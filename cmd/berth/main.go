@@ -17,6 +17,7 @@ import (
 	"github.com/berthproject/berth/cmd/berth/internal/cli/images"
 	"github.com/berthproject/berth/cmd/berth/internal/cli/network"
 	"github.com/berthproject/berth/cmd/berth/internal/cli/run"
+	"github.com/berthproject/berth/cmd/berth/internal/cli/volume"
 	"github.com/berthproject/berth/engine"
 	"github.com/containerd/errdefs"
 	"github.com/spf13/cobra"
@@ -57,7 +58,7 @@ func newRoot() *cobra.Command {
 		images.NewPushCmd(c), images.NewTagCmd(c), images.NewHistoryCmd(c), images.NewSaveCmd(c), images.NewLoadCmd(c), images.NewImportCmd(c), containers.NewExportCmd(c), images.NewLoginCmd(c), images.NewLogoutCmd(c), images.NewImageCmd(c), images.NewSystemCmd(c),
 	)
 	root.AddCommand(containers.NewExecCmd(c), containers.NewInspectCmd(c, ""), containers.NewTopCmd(c), containers.NewStatsCmd(c), containers.NewPauseCmd(c), containers.NewUnpauseCmd(c), containers.NewRenameCmd(c), containers.NewCpCmd(c), containers.NewDiffCmd(c), containers.NewCommitCmd(c), newContainerCmd(c))
-	root.AddCommand(network.NewNetworkCmd(c), containers.NewPortCmd(c), newAttachCmd(g))
+	root.AddCommand(network.NewNetworkCmd(c), containers.NewPortCmd(c), newAttachCmd(g), volume.NewVolumeCmd(c))
 	root.AddCommand(newFetcherCmd()) // hidden: the unprivileged registry fetcher
 	addSystemService(root, g)        // `system service`: the Docker Engine API (service.go)
 	return root

@@ -76,8 +76,8 @@ func frameError(f Frame) error {
 
 // classify turns registry and network errors into one line naming the
 // image and an errdefs category: 401/403 → ErrUnauthenticated, 404 →
-// ErrNotFound, 5xx and unreachable → ErrUnavailable, content that does not
-// hash to its digest → ErrDataLoss. Errors already in a category keep it.
+// ErrNotFound, 5xx, unreachable and a blob body cut short → ErrUnavailable,
+// content that does not hash to its digest → ErrDataLoss. Errors already in a category keep it.
 func classify(named reference.Named, err error) error {
 	fam := reference.FamiliarString(named)
 	var terr *transport.Error
@@ -90,7 +90,8 @@ func classify(named reference.Named, err error) error {
 			if msg == "" {
 				msg = string(terr.Errors[0].Code)
 			}
-			msg = strings.ToLower(string(terr.Errors[0].Code)) + ": " + msg
+			// As Docker prints a registry error code: "manifest unknown: …".
+			msg = strings.ToLower(strings.ReplaceAll(string(terr.Errors[0].Code), "_", " ")) + ": " + msg
 		}
 		switch {
 		case terr.StatusCode == http.StatusUnauthorized || terr.StatusCode == http.StatusForbidden:
@@ -101,7 +102,8 @@ func classify(named reference.Named, err error) error {
 			return fmt.Errorf("pulling %s: registry answered %d: %s: %w", fam, terr.StatusCode, msg, errdefs.ErrUnavailable)
 		}
 		return fmt.Errorf("pulling %s: %s: %w", fam, msg, errdefs.ErrUnknown)
-	case errdefs.IsNotFound(err), errdefs.IsNotImplemented(err), errdefs.IsDataLoss(err), errdefs.IsInvalidArgument(err):
+	case errdefs.IsNotFound(err), errdefs.IsNotImplemented(err), errdefs.IsDataLoss(err), errdefs.IsInvalidArgument(err),
+		errors.Is(err, errTruncated):
 		return fmt.Errorf("pulling %s: %w", fam, err)
 	case errors.As(err, &nerr), errors.Is(err, io.ErrUnexpectedEOF):
 		return fmt.Errorf("pulling %s: registry unreachable: %v: %w", fam, oneLine(err), errdefs.ErrUnavailable)

@@ -290,7 +290,7 @@ func (s *server) stream(ctx context.Context, id uint32, kind, d, mediaType strin
 			sent += int64(n)
 		}
 		if err == io.EOF || err == io.ErrUnexpectedEOF {
-			return fmt.Errorf("%s %s: the registry sent %d of %d bytes: %w", kind, d, sent, size, io.ErrUnexpectedEOF)
+			return fmt.Errorf("%s %s: the registry sent %d of %d bytes: %w", kind, d, sent, size, errTruncated)
 		}
 		if err != nil {
 			return err
@@ -300,6 +300,10 @@ func (s *server) stream(ctx context.Context, id uint32, kind, d, mediaType strin
 }
 
 func (s *server) send(f Frame) error { return s.enc.Encode(f) }
+
+// errTruncated ends a blob whose body stopped before its size: a transfer
+// cut short, which a retry may mend.
+var errTruncated = fmt.Errorf("transfer cut short: %w", errdefs.ErrUnavailable)
 
 func isNetwork(err error) bool {
 	var terr *transport.Error

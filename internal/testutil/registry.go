@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -32,7 +33,8 @@ const RegistryBinary = "/usr/bin/docker-registry"
 const registryReadyTimeout = 10 * time.Second
 
 // Registry is a running docker-registry (distribution v2) process serving
-// plain HTTP on a free 127.0.0.1 port, with no authentication, storing blobs
+// plain HTTP on a free 127.0.0.1 port, with no authentication unless an
+// option asks for it (WithHtpasswd, WithTokenAuth), storing blobs
 // and manifests under a per-test temporary directory. It is stopped (SIGKILL
 // by PID, then reaped) in t.Cleanup, before the storage directory is removed.
 type Registry struct {
@@ -42,7 +44,14 @@ type Registry struct {
 	// StorageDir is the registry's filesystem storage root (a t.TempDir),
 	// for tests that inspect or damage stored blobs.
 	StorageDir string
+	// Username and Password are the account an auth option configured;
+	// empty for an anonymous registry. Push uses them.
+	Username, Password string
+	// TokenRealm is the token server's URL for a WithTokenAuth registry,
+	// else "".
+	TokenRealm string
 
+	tokens   *tokenServer
 	cmd      *exec.Cmd
 	stderr   *lockedBuffer
 	exited   chan struct{} // closed once the process has been reaped
@@ -56,24 +65,47 @@ func (r *Registry) URL() string { return "http://" + r.Addr }
 // (its log, at level error).
 func (r *Registry) Stderr() string { return r.stderr.String() }
 
+// TokensIssued is how many tokens a WithTokenAuth registry's token server
+// has issued so far (0 for other registries).
+func (r *Registry) TokensIssued() int {
+	if r.tokens == nil {
+		return 0
+	}
+	return int(r.tokens.issued.Load())
+}
+
 // StartRegistry starts a docker-registry process on a free 127.0.0.1 port and
-// waits (up to about 10s) until GET http://ADDR/v2/ answers 200. It skips t
+// waits (up to about 10s) until GET http://ADDR/v2/ answers 200 (401 with
+// an auth option). Options choose authentication; none means anonymous
+// access for everyone. It skips t
 // if /usr/bin/docker-registry is missing and fails t, with the registry's
 // stderr, if the process does not become ready. If the chosen port is taken
 // before the registry binds it, it retries with another port.
-func StartRegistry(t testing.TB) *Registry {
+func StartRegistry(t testing.TB, opts ...RegistryOption) *Registry {
 	t.Helper()
 	if _, err := os.Stat(RegistryBinary); err != nil {
 		t.Skipf("testutil: %s not found (%v); install it with `apt-get install docker-registry`", RegistryBinary, err)
 	}
 	storage := t.TempDir()
 	confDir := t.TempDir()
+	var o registryOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	authYAML, tokens, err := authConfig(t, o, confDir)
+	if err != nil {
+		t.Fatalf("testutil: registry auth: %v", err)
+	}
 
 	const attempts = 3
 	for i := 1; ; i++ {
 		addr := "127.0.0.1:" + strconv.Itoa(FreePort(t))
-		r, err := startRegistry(addr, storage, confDir)
+		r, err := startRegistry(addr, storage, confDir, authYAML)
 		if err == nil {
+			r.Username, r.Password, r.tokens = o.user, o.password, tokens
+			if tokens != nil {
+				r.TokenRealm = tokens.realm()
+			}
 			// TempDir cleanups were registered earlier and run later (LIFO),
 			// so the process is gone before its storage is removed.
 			t.Cleanup(func() {
@@ -97,9 +129,9 @@ var errAddrInUse = errors.New("address already in use")
 
 // startRegistry runs docker-registry on addr and waits for it to be ready.
 // The error wraps errAddrInUse if addr was taken.
-func startRegistry(addr, storage, confDir string) (*Registry, error) {
+func startRegistry(addr, storage, confDir, authYAML string) (*Registry, error) {
 	conf := filepath.Join(confDir, "config.yml")
-	if err := os.WriteFile(conf, registryConfig(addr, storage), 0o600); err != nil {
+	if err := os.WriteFile(conf, append(registryConfig(addr, storage), authYAML...), 0o600); err != nil {
 		return nil, err
 	}
 
@@ -134,7 +166,11 @@ func startRegistry(addr, storage, confDir string) (*Registry, error) {
 		return nil, fmt.Errorf("exec %s: %w", RegistryBinary, err)
 	}
 
-	if err := r.waitReady(registryReadyTimeout); err != nil {
+	ready := http.StatusOK
+	if authYAML != "" {
+		ready = http.StatusUnauthorized
+	}
+	if err := r.waitReady(registryReadyTimeout, ready); err != nil {
 		r.Stop()
 		msg := r.Stderr()
 		if strings.Contains(msg, "address already in use") {
@@ -145,9 +181,9 @@ func startRegistry(addr, storage, confDir string) (*Registry, error) {
 	return r, nil
 }
 
-// waitReady polls GET /v2/ until it answers 200, the process exits, or
+// waitReady polls GET /v2/ until it answers status, the process exits, or
 // timeout passes.
-func (r *Registry) waitReady(timeout time.Duration) error {
+func (r *Registry) waitReady(timeout time.Duration, status int) error {
 	client := &http.Client{
 		Timeout:   time.Second,
 		Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true},
@@ -163,7 +199,7 @@ func (r *Registry) waitReady(timeout time.Duration) error {
 		resp, err := client.Get(r.URL() + "/v2/")
 		if err == nil {
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
+			if resp.StatusCode == status {
 				return nil
 			}
 			err = fmt.Errorf("GET /v2/: %s", resp.Status)
@@ -191,7 +227,8 @@ func (r *Registry) Stop() {
 }
 
 // Push writes img to this registry as Addr+"/"+repoTag over plain HTTP with
-// go-containerregistry (anonymous auth), and returns the full reference
+// go-containerregistry (as Username/Password if set, else anonymous), and
+// returns the full reference
 // ("127.0.0.1:PORT/repo:tag") and the manifest digest ("sha256:<64 hex>").
 // repoTag must be "repo:tag" or "path/to/repo:tag" with an explicit tag. It
 // fails t if the reference is invalid or the push fails.
@@ -201,7 +238,11 @@ func (r *Registry) Push(t testing.TB, repoTag string, img v1.Image) (ref string,
 	if err != nil {
 		t.Fatalf("testutil: push: bad reference %q: %v", repoTag, err)
 	}
-	if err := remote.Write(tag, img, remote.WithContext(t.Context())); err != nil {
+	var auth authn.Authenticator = authn.Anonymous
+	if r.Username != "" {
+		auth = &authn.Basic{Username: r.Username, Password: r.Password}
+	}
+	if err := remote.Write(tag, img, remote.WithContext(t.Context()), remote.WithAuth(auth)); err != nil {
 		t.Fatalf("testutil: push %s: %v", tag.Name(), err)
 	}
 	d, err := img.Digest()
@@ -213,7 +254,7 @@ func (r *Registry) Push(t testing.TB, repoTag string, img v1.Image) (ref string,
 
 // registryConfig renders a distribution v2 configuration (version 0.1) for a
 // throw-away registry: filesystem storage at root, plain HTTP on addr, no
-// auth, errors-only logging, and no redis, health checks, notifications,
+// auth (the caller appends an auth: section), errors-only logging, and no redis, health checks, notifications,
 // debug server or upload purging.
 func registryConfig(addr, root string) []byte {
 	// JSON strings are valid YAML double-quoted scalars, which keeps odd

@@ -162,7 +162,7 @@ func TestRegistryPortTakenIsReported(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	r, err := startRegistry(l.Addr().String(), t.TempDir(), t.TempDir())
+	r, err := startRegistry(l.Addr().String(), t.TempDir(), t.TempDir(), "")
 	if err == nil {
 		r.Stop()
 		t.Fatal("registry started on a port that was already bound")

@@ -37,6 +37,21 @@ type Change struct {
 // an init layer, so diff and commit leave them out.
 var initPaths = map[string]bool{"/etc/hosts": true, "/etc/hostname": true, "/etc/resolv.conf": true}
 
+// mountRoots are where the OCI runtime mounts /proc, /sys and /dev (and
+// their children, such as /dev/pts, /dev/shm, /dev/console): what lands
+// in the rootfs there is only the runtime's mount points, which Docker's
+// diff hides too.
+var mountRoots = []string{"/dev", "/proc", "/sys"}
+
+func underMount(p string) bool {
+	for _, r := range mountRoots {
+		if p == r || strings.HasPrefix(p, r+"/") {
+			return true
+		}
+	}
+	return false
+}
+
 // changeSet is a container's changes and the directory holding the
 // changed files (the overlay upper dir, or the vfs tree).
 type changeSet struct {
@@ -237,7 +252,7 @@ func sameFile(p string, a fs.FileInfo, q string, b fs.FileInfo) bool {
 func filterInit(cs []Change) []Change {
 	keep := cs[:0]
 	for _, c := range cs {
-		if !initPaths[c.Path] {
+		if !initPaths[c.Path] && !underMount(c.Path) {
 			keep = append(keep, c)
 		}
 	}

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/berthproject/berth/engine/internal/record"
+	"github.com/berthproject/berth/monitor"
 	"github.com/berthproject/berth/runtime"
 	"github.com/berthproject/berth/runtime/ociruntime"
 	"github.com/containerd/errdefs"
@@ -109,8 +110,15 @@ func Exec(ctx context.Context, r runtime.Runtime, c record.Container, bundle str
 	if err := os.WriteFile(procFile, data, 0o600); err != nil {
 		return nil, err
 	}
-	args := []string{"--root", rt.Root, "--log", logFile, "--log-format", "json", "exec", "--process", procFile, "--detach", "--pid-file", pidFile}
 	p := &ExecProcess{copyDone: make(chan struct{}), detached: opts.Detach}
+	if opts.Detach && opts.Tty {
+		// The terminal must outlive this process: a monitor holds it.
+		if p.Pid, err = execUnderMonitor(ctx, rt, c, tmp, procFile, logFile); err != nil {
+			return nil, err
+		}
+		return p, nil
+	}
+	args := []string{"--root", rt.Root, "--log", logFile, "--log-format", "json", "exec", "--process", procFile, "--detach", "--pid-file", pidFile}
 	cmd := exec.CommandContext(ctx, rt.Binary)
 	var consoleCh chan consoleResult
 	var ends []*os.File
@@ -176,13 +184,6 @@ func Exec(ctx context.Context, r runtime.Runtime, c record.Container, bundle str
 			return nil, fmt.Errorf("exec in %s: %w", c.ShortID(), res.err)
 		}
 		p.Console = res.f
-		if opts.Detach {
-			// Nobody reads the terminal: keep it open in no process, so
-			// the process sees a hang-up on output (as Docker's -d -t
-			// without attach: output is discarded).
-			go func() { io.Copy(io.Discard, res.f); res.f.Close() }()
-			return p, nil
-		}
 		out := stdio.Stdout
 		if out == nil {
 			out = io.Discard
@@ -195,6 +196,15 @@ func Exec(ctx context.Context, r runtime.Runtime, c record.Container, bundle str
 	Drain(sinks, p.copyDone)
 	return p, nil
 }
+
+// cannotExec is an error that keeps err's text and categories and also
+// matches runtime.ErrCommandNotExecutable: Docker's exec exits 126 when
+// the process cannot be started once the exec was accepted (an unknown
+// user, for one).
+type cannotExec struct{ err error }
+
+func (e cannotExec) Error() string   { return e.err.Error() }
+func (e cannotExec) Unwrap() []error { return []error{e.err, runtime.ErrCommandNotExecutable} }
 
 type consoleResult struct {
 	f   *os.File
@@ -302,7 +312,7 @@ func execProcessSpec(configPath, rootfs string, opts ExecOptions) (*specs.Proces
 	if opts.User != "" {
 		u, err := runtime.ResolveUser(rootfs, opts.User)
 		if err != nil {
-			return nil, err
+			return nil, cannotExec{err}
 		}
 		p.User = specs.User{UID: u.UID, GID: u.GID, AdditionalGids: u.AdditionalGids}
 	}
@@ -388,4 +398,59 @@ func Drain(copies []func(), done chan struct{}) {
 		wg.Wait()
 		close(done)
 	}()
+}
+
+// execUnderMonitor starts the process described by procFile in container
+// c with a terminal, under a monitor (conmon in exec mode, found in $PATH)
+// that holds the terminal and discards its output for as long as the
+// process runs, as Docker's daemon does for `exec -d -t`. It returns the
+// process's pid once the OCI runtime has started it; a failure to start
+// is classified as execError does. dir is a scratch directory for the
+// terminal socket; logFile receives the runtime's JSON log.
+func execUnderMonitor(ctx context.Context, rt *ociruntime.Runtime, c record.Container, dir, procFile, logFile string) (int, error) {
+	mon, err := monitor.New("")
+	if err != nil {
+		return 0, err
+	}
+	sessionID := fmt.Sprintf("%s-exec-%d", c.ID[:12], time.Now().UnixNano())
+	args := []string{
+		"--api-version", "1", "-c", c.ID, "-u", sessionID, "-n", sessionID,
+		"-r", rt.Binary, "--runtime-arg", "--root", "--runtime-arg", rt.Root,
+		"--runtime-arg", "--log", "--runtime-arg", logFile, "--runtime-arg", "--log-format", "--runtime-arg", "json",
+		"--exec", "--exec-process-spec", procFile, "-t",
+		"-p", filepath.Join(dir, "pid"), "-l", "none", "--socket-dir-path", dir,
+		"--log-level", "error", "--syslog=false",
+	}
+	syncR, syncW, err := os.Pipe()
+	if err != nil {
+		return 0, err
+	}
+	defer syncR.Close()
+	cmd := exec.Command(mon.Binary, args...)
+	cmd.ExtraFiles = []*os.File{syncW} // fd 3
+	cmd.Env = append(os.Environ(), "_OCI_SYNCPIPE=3")
+	cmd.Dir = dir
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	err = cmd.Run() // conmon forks; the child reports on the sync pipe
+	syncW.Close()
+	if err != nil {
+		return 0, fmt.Errorf("exec in %s: monitor: %s: %w", c.ShortID(), strings.TrimSpace(stderr.String()), err)
+	}
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(time.Minute)
+	}
+	syncR.SetReadDeadline(deadline)
+	var msg struct {
+		Data    int    `json:"data"`
+		Message string `json:"message"`
+	}
+	if err := json.NewDecoder(syncR).Decode(&msg); err != nil {
+		return 0, fmt.Errorf("exec in %s: the monitor reported nothing: %w", c.ShortID(), err)
+	}
+	if msg.Data <= 0 {
+		return 0, execError(c.ID, logFile, errors.New(strings.TrimSpace(msg.Message)))
+	}
+	return msg.Data, nil
 }

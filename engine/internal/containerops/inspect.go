@@ -11,12 +11,15 @@ import (
 	"time"
 
 	"github.com/berthproject/berth/engine/internal/record"
-	"github.com/berthproject/berth/mount"
+	bmount "github.com/berthproject/berth/mount"
 	"github.com/berthproject/berth/network"
+	"github.com/berthproject/berth/volume"
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/mount"
 	mobynet "github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/api/types/storage"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 // InspectInput is what Inspect reports on: the record and what the
@@ -35,13 +38,16 @@ type InspectInput struct {
 	Snapshotter, Runtime string
 	// Mounts are the snapshot's mounts; HasSnapshot is false when it has
 	// none (no GraphDriver is reported then).
-	Mounts      []mount.Mount
+	Mounts      []bmount.Mount
 	HasSnapshot bool
 	// Endpoints are the running container's network endpoints.
 	Endpoints []network.Endpoint
 	// SizeRw and SizeRootFs are the writable layer's bytes and those plus
 	// the image's unpacked layers; nil unless asked for.
 	SizeRw, SizeRootFs *int64
+	// VolumeName names the volume whose data directory a bind mount's
+	// source is (false: a plain bind); nil for none.
+	VolumeName func(source string) (string, bool)
 }
 
 // Inspect describes a container in the shape of Docker's GET
@@ -76,8 +82,8 @@ func Inspect(in InspectInput) container.InspectResponse {
 		RestartCount:            st.RestartCount,
 		Driver:                  in.Snapshotter,
 		Platform:                "linux",
-		HostConfig:              hostConfig(c, in.Runtime),
-		Mounts:                  []container.MountPoint{},
+		HostConfig:              hostConfig(c, in.Runtime, in.VolumeName),
+		Mounts:                  mountPoints(c, in.VolumeName),
 		Config:                  containerConfig(c, in.Image.Config),
 		ImageManifestDescriptor: in.Manifest,
 		SizeRw:                  in.SizeRw,
@@ -181,7 +187,67 @@ func containerConfig(c record.Container, img ocispec.ImageConfig) *container.Con
 	return cfg
 }
 
-func hostConfig(c record.Container, runtimeName string) *container.HostConfig {
+// volumeOf is the volume name of mount m ("" for none).
+func volumeOf(m specs.Mount, names func(string) (string, bool)) string {
+	if m.Type != "bind" || names == nil {
+		return ""
+	}
+	n, _ := names(m.Source)
+	return n
+}
+
+func readOnly(m specs.Mount) bool { return slices.Contains(m.Options, "ro") }
+
+// mountPoints is inspect's top-level Mounts: binds, volumes (Type
+// "volume", Name, Driver "local") and tmpfs mounts, in the order given.
+func mountPoints(c record.Container, names func(string) (string, bool)) []container.MountPoint {
+	out := []container.MountPoint{}
+	for _, m := range c.Run.Mounts {
+		mp := container.MountPoint{Type: mount.Type(m.Type), Source: m.Source, Destination: m.Destination, RW: !readOnly(m)}
+		switch {
+		case volumeOf(m, names) != "":
+			mp.Type, mp.Name, mp.Driver = "volume", volumeOf(m, names), "local"
+		case m.Type == "bind":
+			mp.Propagation = "rprivate"
+			for _, o := range m.Options {
+				if strings.HasSuffix(o, "shared") || strings.HasSuffix(o, "slave") || strings.HasSuffix(o, "private") {
+					mp.Propagation = mount.Propagation(o)
+				}
+			}
+		case m.Type == "tmpfs":
+			mp.Source = ""
+		}
+		out = append(out, mp)
+	}
+	return out
+}
+
+// binds is HostConfig.Binds as Docker keeps -v: "SRC:DST[:ro]" with the
+// volume's name as SRC for a named volume; anonymous volumes are not
+// binds (Docker lists them in Config.Volumes).
+func binds(c record.Container, names func(string) (string, bool)) []string {
+	var out []string
+	for _, m := range c.Run.Mounts {
+		if m.Type != "bind" {
+			continue
+		}
+		src := m.Source
+		if n := volumeOf(m, names); n != "" {
+			if volume.IsAnonymousName(n) {
+				continue
+			}
+			src = n
+		}
+		b := src + ":" + m.Destination
+		if readOnly(m) {
+			b += ":ro"
+		}
+		out = append(out, b)
+	}
+	return out
+}
+
+func hostConfig(c record.Container, runtimeName string, names func(string) (string, bool)) *container.HostConfig {
 	policy := c.Restart.Name
 	if policy == "" {
 		policy = "no"
@@ -190,7 +256,8 @@ func hostConfig(c record.Container, runtimeName string) *container.HostConfig {
 		NetworkMode:    container.NetworkMode(c.Net.Mode),
 		RestartPolicy:  container.RestartPolicy{Name: container.RestartPolicyMode(policy), MaximumRetryCount: c.Restart.MaximumRetryCount},
 		AutoRemove:     c.AutoRemove,
-		LogConfig:      container.LogConfig{Type: "k8s-file", Config: map[string]string{}},
+		LogConfig:      container.LogConfig{Type: "json-file", Config: map[string]string{}},
+		Binds:          binds(c, names),
 		PortBindings:   mobynet.PortMap{},
 		DNS:            []netip.Addr{},
 		DNSOptions:     nonNil(c.Net.DNSOptions),
@@ -208,6 +275,33 @@ func hostConfig(c record.Container, runtimeName string) *container.HostConfig {
 	}
 	if hc.ShmSize == 0 {
 		hc.ShmSize = 64 << 20
+	}
+	r := c.Run
+	hc.Memory, hc.NanoCPUs, hc.MemorySwap = r.Memory, r.NanoCPUs, r.MemorySwap
+	if r.Memory > 0 && r.MemorySwap == 0 {
+		hc.MemorySwap = 2 * r.Memory // Docker's default
+	}
+	if r.PidsLimit != 0 {
+		n := r.PidsLimit
+		hc.PidsLimit = &n
+	}
+	for _, u := range r.Ulimits {
+		hc.Ulimits = append(hc.Ulimits, &container.Ulimit{Name: u.Name, Soft: int64(u.Soft), Hard: int64(u.Hard)})
+	}
+	if r.Init {
+		t := true
+		hc.Init = &t
+	}
+	if r.NoNewPrivileges {
+		hc.SecurityOpt = []string{"no-new-privileges"}
+	}
+	for _, m := range r.Mounts {
+		if m.Type == "tmpfs" {
+			if hc.Tmpfs == nil {
+				hc.Tmpfs = map[string]string{}
+			}
+			hc.Tmpfs[m.Destination] = strings.Join(m.Options, ",")
+		}
 	}
 	if c.LogMaxSize > 0 {
 		hc.LogConfig.Config["max-size"] = strconv.FormatInt(c.LogMaxSize, 10)

@@ -48,6 +48,9 @@ type Manager struct {
 	Runtime runtime.Runtime
 	// Nets sets up and tears down the containers' networks.
 	Nets *netops.Networking
+	// RemoveVolumes, if set, removes the anonymous volumes of a removed
+	// container (`run --rm`, `rm -v`); see RemoveWithVolumes.
+	RemoveVolumes func(ctx context.Context, c record.Container)
 }
 
 // BundleDir is the OCI bundle directory of container id.
@@ -238,5 +241,8 @@ func (m *Manager) removeContainerFiles(ctx context.Context, c record.Container, 
 		return err
 	}
 	m.removeLock(c.ID)
+	if c.AutoRemove {
+		m.removeVolumes(ctx, c)
+	}
 	return nil
 }

@@ -135,3 +135,28 @@ func (m *Manager) PruneContainers(ctx context.Context, keep func(record.Containe
 	}
 	return rep, firstErr
 }
+
+// RemoveWithVolumes is Remove followed by the removal of the container's
+// anonymous volumes that no other container uses, as `docker rm -v`.
+// Named volumes stay. Errors as Remove; a volume that cannot be removed
+// is left, as Docker leaves it (with a warning in its log).
+func (m *Manager) RemoveWithVolumes(ctx context.Context, ref string, force bool) error {
+	c, err := m.Container(ctx, ref)
+	if err != nil {
+		return err
+	}
+	if err := m.Remove(ctx, c.ID, force); err != nil {
+		return err
+	}
+	if !c.AutoRemove { // else Remove did it
+		m.removeVolumes(ctx, c)
+	}
+	return nil
+}
+
+// removeVolumes runs the RemoveVolumes hook for the removed container c.
+func (m *Manager) removeVolumes(ctx context.Context, c record.Container) {
+	if m.RemoveVolumes != nil {
+		m.RemoveVolumes(context.WithoutCancel(ctx), c)
+	}
+}

@@ -60,7 +60,10 @@ func (m *Manager) applyRestartPolicy(ctx context.Context, c record.Container) er
 }
 
 // Kill sends sig to a running container's main process. errdefs.ErrConflict
-// if it is not running.
+// if it is not running. A paused container is unpaused after the signal
+// is sent, so that it is delivered, when sig is SIGKILL, the container's
+// stop signal, or any signal for a container without a --stop-signal
+// (moby's daemon/kill.go rule).
 func (m *Manager) Kill(ctx context.Context, ref string, sig syscall.Signal) error {
 	c, err := m.Container(ctx, ref)
 	if err != nil {
@@ -72,7 +75,27 @@ func (m *Manager) Kill(ctx context.Context, ref string, sig syscall.Signal) erro
 	if err := m.markStopped(ctx, c.ID); err != nil {
 		return err
 	}
-	return m.Runtime.Kill(ctx, c.ID, sig, false)
+	if err := m.Runtime.Kill(ctx, c.ID, sig, false); err != nil {
+		return err
+	}
+	m.resumeForSignal(ctx, c, sig)
+	return nil
+}
+
+// resumeForSignal unpauses c, paused when it was read, if sig is one that
+// ends it (see Kill): the frozen processes then receive the signal
+// already queued. A failure to unpause is not the caller's: the signal
+// was sent, and the container stays paused as it was.
+func (m *Manager) resumeForSignal(ctx context.Context, c record.Container, sig syscall.Signal) {
+	if !c.State.Paused {
+		return
+	}
+	if sig != syscall.SIGKILL && c.StopSignal != "" {
+		if s, err := signal.ParseSignal(c.StopSignal); err != nil || s != sig {
+			return
+		}
+	}
+	m.Unpause(ctx, c.ID)
 }
 
 // markStopped records that the user stopped the container, so that the
@@ -87,7 +110,9 @@ func (m *Manager) markStopped(ctx context.Context, id string) error {
 
 // Stop sends the container's stop signal (SIGTERM unless --stop-signal),
 // waits up to timeout (nil: the container's --stop-timeout, else 10 s) for
-// it to exit, then kills it with SIGKILL. Stopping a container that is not
+// it to exit, then kills it with SIGKILL. A paused container is unpaused
+// after the signal is sent (as Kill), so that it can exit at once rather
+// than at the end of the timeout. Stopping a container that is not
 // running is not an error. Returns once the exit is recorded.
 func (m *Manager) Stop(ctx context.Context, ref string, timeout *time.Duration) error {
 	return m.StopWithSignal(ctx, ref, "", timeout)
@@ -129,8 +154,11 @@ func (m *Manager) StopWithSignal(ctx context.Context, ref, sigName string, timeo
 	if err := m.markStopped(ctx, c.ID); err != nil {
 		return err
 	}
+	// A paused container is unpaused once signalled (as moby's stop does
+	// through its kill): frozen, it would sit out the whole timeout.
 	if wait > 0 {
 		if err := m.Runtime.Kill(ctx, c.ID, sig, false); err == nil {
+			m.resumeForSignal(ctx, c, sig)
 			if _, err := m.waitExit(ctx, c.ID, wait); err == nil {
 				return nil
 			}
@@ -138,6 +166,9 @@ func (m *Manager) StopWithSignal(ctx context.Context, ref, sigName string, timeo
 	}
 	if err := m.Runtime.Kill(ctx, c.ID, syscall.SIGKILL, true); err != nil && !errdefs.IsNotFound(err) {
 		return err
+	}
+	if cur, err := m.Container(ctx, c.ID); err == nil && cur.State.Status == record.StatusRunning {
+		m.resumeForSignal(ctx, cur, syscall.SIGKILL)
 	}
 	_, err = m.waitExit(ctx, c.ID, 30*time.Second)
 	return err

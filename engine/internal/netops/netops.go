@@ -113,6 +113,11 @@ func (nw *Networking) Resolve(ctx context.Context, req record.NetworkRequest, ex
 			return s, fmt.Errorf("--network %s names the default network: use --network bridge: %w", s.Mode, errdefs.ErrInvalidArgument)
 		}
 		s.Mode = n.Name
+		if n.Driver != "bridge" && len(s.Ports) > 0 {
+			// Ports would need the driver's cooperation (CNI's
+			// portMappings capability); its configuration chooses addresses.
+			return s, fmt.Errorf("publishing ports is not supported on network %s (driver %s): %w", n.Name, n.Driver, errdefs.ErrInvalidArgument)
+		}
 		if err := checkRequestedIP(n, s.IP, ""); err != nil {
 			return s, err
 		}
@@ -127,6 +132,9 @@ func (nw *Networking) Resolve(ctx context.Context, req record.NetworkRequest, ex
 func checkRequestedIP(n network.Network, ip, self string) error {
 	if ip == "" {
 		return nil
+	}
+	if n.Driver != "bridge" {
+		return fmt.Errorf("--ip is not supported on network %s (driver %s): %w", n.Name, n.Driver, errdefs.ErrInvalidArgument)
 	}
 	a, err := netip.ParseAddr(ip)
 	if err != nil || !a.Is4() {

@@ -43,9 +43,11 @@ func findPredefined(ref string) (network.Network, bool) {
 	return network.Network{}, false
 }
 
-// Create creates a user-defined bridge network (Docker's `network
-// create`). Errors: errdefs.ErrInvalidArgument for a bad name, driver,
-// subnet, gateway, ip-range or option, and for the predefined names;
+// Create creates a user-defined network (Docker's `network create`): a
+// bridge, or a network of another driver of the manager (e.g. "cni").
+// Errors: errdefs.ErrInvalidArgument for a bad name, driver, subnet,
+// gateway, ip-range or option (a driver's configuration included), and
+// for the predefined names;
 // errdefs.ErrConflict for a name in use or an overlapping subnet;
 // errdefs.ErrUnavailable when no subnet is left in the pool. Nothing is
 // left behind on error.

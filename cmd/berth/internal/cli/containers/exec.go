@@ -8,6 +8,7 @@ import (
 	"syscall"
 
 	"github.com/berthproject/berth/cmd/berth/internal/cli"
+	"github.com/berthproject/berth/cmd/berth/internal/cli/tty"
 	"github.com/berthproject/berth/engine"
 	"github.com/berthproject/berth/runtime"
 	"github.com/spf13/cobra"
@@ -15,8 +16,9 @@ import (
 )
 
 // NewExecCmd is `berth exec`: Docker's exit codes are the process's own,
-// 126/127 when the command cannot run or is not found, 1 when the request
-// fails (unknown or stopped container).
+// 126/127 when the command cannot run or is not found (126 for an unknown
+// user too), 1 when the request fails (unknown or stopped container) and
+// for any failure of a detached (-d) exec.
 func NewExecCmd(g *cli.Globals) *cobra.Command {
 	var opts engine.ExecOptions
 	var env, envFiles []string
@@ -71,6 +73,9 @@ func execIn(ctx context.Context, e *engine.Engine, ref string, opts engine.ExecO
 	}
 	p, err := e.Exec(ctx, ref, opts, stdio)
 	if err != nil {
+		if opts.Detach {
+			return 1, err // docker exec -d reports the daemon's error: exit 1
+		}
 		return execCode(err), err
 	}
 	if opts.Detach {
@@ -78,27 +83,19 @@ func execIn(ctx context.Context, e *engine.Engine, ref string, opts engine.ExecO
 	}
 	if opts.Tty {
 		if stdinTTY && opts.Interactive {
-			if old, err := term.MakeRaw(int(os.Stdin.Fd())); err == nil {
-				defer term.Restore(int(os.Stdin.Fd()), old)
+			restore, err := tty.Raw(os.Stdin)
+			if err != nil {
+				p.Signal(syscall.SIGKILL)
+				return 1, err
 			}
+			defer restore()
 		}
-		resize := func() {
-			for _, f := range []*os.File{os.Stdout, os.Stdin} {
-				if w, h, err := term.GetSize(int(f.Fd())); err == nil {
-					p.Resize(uint16(h), uint16(w))
-					return
-				}
-			}
+		out := os.Stdout
+		if !cli.IsTerminal(out) {
+			out = os.Stdin
 		}
-		resize()
-		winch := make(chan os.Signal, 1)
-		signal.Notify(winch, syscall.SIGWINCH)
-		defer signal.Stop(winch)
-		go func() {
-			for range winch {
-				resize()
-			}
-		}()
+		stop := tty.WatchSize(out, p.Resize)
+		defer stop()
 	} else {
 		go func() {
 			for s := range sigs {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/berthproject/berth/cmd/berth/internal/cli"
+	"github.com/berthproject/berth/cmd/berth/internal/cli/tty"
 	"github.com/berthproject/berth/engine"
 	"github.com/berthproject/berth/runtime"
 	"github.com/containerd/errdefs"
@@ -23,6 +24,7 @@ import (
 // NewStartCmd is `berth start`: start one or more stopped containers.
 func NewStartCmd(g *cli.Globals) *cobra.Command {
 	var attach, interactive bool
+	var detachKeys string
 	cmd := &cobra.Command{
 		Use:   "start [OPTIONS] CONTAINER [CONTAINER...]",
 		Short: "Start one or more stopped containers",
@@ -31,6 +33,13 @@ func NewStartCmd(g *cli.Globals) *cobra.Command {
 			if attach || interactive {
 				if len(args) > 1 {
 					return fmt.Errorf("you cannot start and attach multiple containers at once")
+				}
+				if c, err := e.Container(ctx, args[0]); err == nil && c.Run.Tty {
+					code, err := tty.Run(ctx, e, c.ID, tty.Options{Stdin: interactive, DetachKeys: detachKeys})
+					if err != nil || code != 0 {
+						return cli.ExitError{Code: max(code, 1), Err: err}
+					}
+					return nil
 				}
 				stdio := runtime.Stdio{Stdout: os.Stdout, Stderr: os.Stderr}
 				if interactive {
@@ -56,6 +65,7 @@ func NewStartCmd(g *cli.Globals) *cobra.Command {
 	}
 	cmd.Flags().BoolVarP(&attach, "attach", "a", false, "Attach STDOUT/STDERR and forward signals")
 	cmd.Flags().BoolVarP(&interactive, "interactive", "i", false, "Attach container's STDIN")
+	cmd.Flags().StringVar(&detachKeys, "detach-keys", "", "Override the key sequence for detaching a container")
 	return cmd
 }
 
@@ -200,16 +210,22 @@ func NewCleanupCmd(g *cli.Globals) *cobra.Command {
 
 // NewRmCmd is `berth rm`: remove one or more containers.
 func NewRmCmd(g *cli.Globals) *cobra.Command {
-	var force bool
+	var force, volumes bool
 	cmd := &cobra.Command{
 		Use:   "rm [OPTIONS] CONTAINER [CONTAINER...]",
 		Short: "Remove one or more containers",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: cli.WithEngine(g, func(ctx context.Context, e *engine.Engine, cmd *cobra.Command, args []string) error {
-			return cli.EachContainer(cmd, args, func(ref string) error { return e.Remove(ctx, ref, force) })
+			return cli.EachContainer(cmd, args, func(ref string) error {
+				if volumes {
+					return e.RemoveWithVolumes(ctx, ref, force)
+				}
+				return e.Remove(ctx, ref, force)
+			})
 		}),
 	}
 	cmd.Flags().BoolVarP(&force, "force", "f", false, "Force the removal of a running container (uses SIGKILL)")
+	cmd.Flags().BoolVarP(&volumes, "volumes", "v", false, "Remove anonymous volumes associated with the container")
 	return cmd
 }
 

@@ -85,7 +85,7 @@ func newNetworkCreateCmd(g *cli.Globals) *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	f.StringVarP(&driver, "driver", "d", "bridge", "Driver to manage the Network")
+	f.StringVarP(&driver, "driver", "d", "bridge", "Driver to manage the Network (bridge or cni)")
 	f.StringVar(&subnet, "subnet", "", "Subnet in CIDR format that represents a network segment")
 	f.StringVar(&gateway, "gateway", "", "IPv4 Gateway for the master subnet")
 	f.StringVar(&ipRange, "ip-range", "", "Allocate container ip from a sub-range")
@@ -139,9 +139,13 @@ func rowOf(n engine.Network, noTrunc bool) networkRow {
 	if !n.Created.IsZero() {
 		created = n.Created.Local().Format("2006-01-02 15:04:05.999999999 -0700 MST")
 	}
-	return networkRow{ID: id, Name: n.Name, Driver: n.Driver, Scope: "local", IPv4: n.Driver == "bridge",
+	return networkRow{ID: id, Name: n.Name, Driver: n.Driver, Scope: "local", IPv4: !isPredefined(n),
 		Internal: n.Internal, CreatedAt: created, Labels: strings.Join(labels, ","), n: n}
 }
+
+// isPredefined reports whether n is the predefined "host" or "none"
+// network (drivers "host" and "null"), which no container attaches to.
+func isPredefined(n engine.Network) bool { return n.Driver == "host" || n.Driver == "null" }
 
 // networkFilter is Docker's --filter for networks: values of one key are
 // OR-ed, keys are AND-ed.
@@ -168,7 +172,7 @@ func parseNetworkFilters(args []string) (networkFilter, error) {
 }
 
 func (f networkFilter) match(n engine.Network) bool {
-	builtin := n.Default || n.Driver != "bridge"
+	builtin := n.Default || isPredefined(n)
 	test := func(key string, one func(v string) bool) bool {
 		vs, ok := f[key]
 		return !ok || slices.ContainsFunc(vs, one)
@@ -257,7 +261,7 @@ func inspectJSON(n engine.Network) mobynet.Inspect {
 	out := mobynet.Inspect{
 		Network: mobynet.Network{
 			Name: n.Name, ID: n.ID, Created: n.Created, Scope: "local", Driver: n.Driver,
-			EnableIPv4: n.Driver == "bridge", Internal: n.Internal, Attachable: n.Driver == "bridge",
+			EnableIPv4: !isPredefined(n), Internal: n.Internal, Attachable: !isPredefined(n),
 			IPAM:    mobynet.IPAM{Driver: "default", Options: nil, Config: []mobynet.IPAMConfig{}},
 			Options: map[string]string{}, Labels: map[string]string{},
 		},

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/berthproject/berth/engine"
 	"github.com/berthproject/berth/runtime"
 	"github.com/containerd/errdefs"
 	"github.com/docker/go-units"
@@ -15,13 +16,18 @@ import (
 )
 
 // parseVolume reads one -v/--volume value, Docker's
-// "HOST-PATH:CONTAINER-PATH[:OPTIONS]" for a bind mount. OPTIONS is a
-// comma list of ro/rw, propagation (private, rprivate, shared, rshared,
-// slave, rslave) and SELinux labels z/Z (accepted, no effect here). A
-// missing host path is created as a directory, as Docker does for -v.
-// Named volumes ("NAME:/path") give errdefs.ErrNotImplemented for now.
+// "[SOURCE:]CONTAINER-PATH[:OPTIONS]". SOURCE is a host path (absolute,
+// or relative starting with ".") for a bind mount, or a volume name; no
+// SOURCE means a new anonymous volume. OPTIONS is a comma list of ro/rw,
+// nocopy (volumes), propagation (private, rprivate, shared, rshared,
+// slave, rslave; binds) and SELinux labels z/Z (accepted, no effect
+// here). A missing host path is created as a directory, as Docker does
+// for -v; missing volumes are created by the engine.
 func parseVolume(spec string) (specs.Mount, error) {
 	parts := strings.Split(spec, ":")
+	if len(parts) == 1 && filepath.IsAbs(parts[0]) {
+		return engine.VolumeMount("", filepath.Clean(parts[0]), false, false), nil
+	}
 	if len(parts) < 2 || len(parts) > 3 || parts[0] == "" || parts[1] == "" {
 		return specs.Mount{}, fmt.Errorf("invalid volume specification: '%s': %w", spec, errdefs.ErrInvalidArgument)
 	}
@@ -30,7 +36,21 @@ func parseVolume(spec string) (specs.Mount, error) {
 		return specs.Mount{}, fmt.Errorf("invalid volume specification: '%s': invalid mount config: invalid mount path: '%s' mount path must be absolute: %w", spec, dst, errdefs.ErrInvalidArgument)
 	}
 	if !filepath.IsAbs(src) && !strings.HasPrefix(src, ".") {
-		return specs.Mount{}, fmt.Errorf("named volume %q: named volumes are not supported by this build: %w", src, errdefs.ErrNotImplemented)
+		ro, noCopy := false, false
+		if len(parts) == 3 {
+			for _, o := range strings.Split(parts[2], ",") {
+				switch o {
+				case "ro":
+					ro = true
+				case "rw", "z", "Z", "":
+				case "nocopy":
+					noCopy = true
+				default:
+					return specs.Mount{}, fmt.Errorf("invalid volume specification: '%s': invalid mode: %s: %w", spec, o, errdefs.ErrInvalidArgument)
+				}
+			}
+		}
+		return engine.VolumeMount(src, filepath.Clean(dst), ro, noCopy), nil
 	}
 	src, err := filepath.Abs(src)
 	if err != nil {
@@ -60,7 +80,8 @@ func parseVolume(spec string) (specs.Mount, error) {
 }
 
 // parseMount reads one --mount value: comma-separated key=value pairs
-// with type=bind|tmpfs, source/src, target/destination/dst, readonly/ro,
+// with type=bind|volume|tmpfs (default volume), source/src (a volume name,
+// none for an anonymous volume), volume-nocopy, target/destination/dst, readonly/ro,
 // bind-propagation, tmpfs-size, tmpfs-mode (Docker's syntax). A bind
 // source that does not exist is an error, as in Docker.
 func parseMount(spec string) (specs.Mount, error) {
@@ -104,7 +125,21 @@ func parseMount(spec string) (specs.Mount, error) {
 	case "tmpfs":
 		return tmpfsMount(target, kv["tmpfs-size"], kv["tmpfs-mode"], ro)
 	case "volume", "":
-		return specs.Mount{}, fmt.Errorf("--mount type=volume: named volumes are not supported by this build: %w", errdefs.ErrNotImplemented)
+		for _, k := range []string{"volume-driver", "volume-opt", "volume-subpath"} {
+			if kv[k] != "" && (k != "volume-driver" || kv[k] != "local") {
+				return bad("%s is not supported", k)
+			}
+		}
+		for _, k := range []string{"bind-propagation", "tmpfs-size", "tmpfs-mode"} {
+			if _, ok := kv[k]; ok {
+				return bad("cannot mix '%s' options with type 'volume'", strings.SplitN(k, "-", 2)[0])
+			}
+		}
+		noCopy := kv["volume-nocopy"] == "true" || kv["volume-nocopy"] == "1"
+		if _, ok := kv["volume-nocopy"]; ok && kv["volume-nocopy"] == "" {
+			noCopy = true
+		}
+		return engine.VolumeMount(firstOf(kv, "source", "src"), filepath.Clean(target), ro, noCopy), nil
 	default:
 		return bad("unknown mount type %q", typ)
 	}

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/berthproject/berth/cmd/berth/internal/cli"
+	"github.com/berthproject/berth/cmd/berth/internal/cli/tty"
 	"github.com/berthproject/berth/engine"
 	"github.com/berthproject/berth/runtime"
 	"github.com/containerd/errdefs"
@@ -31,6 +32,7 @@ type runFlags struct {
 	stopTimeout                                                        int
 	env, envFiles, capAdd, capDrop, labels, logOpts                    []string
 	rm, interactive, tty, detach, readOnly, privileged                 bool
+	detachKeys                                                         string // run only
 }
 
 // NewRunCmd is `berth run`: create and run a new container from an image.
@@ -53,6 +55,7 @@ func NewRunCmd(g *cli.Globals) *cobra.Command {
 	}
 	rf.register(cmd)
 	cmd.Flags().BoolVarP(&rf.detach, "detach", "d", false, "Run container in background and print container ID")
+	cmd.Flags().StringVar(&rf.detachKeys, "detach-keys", "", "Override the key sequence for detaching a container")
 	return cmd
 }
 
@@ -188,6 +191,9 @@ func runContainer(cmd *cobra.Command, g *cli.Globals, rf *runFlags, args []strin
 	if err != nil {
 		return 125, err
 	}
+	if _, err := tty.DetachKeys(rf.detachKeys); err != nil && rf.tty && !rf.detach {
+		return 125, err
+	}
 	e, err := g.Open(ctx)
 	if err != nil {
 		return 125, err
@@ -203,6 +209,14 @@ func runContainer(cmd *cobra.Command, g *cli.Globals, rf *runFlags, args []strin
 		}
 		fmt.Fprintln(cmd.OutOrStdout(), c.ID)
 		return 0, nil
+	}
+	if rf.tty {
+		// Under the monitor, attached: the detach keys leave it running.
+		code, err := tty.Run(ctx, e, c.ID, tty.Options{Stdin: rf.interactive, DetachKeys: rf.detachKeys})
+		if err != nil {
+			return startCode(err), err
+		}
+		return code, nil
 	}
 	stdio := runtime.Stdio{Stdout: os.Stdout, Stderr: os.Stderr}
 	if rf.interactive {

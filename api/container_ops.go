@@ -1,0 +1,219 @@
+package api
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/berthproject/berth/api/convert"
+	"github.com/berthproject/berth/engine"
+	containertypes "github.com/moby/moby/api/types/container"
+)
+
+// statsInterval is how long a stats reading samples CPU time, as
+// dockerd's collector period (1 s).
+const statsInterval = time.Second
+
+// top is GET /containers/{id}/top?ps_args=ARGS: ps's titles and the rows
+// of the container's processes (404 no such container, 409 not running).
+func (s *Server) top(w http.ResponseWriter, r *http.Request) {
+	c, err := s.b.Container(r.Context(), r.PathValue("id"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	res, err := s.b.Top(r.Context(), c.ID, strings.Fields(r.URL.Query().Get("ps_args")))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	s.record("container", "top", c.ID, map[string]string{"name": c.Name})
+	writeJSON(w, http.StatusOK, containertypes.TopResponse{Titles: res.Titles, Processes: res.Processes})
+}
+
+// stats is GET /containers/{id}/stats?stream=B&one-shot=B: Docker's
+// StatsResponse, one reading sampled over 1 s (one-shot: not sampled,
+// CPU 0), or with stream (the default) one reading a second until the
+// client goes away or the container is no longer running.
+func (s *Server) stats(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	c, err := s.b.Container(ctx, r.PathValue("id"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	stream := r.URL.Query().Get("stream") == "" || boolParam(r, "stream")
+	interval := statsInterval
+	if boolParam(r, "one-shot") {
+		if stream {
+			writeError(w, invalid("cannot have stream=true and one-shot=true"))
+			return
+		}
+		interval = 0
+	}
+	started := false
+	for {
+		st, err := s.b.Stats(ctx, []string{c.ID}, interval)
+		if err != nil || len(st) != 1 {
+			if !started {
+				if err == nil {
+					err = notFound("No such container: " + c.ID)
+				}
+				writeError(w, err)
+			}
+			return
+		}
+		if !started {
+			started = true
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusOK)
+		}
+		if json.NewEncoder(w).Encode(convert.Stats(st[0], time.Now(), interval)) != nil || !stream {
+			return
+		}
+		flush(w)
+		if cur, err := s.b.Container(ctx, c.ID); err != nil || cur.State.Status != engine.StatusRunning {
+			return
+		}
+	}
+}
+
+// pause is POST /containers/{id}/pause (409 when not running or paused).
+func (s *Server) pause(w http.ResponseWriter, r *http.Request) {
+	s.containerVerb(w, r, "pause", s.b.Pause)
+}
+
+// unpause is POST /containers/{id}/unpause (409 when not paused).
+func (s *Server) unpause(w http.ResponseWriter, r *http.Request) {
+	s.containerVerb(w, r, "unpause", s.b.Unpause)
+}
+
+// containerVerb runs a state change on the container named in the path
+// (to completion even if the client goes away), logs the event and
+// answers 204.
+func (s *Server) containerVerb(w http.ResponseWriter, r *http.Request, action string, fn func(context.Context, string) error) {
+	ctx := context.WithoutCancel(r.Context())
+	c, err := s.b.Container(ctx, r.PathValue("id"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if err := fn(ctx, c.ID); err != nil {
+		writeError(w, err)
+		return
+	}
+	s.record("container", action, c.ID, map[string]string{"name": c.Name, "image": convert.ImageName(c)})
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// rename is POST /containers/{id}/rename?name=NEW (409 when another
+// container has the name, 400 for a malformed one).
+func (s *Server) rename(w http.ResponseWriter, r *http.Request) {
+	ctx := context.WithoutCancel(r.Context())
+	c, err := s.b.Container(ctx, r.PathValue("id"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	name := r.URL.Query().Get("name")
+	if err := s.b.Rename(ctx, c.ID, name); err != nil {
+		writeError(w, err)
+		return
+	}
+	s.record("container", "rename", c.ID, map[string]string{"name": strings.TrimPrefix(name, "/"), "oldName": "/" + c.Name})
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// archivePath reads the archive endpoints' path parameter: required; a
+// trailing "/" or "/." follows a symbolic link at the end, as dockerd's
+// path resolution does.
+func archivePath(r *http.Request) (string, bool, error) {
+	p := r.URL.Query().Get("path")
+	if p == "" {
+		return "", false, invalid("path cannot be empty")
+	}
+	return p, strings.HasSuffix(p, "/") || strings.HasSuffix(p, "/."), nil
+}
+
+// statArchive stats the path of an archive request and sets Docker's
+// X-Docker-Container-Path-Stat header (base64 of the PathStat JSON).
+func (s *Server) statArchive(w http.ResponseWriter, r *http.Request) (engine.Container, string, bool, bool) {
+	ctx := r.Context()
+	c, err := s.b.Container(ctx, r.PathValue("id"))
+	if err != nil {
+		writeError(w, err)
+		return c, "", false, false
+	}
+	p, follow, err := archivePath(r)
+	if err != nil {
+		writeError(w, err)
+		return c, "", false, false
+	}
+	st, err := s.b.StatContainerPath(ctx, c.ID, p, follow)
+	if err != nil {
+		writeError(w, err)
+		return c, "", false, false
+	}
+	data, _ := json.Marshal(containertypes.PathStat{Name: st.Name, Size: st.Size, Mode: st.Mode, Mtime: st.Mtime, LinkTarget: st.LinkTarget})
+	w.Header().Set("X-Docker-Container-Path-Stat", base64.StdEncoding.EncodeToString(data))
+	return c, p, follow, true
+}
+
+// headArchive is HEAD /containers/{id}/archive?path=P: the path's stat in
+// the X-Docker-Container-Path-Stat header (404 when missing).
+func (s *Server) headArchive(w http.ResponseWriter, r *http.Request) {
+	if _, _, _, ok := s.statArchive(w, r); ok {
+		w.WriteHeader(http.StatusOK)
+	}
+}
+
+// getArchive is GET /containers/{id}/archive?path=P: a tar of P (its
+// children at the top for "P/."), with the stat header. A failure once
+// the tar has started aborts the connection, so that the client sees an
+// error rather than a short archive.
+func (s *Server) getArchive(w http.ResponseWriter, r *http.Request) {
+	c, p, follow, ok := s.statArchive(w, r)
+	if !ok {
+		return
+	}
+	opts := engine.CopyOptions{FollowLink: follow}
+	if strings.HasSuffix(p, "/.") {
+		opts.Rename = "."
+	}
+	w.Header().Set("Content-Type", "application/x-tar")
+	w.WriteHeader(http.StatusOK)
+	if err := s.b.CopyFromContainer(r.Context(), c.ID, p, opts, w); err != nil {
+		s.opts.Logf("api: archive of %s:%s: %v", c.ID, p, err)
+		panic(http.ErrAbortHandler)
+	}
+	s.record("container", "archive-path", c.ID, map[string]string{"name": c.Name, "path": p})
+}
+
+// putArchive is PUT /containers/{id}/archive?path=DIR[&copyUIDGID=1]:
+// the body, a tar, is extracted into DIR, confined to the container's
+// root (404 when DIR is missing, 400 when it is not a directory or the
+// tar is malformed). copyUIDGID is passed on as CopyOptions.KeepOwner;
+// noOverwriteDirNonDir is accepted but not enforced: package archive's
+// rules decide what an entry may replace.
+func (s *Server) putArchive(w http.ResponseWriter, r *http.Request) {
+	ctx := context.WithoutCancel(r.Context())
+	c, err := s.b.Container(ctx, r.PathValue("id"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	p, _, err := archivePath(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if err := s.b.CopyToContainer(ctx, c.ID, p, r.Body, engine.CopyOptions{KeepOwner: boolParam(r, "copyUIDGID")}); err != nil {
+		writeError(w, err)
+		return
+	}
+	s.record("container", "extract-to-dir", c.ID, map[string]string{"name": c.Name, "path": p})
+	w.WriteHeader(http.StatusOK)
+}

@@ -1,0 +1,199 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/berthproject/berth/api/stream"
+	"github.com/berthproject/berth/engine"
+	"github.com/berthproject/berth/runtime"
+	"github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/common"
+	containertypes "github.com/moby/moby/api/types/container"
+)
+
+// execerOf is the backend's own Execer (the privilege-separated client),
+// else engine.Exec in this process, else nil (exec answers 501).
+func execerOf(b Backend) stream.Execer {
+	if ex, ok := b.(stream.Execer); ok {
+		return ex
+	}
+	if e, ok := b.(stream.EngineExec); ok {
+		return stream.NewLocal(e)
+	}
+	return nil
+}
+
+// decodeOptional decodes a JSON body into v; an empty body leaves v as is.
+func decodeOptional(r *http.Request, v any) error {
+	body, err := readBody(r)
+	if err != nil {
+		return err
+	}
+	if len(strings.TrimSpace(string(body))) == 0 {
+		return nil
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		return invalid("invalid JSON: " + err.Error())
+	}
+	return nil
+}
+
+// createExec is POST /containers/{id}/exec: the body is Docker's
+// ExecCreateRequest; the answer 201 {"Id"}. The instance lives in this
+// server's memory (as in dockerd); 404 for an unknown container, 409 when
+// it is not running or is paused, 400 without a command.
+func (s *Server) createExec(w http.ResponseWriter, r *http.Request) {
+	var req containertypes.ExecCreateRequest
+	if err := decodeOptional(r, &req); err != nil {
+		writeError(w, err)
+		return
+	}
+	if len(req.Cmd) == 0 {
+		writeError(w, invalid("No exec command specified"))
+		return
+	}
+	for _, kv := range req.Env {
+		if k, _, _ := strings.Cut(kv, "="); k == "" || strings.ContainsRune(kv, 0) {
+			writeError(w, invalid("invalid environment variable: "+kv))
+			return
+		}
+	}
+	if s.execer == nil {
+		writeError(w, &categorized{msg: "exec is not available with this backend", cat: errdefs.ErrNotImplemented})
+		return
+	}
+	c, err := s.b.Container(r.Context(), r.PathValue("id"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	switch {
+	case c.State.Paused:
+		writeError(w, &categorized{msg: "container " + c.ID + " is paused, unpause the container before exec", cat: errdefs.ErrConflict})
+		return
+	case c.State.Status != engine.StatusRunning:
+		writeError(w, &categorized{msg: "container " + c.ID + " is not running", cat: errdefs.ErrConflict})
+		return
+	}
+	x, err := s.execs.Add(stream.Config{
+		ContainerID: c.ID, Cmd: req.Cmd, Env: req.Env, User: req.User, WorkingDir: req.WorkingDir,
+		Tty: req.Tty, Privileged: req.Privileged, ConsoleSize: req.ConsoleSize,
+		AttachStdin: req.AttachStdin, AttachStdout: req.AttachStdout, AttachStderr: req.AttachStderr,
+	})
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	s.recordExec(x, "exec_create", nil)
+	writeJSON(w, http.StatusCreated, common.IDResponse{ID: x.ID})
+}
+
+// recordExec appends Docker's exec event: "ACTION: CMD ARGS" on the
+// container, with the exec's ID (and more attributes).
+func (s *Server) recordExec(x *stream.Exec, action string, attrs map[string]string) {
+	cmd := strings.Join(strings.Fields(strings.Join(x.Config.Cmd, " ")), " ")
+	if len(cmd) > 150 {
+		cmd = cmd[:150]
+	}
+	if attrs == nil {
+		attrs = map[string]string{}
+	}
+	attrs["execID"] = x.ID
+	s.record("container", action+": "+strings.ToValidUTF8(cmd, ""), x.Config.ContainerID, attrs)
+}
+
+// startExec is POST /exec/{id}/start with Docker's ExecStartRequest.
+// Detached: 200 once the process runs. Attached: the connection is
+// hijacked (101 UPGRADED when the client asks for an upgrade, else 200)
+// and carries the process's streams, multiplexed without a TTY, until it
+// exits; a start failure is written on the stream, as dockerd does, and
+// its exit code (126, or 127 for a missing command) recorded.
+func (s *Server) startExec(w http.ResponseWriter, r *http.Request) {
+	x, err := s.execs.Get(r.PathValue("id"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	var req containertypes.ExecStartRequest
+	if err := decodeOptional(r, &req); err != nil {
+		writeError(w, err)
+		return
+	}
+	if err := x.Begin(); err != nil {
+		writeError(w, err)
+		return
+	}
+	if req.ConsoleSize != nil && x.Config.ConsoleSize == nil {
+		x.Resize(int(req.ConsoleSize[0]), int(req.ConsoleSize[1]))
+	}
+	s.recordExec(x, "exec_start", nil)
+	ctx := context.WithoutCancel(r.Context())
+	if req.Detach {
+		if err := x.RunDetached(ctx, s.execer); err != nil {
+			s.recordExec(x, "exec_die", map[string]string{"exitCode": strconv.Itoa(stream.StartExitCode(err))})
+			if errors.Is(err, runtime.ErrCommandNotFound) || errors.Is(err, runtime.ErrCommandNotExecutable) {
+				err = invalid(message(err)) // dockerd: a bad command is the request's fault
+			}
+			writeError(w, err)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	tty := x.Config.Tty
+	conn, in, err := stream.Hijack(w, r, stream.ContentType(tty), MaxVersion)
+	if err != nil {
+		s.opts.Logf("api: exec %s: hijack: %v", x.ID, err)
+		return
+	}
+	defer conn.Close()
+	if err := x.RunAttached(ctx, s.execer, conn, in); err != nil {
+		stream.NewMux(conn, !tty, nil).Stream(stream.Stdout).Write([]byte(message(err) + "\r\n"))
+	}
+	code := 0
+	if c := x.Inspect().ExitCode; c != nil {
+		code = *c
+	}
+	s.recordExec(x, "exec_die", map[string]string{"exitCode": strconv.Itoa(code)})
+	stream.CloseWrite(conn)
+}
+
+// resizeExec is POST /exec/{id}/resize?h=H&w=W: the TTY of the exec's
+// process (remembered until it runs).
+func (s *Server) resizeExec(w http.ResponseWriter, r *http.Request) {
+	x, err := s.execs.Get(r.PathValue("id"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	h, err1 := intParam(r, "h", 0)
+	wd, err2 := intParam(r, "w", 0)
+	if err := errors.Join(err1, err2); err != nil {
+		writeError(w, err)
+		return
+	}
+	if h < 0 || wd < 0 || h > 65535 || wd > 65535 {
+		writeError(w, invalid("invalid terminal size "+strconv.Itoa(h)+"x"+strconv.Itoa(wd)))
+		return
+	}
+	if err := x.Resize(h, wd); err != nil {
+		writeError(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+// inspectExec is GET /exec/{id}/json.
+func (s *Server) inspectExec(w http.ResponseWriter, r *http.Request) {
+	x, err := s.execs.Get(r.PathValue("id"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, x.Inspect())
+}

@@ -1,0 +1,152 @@
+package engine
+
+import (
+	"context"
+
+	"github.com/berthproject/berth/engine/internal/record"
+	"github.com/berthproject/berth/engine/internal/volumes"
+	"github.com/berthproject/berth/state"
+	"github.com/berthproject/berth/volume"
+	volumetypes "github.com/moby/moby/api/types/volume"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// Named volumes (Docker's local driver): the store is package volume's,
+// under ROOT/volumes; the work is package volumes's.
+
+// Volume is one volume of the store (name, labels, options, creation
+// time, Mountpoint: its data directory on the host).
+type Volume = volume.Volume
+
+// VolumeMount is the entry of CreateOptions.Run.Mounts that mounts the
+// volume name at target ("" name: a new anonymous volume, removed with
+// its container by `rm -v` and `run --rm`). A missing volume is created
+// by Create (driver local); unless noCopy (Docker's volume-nocopy), an
+// empty volume is first filled with the image's content at target.
+func VolumeMount(name, target string, readOnly, noCopy bool) specs.Mount {
+	return volumes.Mount(name, target, readOnly, noCopy)
+}
+
+// VolumeView is v in the shape of Docker's volume object (`docker volume
+// inspect`, GET /volumes/{name}).
+func VolumeView(v Volume) volumetypes.Volume { return volumes.View(v) }
+
+func (e *Engine) volumes() (*volumes.Manager, error) {
+	st, err := volume.Open(e.opts.Root)
+	if err != nil {
+		return nil, err
+	}
+	return &volumes.Manager{Store: st, Containers: func(ctx context.Context) ([]record.Container, error) {
+		var cs []record.Container
+		err := e.db.View(ctx, func(tx *state.Tx) error {
+			var err error
+			cs, err = record.List(tx)
+			return err
+		})
+		return cs, err
+	}}, nil
+}
+
+// VolumeStore is the engine's volume store (ROOT/volumes).
+func (e *Engine) VolumeStore() (*volume.Store, error) {
+	m, err := e.volumes()
+	if err != nil {
+		return nil, err
+	}
+	return m.Store, nil
+}
+
+// CreateVolume makes the volume name ("" for a random 64-hex-digit name)
+// with driver "local" (or ""), as `docker volume create`; an existing
+// volume is returned unchanged. A bad name or another driver gives
+// errdefs.ErrInvalidArgument.
+func (e *Engine) CreateVolume(ctx context.Context, name, driver string, labels, options map[string]string) (Volume, error) {
+	m, err := e.volumes()
+	if err != nil {
+		return Volume{}, err
+	}
+	return m.Store.Create(name, driver, labels, options)
+}
+
+// InspectVolume returns the volume name; errdefs.ErrNotFound ("get NAME:
+// no such volume") if there is none.
+func (e *Engine) InspectVolume(ctx context.Context, name string) (Volume, error) {
+	m, err := e.volumes()
+	if err != nil {
+		return Volume{}, err
+	}
+	return m.Store.Get(name)
+}
+
+// ListVolumes returns every volume, sorted by name, and the IDs of the
+// containers (any state) that mount each volume in use.
+func (e *Engine) ListVolumes(ctx context.Context) ([]Volume, map[string][]string, error) {
+	m, err := e.volumes()
+	if err != nil {
+		return nil, nil, err
+	}
+	vs, err := m.Store.List()
+	if err != nil {
+		return nil, nil, err
+	}
+	use, err := m.Usage(ctx)
+	return vs, use, err
+}
+
+// RemoveVolume deletes the volume name and its data, as `docker volume
+// rm`. A volume a container (any state) mounts gives errdefs.ErrConflict
+// "remove NAME: volume is in use - [ID]"; an unknown name
+// errdefs.ErrNotFound, or nothing with force.
+func (e *Engine) RemoveVolume(ctx context.Context, name string, force bool) error {
+	m, err := e.volumes()
+	if err != nil {
+		return err
+	}
+	return m.Remove(ctx, name, force)
+}
+
+// PruneVolumes removes the volumes no container uses, as `docker volume
+// prune`: only anonymous ones unless all (-a), and not those for which
+// keep (nil: none; e.g. a label filter) returns true. It returns the names
+// removed and the bytes they held.
+func (e *Engine) PruneVolumes(ctx context.Context, all bool, keep func(Volume) bool) ([]string, uint64, error) {
+	m, err := e.volumes()
+	if err != nil {
+		return nil, 0, err
+	}
+	return m.Prune(ctx, all, keep)
+}
+
+// RemoveWithVolumes is Remove followed by the removal of the container's
+// anonymous volumes that no other container uses, as `docker rm -v`.
+// Named volumes stay. Errors as Remove.
+func (e *Engine) RemoveWithVolumes(ctx context.Context, ref string, force bool) error {
+	return e.life.RemoveWithVolumes(ctx, ref, force)
+}
+
+// removeAnonymousVolumes is the lifecycle's hook for a removed container.
+func (e *Engine) removeAnonymousVolumes(ctx context.Context, c Container) {
+	if m, err := e.volumes(); err == nil {
+		m.RemoveAnonymous(ctx, c)
+	}
+}
+
+// resolveVolumes turns opts' volume mounts and the image's VOLUME paths
+// into bind mounts of volumes, creating the missing ones.
+func (e *Engine) resolveVolumes(opts *CreateOptions, imageVolumes map[string]struct{}) (*volumes.Manager, volumes.Resolved, error) {
+	m, err := e.volumes()
+	if err != nil {
+		return nil, volumes.Resolved{}, err
+	}
+	r, err := m.Resolve(opts.Run.Mounts, imageVolumes)
+	return m, r, err
+}
+
+// volumeNameOf names the volume whose data directory source is.
+func (e *Engine) volumeNameOf(source string) (string, bool) {
+	m, err := e.volumes()
+	if err != nil {
+		return "", false
+	}
+	return m.Store.NameOf(source)
+}
