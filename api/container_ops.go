@@ -152,7 +152,8 @@ func (s *Server) statArchive(w http.ResponseWriter, r *http.Request) (engine.Con
 		writeError(w, err)
 		return c, "", false, false
 	}
-	st, err := s.b.StatContainerPath(ctx, c.ID, p, follow)
+	// The path ID as given: the engine names it in its messages, as dockerd.
+	st, err := s.b.StatContainerPath(ctx, r.PathValue("id"), p, follow)
 	if err != nil {
 		writeError(w, err)
 		return c, "", false, false
@@ -185,7 +186,7 @@ func (s *Server) getArchive(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/x-tar")
 	w.WriteHeader(http.StatusOK)
-	if err := s.b.CopyFromContainer(r.Context(), c.ID, p, opts, w); err != nil {
+	if err := s.b.CopyFromContainer(r.Context(), r.PathValue("id"), p, opts, w); err != nil {
 		s.opts.Logf("api: archive of %s:%s: %v", c.ID, p, err)
 		panic(http.ErrAbortHandler)
 	}
@@ -210,7 +211,7 @@ func (s *Server) putArchive(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	if err := s.b.CopyToContainer(ctx, c.ID, p, r.Body, engine.CopyOptions{KeepOwner: boolParam(r, "copyUIDGID")}); err != nil {
+	if err := s.b.CopyToContainer(ctx, r.PathValue("id"), p, r.Body, engine.CopyOptions{KeepOwner: boolParam(r, "copyUIDGID")}); err != nil {
 		writeError(w, err)
 		return
 	}

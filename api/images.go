@@ -41,34 +41,12 @@ func (s *Server) listImages(w http.ResponseWriter, r *http.Request) {
 		if !f.MatchLabels(sum.Labels) {
 			continue
 		}
-		if f.Has("reference") && !matchReference(f["reference"], sum.RepoTags) {
+		if f.Has("reference") && !convert.MatchReference(f["reference"], sum.RepoTags) {
 			continue
 		}
 		out = append(out, sum)
 	}
 	writeJSON(w, http.StatusOK, out)
-}
-
-// matchReference applies the reference filter (glob patterns on
-// familiar names, with or without tag).
-func matchReference(patterns map[string]bool, tags []string) bool {
-	for p := range patterns {
-		for _, t := range tags {
-			repo, _, _ := strings.Cut(t, ":")
-			if ok, _ := pathMatch(p, t); ok {
-				return true
-			}
-			if ok, _ := pathMatch(p, repo); ok {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-func pathMatch(pattern, name string) (bool, error) {
-	re := "^" + strings.ReplaceAll(regexp.QuoteMeta(pattern), `\*`, `[^/]*`) + "$"
-	return regexp.MatchString(re, name)
 }
 
 // progressWriter turns the engine's Docker-style progress lines into

@@ -79,27 +79,10 @@ func (s *Server) createNetwork(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	var req networktypes.CreateRequest
-	if err := json.Unmarshal(body, &req); err != nil {
-		writeError(w, invalid("invalid JSON: "+err.Error()))
+	o, err := convert.NetworkCreate(body)
+	if err != nil {
+		writeError(w, err)
 		return
-	}
-	if req.Name == "" {
-		writeError(w, invalid("network name is required"))
-		return
-	}
-	if req.EnableIPv6 != nil && *req.EnableIPv6 {
-		writeError(w, &categorized{msg: "IPv6 networks are not implemented", cat: errNotImplemented})
-		return
-	}
-	o := network.CreateOptions{Name: req.Name, Driver: req.Driver, Internal: req.Internal, Labels: req.Labels, Options: req.Options}
-	if req.IPAM != nil && len(req.IPAM.Config) > 0 {
-		if len(req.IPAM.Config) > 1 {
-			writeError(w, invalid("only one IPAM config is supported"))
-			return
-		}
-		c := req.IPAM.Config[0]
-		o.Subnet, o.Gateway, o.IPRange = c.Subnet, c.Gateway, c.IPRange
 	}
 	m, err := s.networks()
 	if err != nil {

@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -14,12 +15,23 @@ import (
 // TestDockerVerbsAgainstService drives top, stats, pause, rename, cp,
 // network connect, push and port with the real docker CLI through the
 // privilege-separated service.
-func TestDockerVerbsAgainstService(t *testing.T) {
+func TestDockerVerbsAgainstService(t *testing.T) { dockerVerbs(t, true) }
+
+// TestDockerVerbsInProcess is the same with the service in one process
+// (BERTH_SERVICE_NO_PRIVSEP=1), the handlers calling the engine directly.
+func TestDockerVerbsInProcess(t *testing.T) {
+	t.Setenv("BERTH_SERVICE_NO_PRIVSEP", "1")
+	dockerVerbs(t, false)
+}
+
+func dockerVerbs(t *testing.T, split bool) {
 	requireDocker(t)
 	e := newEnv(t)
 	reg, ref := busybox(t)
 	svc := startService(t, e)
-	svc.requireSplit(t)
+	if split {
+		svc.requireSplit(t)
+	}
 	cfg := t.TempDir()
 	must := func(args ...string) string {
 		t.Helper()
@@ -130,7 +142,7 @@ func TestDockerVerbsAgainstService(t *testing.T) {
 	}
 
 	// push through the service to the loopback registry.
-	pushed := reg.Addr + "/verbs/pushed:v1"
+	pushed := fmt.Sprintf("%s/verbs/pushed%v:v1", reg.Addr, split)
 	must("tag", ref, pushed)
 	if out := must("push", pushed); !regexp.MustCompile(`v1: digest: sha256:[0-9a-f]{64} size: \d+`).MatchString(out) {
 		t.Errorf("docker push: %q", out)

@@ -178,6 +178,11 @@ func (p *ptySession) wait() int {
 	case <-time.After(20 * time.Second):
 		p.t.Fatalf("berth did not exit; the terminal shows %q", p.output())
 	}
+	// What berth wrote last may still be in the terminal's buffer.
+	for n := -1; n != len(p.output()); {
+		n = len(p.output())
+		time.Sleep(100 * time.Millisecond)
+	}
 	var ee *exec.ExitError
 	if errors.As(p.err, &ee) {
 		return ee.ExitCode()
@@ -205,8 +210,7 @@ func TestAttachTTY(t *testing.T) {
 	p.waitRaw()
 	p.send("echo mark-$((6*7))\r")
 	p.expect("mark-42", 0)
-	// The container's terminal gets berth's size (docker attach first
-	// resizes to one more row and column, forcing a redraw) ...
+	// The container's terminal gets berth's size ...
 	p.until("stty size\r", "30 100")
 	// ... and a window change (SIGWINCH to berth).
 	if err := unix.IoctlSetWinsize(int(p.master.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: 41, Col: 123}); err != nil {
@@ -294,11 +298,75 @@ func TestRunTTY(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	// -t without a terminal of berth's own: the output, CRLF as from a
+	// terminal, and the status.
+	if r := e.berth("run", "--rm", "-t", "--network", "none", ref, "sh", "-c", "echo hi; exit 2"); r.code != 2 || r.stdout != "hi\r\n" {
+		t.Fatalf("run -t with piped output: %+v", r)
+	}
 	p = e.startPTY("run", "-it", "--detach-keys", "ctrl-", "--name", "badkeys", ref, "true")
 	if code := p.wait(); code != 125 || !strings.Contains(p.output(), "Invalid detach keys (ctrl-) provided") {
 		t.Fatalf("run -it with bad detach keys: exit %d %q", code, p.output())
 	}
 	if e.berth("inspect", "badkeys").code == 0 {
 		t.Fatal("run with bad detach keys created its container")
+	}
+}
+
+// TestExecTTY: exec -it from a terminal: raw mode, the window size and
+// its changes, the exit status, the terminal restored.
+func TestExecTTY(t *testing.T) {
+	e := newEnv(t)
+	_, ref := busybox(t)
+	e.ok("run", "-d", "--name", "ex", "--network", "none", ref, "sleep", "1000")
+	p := e.startPTY("exec", "-it", "ex", "sh")
+	before := p.termios()
+	p.waitRaw()
+	p.until("stty size\r", "30 100")
+	if err := unix.IoctlSetWinsize(int(p.master.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: 42, Col: 90}); err != nil {
+		t.Fatal(err)
+	}
+	p.until("stty size\r", "42 90")
+	p.send("exit 6\r")
+	if code := p.wait(); code != 6 {
+		t.Fatalf("exec -it: exit %d; terminal %q", code, p.output())
+	}
+	if after := p.termios(); after != before {
+		t.Fatalf("terminal settings not restored:\nbefore %+v\nafter  %+v", before, after)
+	}
+}
+
+// TestAttachSigProxy: without a terminal, a signal berth attach receives
+// goes to the container (--sig-proxy, the default); with
+// --sig-proxy=false berth ends and the container runs on.
+func TestAttachSigProxy(t *testing.T) {
+	e := newEnv(t)
+	_, ref := busybox(t)
+	e.ok("run", "-d", "--name", "trap", "--network", "none", ref, "sh", "-c", `trap "echo got-term; exit 9" TERM; while :; do echo tick; sleep 0.1; done`)
+	attach := func(args ...string) (*exec.Cmd, *lockedBuffer) {
+		cmd := exec.Command(berthBin, e.args(args...)...)
+		out := &lockedBuffer{}
+		cmd.Stdout = out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		for deadline := time.Now().Add(10 * time.Second); !strings.Contains(out.String(), "tick"); {
+			if time.Now().After(deadline) {
+				t.Fatalf("attach showed nothing")
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		return cmd, out
+	}
+	cmd, _ := attach("attach", "--sig-proxy=false", "trap")
+	cmd.Process.Signal(syscall.SIGTERM)
+	cmd.Wait()
+	if out := e.ok("inspect", "-f", "{{.State.Running}}", "trap"); out != "true\n" {
+		t.Fatalf("--sig-proxy=false: the container got the signal: running %q", out)
+	}
+	cmd, out := attach("attach", "trap")
+	cmd.Process.Signal(syscall.SIGTERM)
+	err := cmd.Wait()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 9 || !strings.Contains(out.String(), "got-term") {
+		t.Fatalf("attach with --sig-proxy: %v, output %q", err, out.String())
 	}
 }

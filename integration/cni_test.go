@@ -179,6 +179,23 @@ func TestCNINetwork(t *testing.T) {
 		t.Errorf("after the --rm runs: reservations %v", r)
 	}
 
+	// A container on the default bridge joins the CNI network as eth1
+	// (ADD into its running namespace) and leaves it (DEL).
+	e.ok("run", "-d", "--name", "other", ref, "sleep", "60")
+	e.ok("network", "connect", "cninet", "other")
+	otherIP, err := netip.ParseAddr(strings.TrimSpace(e.ok("inspect", "-f", `{{(index .NetworkSettings.Networks "cninet").IPAddress}}`, "other")))
+	if err != nil || !c.subnet.Contains(otherIP) || len(c.reservations()) != 2 {
+		t.Errorf("connect: address %v (%v), reservations %v", otherIP, err, c.reservations())
+	}
+	if r := e.berth("exec", "other", "sh", "-c", "ip -o -4 addr show eth1"); !strings.Contains(r.stdout, otherIP.String()+"/24") {
+		t.Errorf("eth1 in the connected container: %q %q", r.stdout, r.stderr)
+	}
+	e.ok("network", "disconnect", "cninet", "other")
+	if r := c.reservations(); len(r) != 1 || r[0] != ipText {
+		t.Errorf("after disconnect: reservations %v", r)
+	}
+	e.ok("rm", "-f", "other")
+
 	if r := e.berth("network", "rm", "cninet"); r.code != 1 || !strings.Contains(r.stderr, "has active endpoints") {
 		t.Fatalf("network rm with a container attached: exit %d %q", r.code, r.stderr)
 	}

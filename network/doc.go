@@ -27,7 +27,7 @@
 // bridge.LoopbackUp(nsPath) (Attach does that otherwise). --network host: omit the network
 // namespace from the spec. --network container:NAME: use the other
 // container's nsPath. These modes need no Manager call; List returns only
-// bridge networks, so `network ls` adds "host" and "none" itself.
+// recorded networks, so `network ls` adds "host" and "none" itself.
 //
 // # Addressing and forwarding
 //
@@ -102,5 +102,15 @@
 // rewrites, in place, the bind-mounted /etc/hosts of every member of a
 // network whenever a container joins or leaves it. So names are container
 // names and aliases only, and a resolver that bypasses /etc/hosts does not
-// see them. IPv6 and CNI are not implemented.
+// see them. IPv6 is not implemented.
+//
+// # Other drivers
+//
+// A network created with another driver than "bridge" (Options.Drivers,
+// e.g. "cni" from package network/cni) has no bridge, subnet or rules of
+// berth's: the Manager records it and its endpoints exactly as above
+// (endpoint recorded, Ready false, before the driver's Attach runs), and
+// teardown calls the driver's Detach instead of deleting a veth, rules and
+// an address, so ReleaseAll and Reclaim undo crashed attaches of every
+// driver alike. Removing such a network forgets the record only.
 package network

@@ -1,7 +1,11 @@
 package convert
 
 import (
+	"encoding/json"
+	"fmt"
+
 	"github.com/berthproject/berth/network"
+	"github.com/containerd/errdefs"
 	networktypes "github.com/moby/moby/api/types/network"
 )
 
@@ -52,4 +56,30 @@ func HWAddr(s string) networktypes.HardwareAddr {
 		m.UnmarshalText([]byte(s))
 	}
 	return m
+}
+
+// NetworkCreate reads POST /networks/create's body (Docker's
+// CreateRequest) into the options of a bridge network. Errors:
+// errdefs.ErrInvalidArgument for malformed JSON, a missing name or more
+// than one IPAM config; errdefs.ErrNotImplemented for IPv6.
+func NetworkCreate(body []byte) (network.CreateOptions, error) {
+	var req networktypes.CreateRequest
+	if err := json.Unmarshal(body, &req); err != nil {
+		return network.CreateOptions{}, invalid("invalid JSON: " + err.Error())
+	}
+	if req.Name == "" {
+		return network.CreateOptions{}, invalid("network name is required")
+	}
+	if req.EnableIPv6 != nil && *req.EnableIPv6 {
+		return network.CreateOptions{}, fmt.Errorf("IPv6 networks are not implemented: %w", errdefs.ErrNotImplemented)
+	}
+	o := network.CreateOptions{Name: req.Name, Driver: req.Driver, Internal: req.Internal, Labels: req.Labels, Options: req.Options}
+	if req.IPAM != nil && len(req.IPAM.Config) > 0 {
+		if len(req.IPAM.Config) > 1 {
+			return network.CreateOptions{}, invalid("only one IPAM config is supported")
+		}
+		c := req.IPAM.Config[0]
+		o.Subnet, o.Gateway, o.IPRange = c.Subnet, c.Gateway, c.IPRange
+	}
+	return o, nil
 }

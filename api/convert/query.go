@@ -2,6 +2,7 @@ package convert
 
 import (
 	"encoding/json"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -86,4 +87,26 @@ func (f Filters) MatchLabels(labels map[string]string) bool {
 		}
 	}
 	return true
+}
+
+// MatchReference applies the reference filter (glob patterns on
+// familiar names, with or without tag).
+func MatchReference(patterns map[string]bool, tags []string) bool {
+	for p := range patterns {
+		for _, t := range tags {
+			repo, _, _ := strings.Cut(t, ":")
+			if ok, _ := pathMatch(p, t); ok {
+				return true
+			}
+			if ok, _ := pathMatch(p, repo); ok {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func pathMatch(pattern, name string) (bool, error) {
+	re := "^" + strings.ReplaceAll(regexp.QuoteMeta(pattern), `\*`, `[^/]*`) + "$"
+	return regexp.MatchString(re, name)
 }

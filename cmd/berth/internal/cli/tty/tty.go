@@ -151,14 +151,10 @@ func Attach(ctx context.Context, e *engine.Engine, ref string, o Options) (int, 
 		defer restore()
 	}
 	if c.Run.Tty {
-		first := !o.Start // a running container: force a redraw, as docker attach
-		stop := WatchSize(os.Stdout, func(rows, cols uint16) error {
-			if first {
-				first = false
-				e.ResizeTTY(ctx, c.ID, rows+1, cols+1)
-			}
-			return e.ResizeTTY(ctx, c.ID, rows, cols)
-		})
+		// docker attach first resizes to one more row and column to force
+		// a redraw; conmon applies only the first of two control messages
+		// read at once, so berth sends the one true size.
+		stop := WatchSize(os.Stdout, func(rows, cols uint16) error { return e.ResizeTTY(ctx, c.ID, rows, cols) })
 		defer stop()
 	} else if o.SigProxy {
 		// Signals go to the container, which decides; the session lasts
