@@ -49,6 +49,13 @@ func (h localHost) Resize(id string, height, width int) error {
 }
 
 func (h localHost) DialAttach(ctx context.Context, id string) (net.Conn, error) {
+	// The engine dials through /proc/self/fd: a long RunRoot would
+	// exceed the 108 bytes of a socket address.
+	if e, ok := h.b.(interface {
+		DialAttach(id string) (*net.UnixConn, error)
+	}); ok {
+		return e.DialAttach(id)
+	}
 	var d net.Dialer
 	return d.DialContext(ctx, "unixpacket", h.containerFile(id, "attach"))
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
+	"path/filepath"
 	"time"
 
 	"github.com/berthproject/berth/engine/internal/containerops"
@@ -57,6 +59,18 @@ func (e *Engine) Exec(ctx context.Context, ref string, opts ExecOptions, stdio E
 		return nil, err
 	}
 	return containerops.Exec(ctx, e.runtime, c, e.bundleDir(c.ID), opts, stdio)
+}
+
+// DialAttach connects to the stdin socket of container id's monitor (id
+// a full ID): a SOCK_SEQPACKET connection whose messages (at most 8 KiB
+// each) go to the container's stdin, and whose half-close the monitor
+// reads as the end of the client's input. The socket is reached through
+// /proc/self/fd, so a long RunRoot does not hit the 108-byte limit of
+// socket addresses. An error matching os.ErrNotExist means the container
+// has no monitor socket (not started yet, or run in the foreground).
+// SHARED: added for the API service's attach (api, privsep).
+func (e *Engine) DialAttach(id string) (*net.UnixConn, error) {
+	return dialAttach(filepath.Join(e.bundleDir(id), "attach"))
 }
 
 // Stats reads the resource use of the containers refs (running ones give

@@ -395,14 +395,15 @@ func (h *Helper) byID(ctx context.Context, op Op, id string, fd *int) (any, erro
 		if fi, err := os.Lstat(path); err != nil || fi.Mode()&os.ModeSocket == 0 {
 			return nil, fmt.Errorf("container %s has no attach socket yet: %w", id, errdefs.ErrNotFound)
 		}
-		var d net.Dialer
-		c, err := d.DialContext(ctx, "unixpacket", path)
+		// Dialled through /proc/self/fd (a long RunRoot exceeds the 108
+		// bytes of a socket address).
+		c, err := e.DialAttach(id)
 		if err != nil {
 			return nil, fmt.Errorf("attach to %s: %v: %w", id, err, errdefs.ErrUnavailable)
 		}
 		defer c.Close()
 		// File is a duplicate; the call closes *fd after sending it.
-		f, err := c.(*net.UnixConn).File()
+		f, err := c.File()
 		if err != nil {
 			return nil, err
 		}

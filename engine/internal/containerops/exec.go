@@ -67,11 +67,14 @@ type ExecProcess struct {
 // container's environment, user and working directory (overridden by
 // opts), its capabilities and security settings. In the foreground
 // (!opts.Detach) the caller becomes a child subreaper and must call Wait.
+// A detached process with a terminal (-d -t) runs under a monitor (conmon
+// in exec mode) that holds its terminal, since this process will not.
 //
 // Errors: errdefs.ErrNotFound for an unknown container; errdefs.ErrConflict
 // when it is not running ("container ID is not running") or is paused;
 // errdefs.ErrInvalidArgument for an empty command, a relative working
-// directory or an unknown user; runtime.ErrCommandNotFound and
+// directory or an unknown user (the latter also matches
+// runtime.ErrCommandNotExecutable: Docker's 126); runtime.ErrCommandNotFound and
 // runtime.ErrCommandNotExecutable when the command is missing or cannot be
 // run (Docker's 127 and 126).
 func Exec(ctx context.Context, r runtime.Runtime, c record.Container, bundle string, opts ExecOptions, stdio ExecIO) (*ExecProcess, error) {
