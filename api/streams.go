@@ -71,8 +71,10 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 // monitor's attach socket (<bundle>/attach) once the container runs.
 //
 // Limits (phase 1): output arrives line by line (a prompt without a
-// newline shows once the line ends) with up to 100 ms delay; closing
-// stdin does not close the container's stdin (the monitor keeps it open).
+// newline shows once the line ends) with up to 100 ms delay. The client's
+// EOF reaches the monitor as a half-close; the monitor closes the
+// container's stdin on it only once the engine starts it without
+// --leave-stdin-open for Docker's StdinOnce (not yet: an engine change).
 func (s *Server) attach(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	c0, err := s.b.Container(ctx, r.PathValue("id"))

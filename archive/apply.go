@@ -28,10 +28,6 @@ const (
 	// overlayOpaqueXattr is the xattr overlayfs reads to treat an upper
 	// directory as opaque.
 	overlayOpaqueXattr = "trusted.overlay.opaque"
-
-	// maxSymlinks bounds symlink expansions while resolving one name, like
-	// the kernel's MAXSYMLINKS.
-	maxSymlinks = 40
 )
 
 // Apply reads an uncompressed layer tar stream from r and applies it to the
@@ -266,68 +262,21 @@ func checkIDs(hdr *tar.Header) error {
 	return nil
 }
 
-// resolveDir resolves the directory name dir (cleaned, relative to root) with
-// root as "/": symlinks are followed, absolute targets restart at root, ".."
-// never climbs above root. It returns the real path of the directory, made
-// only of real directories at the time of the check. If a component is
-// missing, exists is false and real is the path that would be created (the
-// missing component followed by the remaining ones).
+// resolveDir resolves the directory name dir (cleaned, relative to root)
+// with ResolveInRoot, following every symbolic link. It returns the real
+// path of the directory, made only of real directories at the time of the
+// check. If a component is missing, exists is false and real is the path
+// that would be created. A component that is not a directory gives
+// errdefs.ErrInvalidArgument.
 func (a *applier) resolveDir(dir string) (real string, exists bool, err error) {
-	var resolved []string
-	pending := strings.Split(dir, "/")
-	hops := 0
-	for len(pending) > 0 {
-		c := pending[0]
-		pending = pending[1:]
-		switch c {
-		case "", ".":
-			continue
-		case "..":
-			if len(resolved) > 0 {
-				resolved = resolved[:len(resolved)-1]
-			}
-			continue
-		}
-		next := joinName(strings.Join(resolved, "/"), c)
-		fi, err := a.root.Lstat(next)
-		if errors.Is(err, fs.ErrNotExist) {
-			rest := []string{next}
-			for _, p := range pending {
-				switch p {
-				case "", ".":
-				case "..":
-					// The kernel would fail this lookup too.
-					return "", false, invalid(dir, "%q does not exist and is followed by \"..\"", next)
-				default:
-					rest = append(rest, p)
-				}
-			}
-			return strings.Join(rest, "/"), false, nil
-		}
-		if err != nil {
-			return "", false, fmt.Errorf("archive: resolve %s: %w", dir, err)
-		}
-		switch {
-		case fi.Mode()&fs.ModeSymlink != 0:
-			hops++
-			if hops > maxSymlinks {
-				return "", false, invalid(dir, "too many levels of symbolic links")
-			}
-			target, err := a.root.Readlink(next)
-			if err != nil {
-				return "", false, fmt.Errorf("archive: resolve %s: %w", dir, err)
-			}
-			if strings.HasPrefix(target, "/") {
-				resolved = resolved[:0]
-			}
-			pending = append(strings.Split(target, "/"), pending...)
-		case fi.IsDir():
-			resolved = append(resolved, c)
-		default:
-			return "", false, invalid(dir, "%q is not a directory", next)
-		}
+	r, err := ResolveInRoot(a.root, dir, true)
+	if err != nil {
+		return "", false, fmt.Errorf("archive: %w", err)
 	}
-	return strings.Join(resolved, "/"), true, nil
+	if r.Info != nil && !r.Info.IsDir() {
+		return "", false, invalid(dir, "%q is not a directory", r.Path)
+	}
+	return r.Path, r.Exists, nil
 }
 
 // parentDir resolves dir and opens it. With create, missing directories are

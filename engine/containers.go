@@ -7,12 +7,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/berthproject/berth/engine/internal/imageops"
 	"github.com/berthproject/berth/engine/internal/record"
 	"github.com/berthproject/berth/image"
 	"github.com/berthproject/berth/runtime"
 	"github.com/berthproject/berth/state"
 	"github.com/containerd/errdefs"
-	digest "github.com/opencontainers/go-digest"
 )
 
 // The container record and its parts are package record's, re-exported
@@ -47,12 +47,6 @@ const (
 	// StatusPaused is what inspect and ps show for a running container
 	// whose processes are frozen (State.Paused); records keep "running".
 	StatusPaused = record.StatusPaused
-)
-
-// Buckets of the container records and the name index (name → ID).
-const (
-	containersBucket = record.Bucket
-	namesBucket      = record.NamesBucket
 )
 
 // CreateOptions are the settings of `create` and `run`. Named and
@@ -93,7 +87,7 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (Container, err
 	if err != nil {
 		return Container{}, err
 	}
-	cfg, layers, err := e.imageContent(rec)
+	cfg, layers, err := e.images.Manifest(rec)
 	if err != nil {
 		return Container{}, err
 	}
@@ -109,7 +103,7 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (Container, err
 	if err != nil {
 		return Container{}, err
 	}
-	top, err := e.unpack(ctx, cfg, layers) // no-op unless a layer went missing
+	top, err := e.images.Layers.Unpack(ctx, cfg, layers) // no-op unless a layer went missing
 	if err != nil {
 		return Container{}, err
 	}
@@ -164,12 +158,12 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (Container, err
 
 func (e *Engine) imageForCreate(ctx context.Context, opts CreateOptions) (image.Record, error) {
 	if opts.Pull != "always" {
-		rec, err := e.resolveImage(ctx, opts.Image)
+		rec, err := e.images.Resolve(ctx, opts.Image)
 		if err == nil || !errdefs.IsNotFound(err) {
 			return rec, err
 		}
-		if named, perr := image.ParseReference(opts.Image); perr == nil && isBuiltin(named) {
-			return e.builtin(ctx, named)
+		if named, perr := image.ParseReference(opts.Image); perr == nil && imageops.IsBuiltin(named) {
+			return e.images.Builtin(ctx)
 		}
 		if opts.Pull == "never" {
 			return rec, err
@@ -182,9 +176,4 @@ func (e *Engine) imageForCreate(ctx context.Context, opts CreateOptions) (image.
 		}
 	}
 	return e.Pull(ctx, opts.Image, PullOptions{Progress: opts.Progress})
-}
-
-// containersUsing returns the IDs of the containers created from imageID.
-func containersUsing(tx *state.Tx, imageID digest.Digest) ([]string, error) {
-	return record.Using(tx, imageID)
 }

@@ -6,11 +6,7 @@ import (
 
 	"github.com/berthproject/berth/engine/internal/imageops"
 	"github.com/berthproject/berth/image"
-	"github.com/berthproject/berth/state"
-	"github.com/containerd/errdefs"
-	v1 "github.com/google/go-containerregistry/pkg/v1"
 	imagetypes "github.com/moby/moby/api/types/image"
-	digest "github.com/opencontainers/go-digest"
 )
 
 // Image verbs beyond pull, list and remove; the work is package
@@ -51,8 +47,7 @@ const DockerHubServer = imageops.DockerHubServer
 func (e *Engine) imageOps() *imageops.Images {
 	return &imageops.Images{
 		DB: e.db, Content: e.content, Root: e.opts.Root, Snapshotter: e.opts.Snapshotter,
-		InsecureRegistries: e.opts.InsecureRegistries,
-		Lookup:             lookupImage, Manifest: e.imageContent, Register: e.register,
+		InsecureRegistries: e.opts.InsecureRegistries, Layers: e.unpacker(),
 	}
 }
 
@@ -60,10 +55,6 @@ func (e *Engine) imageOps() *imageops.Images {
 // "<none>:<none>": named by its ID "sha256:<64 hex>" rather than a
 // reference, which no normalized reference can equal).
 func IsDangling(rec image.Record) bool { return imageops.IsDangling(rec) }
-
-// putImage stores rec under its name (see imageops.PutImage: a displaced
-// image stays as a dangling record).
-func putImage(tx *state.Tx, rec image.Record) error { return imageops.PutImage(tx, rec) }
 
 // Tag gives the stored image source (name, ID or ID prefix) the name
 // target, like `docker tag`. A name held by another image moves (that
@@ -89,55 +80,13 @@ func (e *Engine) History(ctx context.Context, ref string) ([]HistoryEntry, error
 
 // PruneReport is what PruneImages removed: rmi-style lines and the bytes
 // of layer blobs freed.
-type PruneReport struct {
-	Removed        []RemovedImage
-	SpaceReclaimed int64
-}
+type PruneReport = imageops.PruneReport
 
 // PruneImages removes dangling images (all: every image) that no container
 // uses, like `docker image prune [-a]`. keep, when non-nil, is asked about
 // each candidate and vetoes its removal by returning false (for --filter).
 func (e *Engine) PruneImages(ctx context.Context, all bool, keep func(Image) bool) (PruneReport, error) {
-	imgs, err := e.Images(ctx)
-	if err != nil {
-		return PruneReport{}, err
-	}
-	used := map[digest.Digest]bool{}
-	if err := e.db.View(ctx, func(tx *state.Tx) error {
-		for _, img := range imgs {
-			users, err := containersUsing(tx, img.Record.Config)
-			if err != nil {
-				return err
-			}
-			used[img.Record.Config] = len(users) > 0
-		}
-		return nil
-	}); err != nil {
-		return PruneReport{}, err
-	}
-	var rep PruneReport
-	done := map[digest.Digest]bool{}
-	for _, img := range imgs {
-		id := img.Record.Config
-		if used[id] || done[id] || (!all && !IsDangling(img.Record)) || (keep != nil && !keep(img)) {
-			continue
-		}
-		done[id] = true
-		removed, err := e.RemoveImage(ctx, id.String(), true)
-		if err != nil {
-			if errdefs.IsNotFound(err) {
-				continue // removed concurrently
-			}
-			return rep, err
-		}
-		rep.Removed = append(rep.Removed, removed...)
-		for _, r := range removed {
-			if r.Deleted != "" {
-				rep.SpaceReclaimed += img.Size
-			}
-		}
-	}
-	return rep, nil
+	return e.images.Prune(ctx, all, keep)
 }
 
 // DiskUsage computes the space images and containers take. It walks every
@@ -231,32 +180,12 @@ func (e *Engine) SaveImages(ctx context.Context, refs []string, w io.Writer) err
 // errdefs.ErrInvalidArgument; a blob that does not match its digest
 // errdefs.ErrDataLoss.
 func (e *Engine) LoadImages(ctx context.Context, r io.Reader, platform string) ([]LoadedImage, error) {
-	plat, err := v1Platform(platform)
-	if err != nil {
-		return nil, err
-	}
-	return e.images.LoadImages(ctx, r, plat)
+	return e.images.LoadImages(ctx, r, platform)
 }
 
 // ImportImage makes a one-layer image from the rootfs tar r (plain, gzip
 // or zstd), like `docker import`, and returns its record. An unsupported
 // or malformed change gives errdefs.ErrInvalidArgument.
 func (e *Engine) ImportImage(ctx context.Context, r io.Reader, opts ImportOptions) (image.Record, error) {
-	plat, err := v1Platform(opts.Platform)
-	if err != nil {
-		return image.Record{}, err
-	}
-	return e.images.ImportImage(ctx, r, opts, plat)
-}
-
-// v1Platform parses "os/arch[/variant]" ("": nil).
-func v1Platform(s string) (*v1.Platform, error) {
-	if s == "" {
-		return nil, nil
-	}
-	p, err := parsePlatform(s)
-	if err != nil {
-		return nil, err
-	}
-	return &v1.Platform{OS: p.OS, Architecture: p.Architecture, Variant: p.Variant}, nil
+	return e.images.ImportImage(ctx, r, opts)
 }

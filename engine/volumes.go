@@ -3,9 +3,7 @@ package engine
 import (
 	"context"
 
-	"github.com/berthproject/berth/engine/internal/record"
 	"github.com/berthproject/berth/engine/internal/volumes"
-	"github.com/berthproject/berth/state"
 	"github.com/berthproject/berth/volume"
 	volumetypes "github.com/moby/moby/api/types/volume"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -31,21 +29,8 @@ func VolumeMount(name, target string, readOnly, noCopy bool) specs.Mount {
 // inspect`, GET /volumes/{name}).
 func VolumeView(v Volume) volumetypes.Volume { return volumes.View(v) }
 
-func (e *Engine) volumes() (*volumes.Manager, error) {
-	st, err := volume.Open(e.opts.Root)
-	if err != nil {
-		return nil, err
-	}
-	return &volumes.Manager{Store: st, Containers: func(ctx context.Context) ([]record.Container, error) {
-		var cs []record.Container
-		err := e.db.View(ctx, func(tx *state.Tx) error {
-			var err error
-			cs, err = record.List(tx)
-			return err
-		})
-		return cs, err
-	}}, nil
-}
+// volumes is what package volumes needs of the engine.
+func (e *Engine) volumes() (*volumes.Manager, error) { return volumes.Open(e.opts.Root, e.db) }
 
 // VolumeStore is the engine's volume store (ROOT/volumes).
 func (e *Engine) VolumeStore() (*volume.Store, error) {
@@ -85,12 +70,7 @@ func (e *Engine) ListVolumes(ctx context.Context) ([]Volume, map[string][]string
 	if err != nil {
 		return nil, nil, err
 	}
-	vs, err := m.Store.List()
-	if err != nil {
-		return nil, nil, err
-	}
-	use, err := m.Usage(ctx)
-	return vs, use, err
+	return m.List(ctx)
 }
 
 // RemoveVolume deletes the volume name and its data, as `docker volume

@@ -50,7 +50,9 @@ type Config struct {
 	// first); nil for none.
 	ExitCommand []string
 	// Terminal allocates a pseudo-terminal; Stdin keeps stdin open.
-	Terminal, Stdin bool
+	// StdinOnce (with Stdin) closes the container's stdin when an
+	// attached client's input ends, instead of keeping it open.
+	Terminal, Stdin, StdinOnce bool
 	// PidFile receives the container process's pid; MonitorPidFile the
 	// monitor's.
 	PidFile, MonitorPidFile string
@@ -105,7 +107,10 @@ func (c *Conmon) Start(ctx context.Context, cfg Config) (Started, error) {
 		args = append(args, "-t")
 	}
 	if cfg.Stdin {
-		args = append(args, "-i", "--leave-stdin-open")
+		args = append(args, "-i")
+		if !cfg.StdinOnce {
+			args = append(args, "--leave-stdin-open")
+		}
 	}
 	if len(cfg.ExitCommand) > 0 {
 		args = append(args, "--exit-command", cfg.ExitCommand[0])

@@ -24,6 +24,7 @@ import (
 	"github.com/berthproject/berth/network/firewall"
 	"github.com/berthproject/berth/network/internal/filelock"
 	"github.com/berthproject/berth/network/ipam"
+	"github.com/berthproject/berth/network/netns"
 	"github.com/containerd/errdefs"
 	"github.com/vishvananda/netlink"
 )
@@ -163,17 +164,27 @@ func (m *Manager) txnMode(ctx context.Context, readOnly bool, fn func(st *state,
 		st.Endpoints = map[string]*epRecord{}
 	}
 	// Saves that would not change the file are skipped: each costs two
-	// fsyncs, and teardown paths often find nothing to do.
+	// fsyncs, and teardown paths often find nothing to do. A save that
+	// changes endpoints only skips the directory fsync: endpoints belong to
+	// running containers, which no power loss outlives (an older state
+	// coming back after one holds endpoints of dead containers only, which
+	// Reclaim tears down), while networks must survive it.
 	last, _ := json.Marshal(st)
+	lastNets, _ := json.Marshal(st.Networks)
 	save := func() error {
 		cur, err := json.Marshal(st)
 		if err == nil && bytes.Equal(cur, last) {
 			return nil
 		}
-		if err := filelock.WriteJSON(path, st); err != nil {
+		write := filelock.WriteJSON
+		if nets, err := json.Marshal(st.Networks); err == nil && bytes.Equal(nets, lastNets) {
+			write = filelock.WriteJSONOrdered
+		}
+		if err := write(path, st); err != nil {
 			return fmt.Errorf("network: save state: %w", err)
 		}
 		last = cur
+		lastNets, _ = json.Marshal(st.Networks)
 		return nil
 	}
 	if err := fn(st, save); err != nil {
@@ -698,6 +709,14 @@ func (st *state) nextIfName(containerID string) string {
 // teardown undoes an endpoint in reverse order and forgets it. Every step
 // is idempotent, so teardown of a half-created endpoint is safe.
 func (m *Manager) teardown(ctx context.Context, st *state, e *epRecord) error {
+	return m.teardownMode(ctx, st, e, "")
+}
+
+// teardownMode is teardown; when e lives in the namespace droppedNS,
+// which the caller unmounts right afterwards, its veth is only taken off
+// the bridge: the kernel deletes the pair with the namespace (see
+// ReleaseNamespace).
+func (m *Manager) teardownMode(ctx context.Context, st *state, e *epRecord, droppedNS string) error {
 	if n := st.Networks[e.NetworkID]; n != nil && n.usesDriver() {
 		return m.teardownWithDriver(ctx, st, n, e)
 	}
@@ -705,7 +724,11 @@ func (m *Manager) teardown(ctx context.Context, st *state, e *epRecord) error {
 	for _, r := range slices.Backward(e.Rules) {
 		errs = append(errs, m.fw.Delete(ctx, r))
 	}
-	errs = append(errs, bridge.Detach(e.HostIfName))
+	if droppedNS != "" && e.NetnsPath == droppedNS {
+		errs = append(errs, bridge.Unbridge(e.HostIfName))
+	} else {
+		errs = append(errs, bridge.Detach(e.HostIfName))
+	}
 	errs = append(errs, m.ipam.Release(ctx, e.NetworkID, e.ContainerID))
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("detach %.12s from %s: %w", e.ContainerID, e.NetworkName, err)
@@ -735,11 +758,39 @@ func (m *Manager) Detach(ctx context.Context, network, containerID string) error
 
 // ReleaseAll detaches a container from every network and frees any address
 // it still holds (also one allocated by a crashed Attach). Idempotent; this
-// is what container removal and crash recovery call.
+// is what crash recovery calls. It deletes each veth pair, which takes the
+// kernel some 20 ms per pair (unregistering a device waits for RCU grace
+// periods); ReleaseNamespace avoids that when the namespace goes too.
 func (m *Manager) ReleaseAll(ctx context.Context, containerID string) error {
 	return m.txn(ctx, func(st *state, save func() error) error {
-		return m.releaseAll(ctx, st, save, func(id string) bool { return id == containerID })
+		return m.releaseAll(ctx, st, save, func(id string) bool { return id == containerID }, "")
 	})
+}
+
+// ReleaseNamespace is ReleaseAll for a container that is done with its
+// network namespace, bound at netnsPath (see netns.New), followed by
+// netns.Remove(netnsPath): what stopping or removing a container calls.
+//
+// The veth pairs of the container's endpoints in that namespace are not
+// deleted one by one but only taken off their bridges (so the endpoint
+// carries no traffic and the address can be handed out again at once);
+// unmounting the namespace then drops its last reference, and the kernel
+// deletes the pairs with it, in the background, without the caller
+// waiting for the RCU grace periods a synchronous delete waits for. Should
+// something else still hold the namespace (a process joined to it), the
+// pair goes when that holder does; a later Attach of the same container
+// deletes a pair still there (see bridge.Attach). Rules, addresses and
+// records go exactly as in ReleaseAll, before the namespace is unmounted,
+// so a crash in between leaves the namespace for the next call to drop.
+// Idempotent; a missing or unmounted netnsPath is not an error.
+func (m *Manager) ReleaseNamespace(ctx context.Context, containerID, netnsPath string) error {
+	err := m.txn(ctx, func(st *state, save func() error) error {
+		return m.releaseAll(ctx, st, save, func(id string) bool { return id == containerID }, netnsPath)
+	})
+	if err != nil {
+		return err
+	}
+	return netns.Remove(netnsPath)
 }
 
 // Reclaim releases everything held by containers not in live (container
@@ -760,14 +811,16 @@ func (m *Manager) Reclaim(ctx context.Context, live []string) error {
 				}
 			}
 		}
-		return m.releaseAll(ctx, st, save, func(id string) bool { return !alive[id] })
+		return m.releaseAll(ctx, st, save, func(id string) bool { return !alive[id] }, "")
 	})
 }
 
-func (m *Manager) releaseAll(ctx context.Context, st *state, save func() error, dead func(string) bool) error {
+// releaseAll tears down the endpoints of dead containers (see teardownMode
+// for droppedNS) and releases addresses nobody live owns.
+func (m *Manager) releaseAll(ctx context.Context, st *state, save func() error, dead func(string) bool, droppedNS string) error {
 	for _, e := range st.Endpoints {
 		if dead(e.ContainerID) {
-			if err := m.teardown(ctx, st, e); err != nil {
+			if err := m.teardownMode(ctx, st, e, droppedNS); err != nil {
 				return errors.Join(err, save())
 			}
 		}

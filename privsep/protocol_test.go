@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/containerd/errdefs"
+	"golang.org/x/sys/unix"
 )
 
 var conf = Confinement{Root: "/var/lib/berth", RunRoot: "/run/berth"}
@@ -47,6 +48,19 @@ func TestDecodeRequestRefuses(t *testing.T) {
 		{"event type", `{"op":"event.append","args":{"event":{"type":"daemon","action":"reload"}}}`, "malformed"},
 		{"event time", `{"op":"event.append","args":{"event":{"type":"image","action":"pull","timeNano":5}}}`, "malformed"},
 		{"network driver", `{"op":"network.create","args":{"options":{"Name":"n","Driver":"macvlan"}}}`, "driver"},
+		{"exec no cmd", `{"op":"exec.start","args":{"id":"` + id64 + `","container":"` + id64 + `","cmd":[]}}`, "no command"},
+		{"exec empty cmd", `{"op":"exec.start","args":{"id":"` + id64 + `","container":"` + id64 + `","cmd":[""]}}`, "no command"},
+		{"exec bad id", `{"op":"exec.start","args":{"id":"x","container":"` + id64 + `","cmd":["sh"]}}`, "64-hex"},
+		{"exec container name", `{"op":"exec.start","args":{"id":"` + id64 + `","container":"web","cmd":["sh"]}}`, "64-hex"},
+		{"exec NUL arg", `{"op":"exec.start","args":{"id":"` + id64 + `","container":"` + id64 + `","cmd":["sh","a\u0000b"]}}`, "malformed argument"},
+		{"exec env key", `{"op":"exec.start","args":{"id":"` + id64 + `","container":"` + id64 + `","cmd":["sh"],"env":["=x"]}}`, "environment"},
+		{"exec env NUL", `{"op":"exec.start","args":{"id":"` + id64 + `","container":"` + id64 + `","cmd":["sh"],"env":["A=\u0000"]}}`, "environment"},
+		{"exec user", `{"op":"exec.start","args":{"id":"` + id64 + `","container":"` + id64 + `","cmd":["sh"],"user":"../etc"}}`, "invalid user"},
+		{"exec relative dir", `{"op":"exec.start","args":{"id":"` + id64 + `","container":"` + id64 + `","cmd":["sh"],"workingDir":"tmp"}}`, "absolute and clean"},
+		{"exec unclean dir", `{"op":"exec.start","args":{"id":"` + id64 + `","container":"` + id64 + `","cmd":["sh"],"workingDir":"/a/../b"}}`, "absolute and clean"},
+		{"exec detach field", `{"op":"exec.start","args":{"id":"` + id64 + `","container":"` + id64 + `","cmd":["sh"],"detach":true}}`, "unknown field"},
+		{"exec resize range", `{"op":"exec.resize","args":{"id":"` + id64 + `","height":1,"width":70000}}`, "out of range"},
+		{"exec resize id", `{"op":"exec.resize","args":{"id":"web","height":1,"width":1}}`, "64-hex"},
 	}
 	for _, c := range cases {
 		_, err := DecodeRequest([]byte(c.body), conf)
@@ -71,6 +85,8 @@ func TestDecodeRequestAccepts(t *testing.T) {
 		`{"op":"event.append","args":{"event":{"type":"container","action":"exec_start: sh","id":"x","attributes":{"name":"web"}}}}`,
 		`{"op":"network.create","args":{"options":{"Name":"apinet","Labels":{"a":"b"}}}}`,
 		`{"op":"volume.create","args":{"name":"","driver":"local"}}`,
+		`{"op":"exec.start","args":{"id":"` + id64 + `","container":"` + id64 + `","cmd":["sh","-c","echo $A"],"env":["A=1","B"],"user":"1:1","workingDir":"/tmp","tty":true,"stdin":true}}`,
+		`{"op":"exec.resize","args":{"id":"` + id64 + `","height":24,"width":80}}`,
 	}
 	for _, body := range cases {
 		req, err := DecodeRequest([]byte(body), conf)
@@ -148,6 +164,8 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte(`{"op":"container.resize","args":{"id":"` + id64 + `","height":24,"width":80}}`))
 	f.Add([]byte(`{"op":"event.append","args":{"event":{"type":"image","action":"pull"}}}`))
 	f.Add([]byte(`{"op":"network.create","args":{"options":{"Name":"n","Subnet":"10.1.0.0/16"}}}`))
+	f.Add([]byte(`{"op":"exec.start","args":{"id":"` + id64 + `","container":"` + id64 + `","cmd":["sh"],"env":["A=1"],"workingDir":"/"}}`))
+	f.Add([]byte(`{"op":"exec.resize","args":{"id":"` + id64 + `","height":24,"width":80}}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		req, err := DecodeRequest(body, conf)
 		if err != nil {
@@ -163,4 +181,58 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("accepted %s but it does not validate: %v", req.Op, err)
 		}
 	})
+}
+
+// The descriptor rules of the exec ops: exec.start with stdin takes
+// exactly the read end of a pipe; everything else takes none.
+func TestExecInput(t *testing.T) {
+	start := func(stdin bool) Request {
+		return Request{Op: OpExecStart, Args: &ExecStartArgs{ID: id64, Container: id64, Cmd: []string{"sh"}, Stdin: stdin}}
+	}
+	pipe := func() (r, w int) {
+		var p [2]int
+		if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
+			t.Fatal(err)
+		}
+		return p[0], p[1]
+	}
+	r, w := pipe()
+	defer unix.Close(w)
+	f, err := execInput(start(true), r)
+	if err != nil || f == nil {
+		t.Fatalf("read end of a pipe refused: %v", err)
+	}
+	f.Close()
+	if _, err := execInput(start(true), -1); !errdefs.IsInvalidArgument(err) {
+		t.Errorf("stdin without a descriptor: %v", err)
+	}
+	r2, w2 := pipe()
+	defer unix.Close(r2)
+	if _, err := execInput(start(true), w2); !errdefs.IsInvalidArgument(err) {
+		t.Errorf("write end accepted as stdin: %v", err)
+	}
+	if unix.Close(w2) == nil {
+		t.Error("a refused descriptor was left open")
+	}
+	sp, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(sp[1])
+	if _, err := execInput(start(true), sp[0]); !errdefs.IsInvalidArgument(err) {
+		t.Errorf("socket accepted as stdin: %v", err)
+	}
+	r3, w3 := pipe()
+	defer unix.Close(w3)
+	if _, err := execInput(start(false), r3); !errdefs.IsInvalidArgument(err) {
+		t.Errorf("descriptor accepted without stdin: %v", err)
+	}
+	r4, w4 := pipe()
+	defer unix.Close(w4)
+	if _, err := execInput(Request{Op: OpExecResize, Args: &ResizeArgs{ID: id64}}, r4); !errdefs.IsInvalidArgument(err) {
+		t.Errorf("descriptor accepted by exec.resize: %v", err)
+	}
+	if f, err := execInput(start(false), -1); f != nil || err != nil {
+		t.Errorf("no stdin, no descriptor: %v %v", f, err)
+	}
 }

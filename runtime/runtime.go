@@ -47,6 +47,9 @@ type Process interface {
 	// Pid is the container process's pid in the caller's pid namespace;
 	// 0 until Started is closed, and if the start failed.
 	Pid() int
+	// Done is closed once the runtime has exited: the container is over
+	// (Wait then returns at once).
+	Done() <-chan struct{}
 	// Signal sends sig to the container's process.
 	Signal(sig syscall.Signal) error
 	// Wait waits for the end and returns the exit status (128+N for a

@@ -52,6 +52,11 @@ type RunOptions struct {
 	// OpenStdin (-i) does not change the spec; it is carried for the
 	// code that wires the container's stdio.
 	OpenStdin bool
+	// StdinOnce (Docker's) closes the container's stdin when the first
+	// attached client's input ends (`docker run -i`); without it an
+	// OpenStdin container's stdin stays open for later attaches. Like
+	// OpenStdin it does not change the spec.
+	StdinOnce bool
 	// ReadOnlyRootfs mounts the root filesystem read-only (--read-only).
 	ReadOnlyRootfs bool
 	// Privileged grants every capability the caller holds, all host

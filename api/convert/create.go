@@ -70,7 +70,7 @@ func Create(name string, body []byte) (Plan, error) {
 	o.Run = runtime.RunOptions{
 		Cmd: c.Cmd, Entrypoint: c.Entrypoint, EntrypointSet: c.Entrypoint != nil,
 		Env: c.Env, WorkingDir: c.WorkingDir, User: c.User, Hostname: c.Hostname,
-		Tty: c.Tty, OpenStdin: c.OpenStdin,
+		Tty: c.Tty, OpenStdin: c.OpenStdin, StdinOnce: c.OpenStdin && c.StdinOnce,
 		ReadOnlyRootfs: hc.ReadonlyRootfs, Privileged: hc.Privileged,
 		CapAdd: hc.CapAdd, CapDrop: hc.CapDrop, Sysctls: hc.Sysctls, ShmSize: hc.ShmSize,
 	}

@@ -210,9 +210,35 @@ func configureInside(v Veth) error {
 }
 
 // Detach removes the veth pair whose host end is hostName (the container
-// end disappears with it, and so do its routes). Idempotent.
+// end disappears with it, and so do its routes). Idempotent. It returns
+// once the kernel has unregistered both ends, which waits for RCU grace
+// periods (~20 ms).
 func Detach(hostName string) error {
 	return deleteLink(hostName)
+}
+
+// Unbridge takes the host end hostName of a veth pair off its bridge
+// without deleting the pair, so that it carries no traffic from then on.
+// It is for a pair whose container end's namespace is about to be
+// dropped: the kernel deletes both ends with the namespace, in the
+// background, where Detach would wait for the deletion. A missing link is
+// not an error.
+func Unbridge(hostName string) error {
+	link, err := netlink.LinkByName(hostName)
+	if err != nil {
+		var nf netlink.LinkNotFoundError
+		if errors.As(err, &nf) {
+			return nil
+		}
+		return fmt.Errorf("link %s: %w", hostName, err)
+	}
+	if link.Attrs().MasterIndex == 0 {
+		return nil
+	}
+	if err := netlink.LinkSetNoMaster(link); err != nil && !errors.Is(err, unix.ENODEV) {
+		return fmt.Errorf("veth %s: release from bridge: %w", hostName, err)
+	}
+	return nil
 }
 
 func ipNet(p netip.Prefix) *net.IPNet {

@@ -9,6 +9,8 @@
 // idempotent too. The allocation is written (fsync + rename) before Allocate
 // returns, so the caller can record it and only then create kernel
 // resources; whatever a kill -9 leaves behind is found again by owner.
+// The rename is not fsynced: after a power loss (when no container is
+// running any more) a pool file may be one write behind.
 //
 // On-disk layout under the directory given to Open:
 //
@@ -117,7 +119,11 @@ func (s *Store) update(ctx context.Context, pool string, fn func(p *poolFile) (c
 	if err != nil || !changed {
 		return err
 	}
-	if err := filelock.WriteJSON(data, &p); err != nil {
+	// Allocations belong to running containers, which no reboot
+	// outlives: a power loss that brings an older pool file back leaves
+	// only addresses of dead containers, which Reclaim releases. So the
+	// rename is not made durable (see filelock.WriteJSONOrdered).
+	if err := filelock.WriteJSONOrdered(data, &p); err != nil {
 		return fmt.Errorf("ipam: %w", err)
 	}
 	return nil

@@ -19,6 +19,7 @@ import (
 
 	"github.com/berthproject/berth/runtime"
 	"github.com/containerd/errdefs"
+	"golang.org/x/sys/unix"
 )
 
 // Runtime is an OCI runtime CLI. Binary is a name looked up in $PATH or an
@@ -80,18 +81,36 @@ type process struct {
 	waitErr     error
 }
 
-// watchPidFile closes started once the pid file appears (polling: it
-// shows up within tens of milliseconds) or the runtime has exited.
+// watchPidFile closes started once the pid file appears or the runtime
+// has exited. It waits on inotify events of the bundle directory (runc
+// renames the pid file into place, crun writes it), so that the pid is
+// known the moment it is written; where inotify is unavailable it polls.
 func (p *process) watchPidFile(path string) {
 	defer close(p.started)
-	delay := 500 * time.Microsecond
-	for {
-		if data, err := os.ReadFile(path); err == nil {
-			if pid, err := strconv.Atoi(strings.TrimSpace(string(data))); err == nil && pid > 0 {
-				p.pid.Store(int64(pid))
-				return
+	if p.readPid(path) {
+		return
+	}
+	if ev, err := watchDir(filepath.Dir(path)); err == nil {
+		defer ev.Close()
+		stop := make(chan struct{})
+		defer close(stop)
+		go func() {
+			select {
+			case <-p.done:
+				ev.SetReadDeadline(time.Now()) // ends the Read below
+			case <-stop:
+			}
+		}()
+		buf := make([]byte, 4096)
+		for !p.readPid(path) {
+			if _, err := ev.Read(buf); err != nil {
+				return // the runtime exited (or inotify failed: Wait tells)
 			}
 		}
+		return
+	}
+	delay := 500 * time.Microsecond
+	for !p.readPid(path) {
 		select {
 		case <-p.done:
 			return
@@ -101,7 +120,38 @@ func (p *process) watchPidFile(path string) {
 	}
 }
 
+// readPid stores the pid the file at path holds and reports whether it
+// held one.
+func (p *process) readPid(path string) bool {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return false
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	if err != nil || pid <= 0 {
+		return false
+	}
+	p.pid.Store(int64(pid))
+	return true
+}
+
+// watchDir returns a non-blocking inotify descriptor (read through Go's
+// poller, so that deadlines work) watching dir for files written or
+// renamed into it.
+func watchDir(dir string) (*os.File, error) {
+	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := unix.InotifyAddWatch(fd, dir, unix.IN_MOVED_TO|unix.IN_CLOSE_WRITE); err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	return os.NewFile(uintptr(fd), "inotify:"+dir), nil
+}
+
 func (p *process) Started() <-chan struct{} { return p.started }
+func (p *process) Done() <-chan struct{}    { return p.done }
 func (p *process) Pid() int                 { return int(p.pid.Load()) }
 
 func (p *process) Signal(sig syscall.Signal) error {

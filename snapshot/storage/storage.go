@@ -4,6 +4,7 @@
 // Layout of a root:
 //
 //	root/metadata.db     bbolt database: snapshot key or name → Record
+//	root/metadata.lock   flock'ed around every open of the database
 //	root/snapshots/<id>/ the data of the snapshot with numeric id <id>
 //	root/tmp/            directories being filled for snapshots not yet recorded
 //	root/trash/          directories of removed snapshots, being deleted
@@ -18,6 +19,13 @@
 // lock on a directory under tmp/ or trash/ that the worker keeps locked with
 // flock(2) on the directory itself; the lock dies with the process.
 //
+// bbolt waits for its flock by polling every 50 ms, which leaves the lock
+// idle most of the time when tens of processes contend. So the store
+// first takes the same kind of flock on metadata.lock, blocking, which the
+// kernel hands to the next waiter the moment it is released; bbolt's own
+// flock then does not wait (it still guards against a process that does
+// not take metadata.lock).
+//
 // # Crash safety
 //
 // A kill -9 at any point leaves a consistent store, because every step is
@@ -29,17 +37,23 @@
 //     the directory is renamed to snapshots/<id> (ids come from the bucket
 //     sequence, which never goes back once committed). A crash before the
 //     rename leaves an unlocked tmp/ entry; a crash after the rename but
-//     before the commit leaves snapshots/<id> with no record.
+//     before the commit leaves snapshots/<id> with no record. CreateLocked
+//     (for a populate of a few mkdirs) does the same in one transaction,
+//     filling the directory under the lock.
 //   - Remove: the record is deleted and the transaction commits first; then,
 //     still under the lock, snapshots/<id> is renamed into a flock'ed
 //     trash/rm-* directory, which is deleted after the lock is dropped. A crash after the commit
 //     leaves snapshots/<id> with no record, or an unlocked trash/ entry; it
-//     never leaves a record whose data is half gone.
+//     never leaves a record whose data is half gone. The rename is not
+//     synced: should a power loss undo it, snapshots/<id> has no record,
+//     which the cleanup pass handles.
 //   - Commit only rewrites records; the data directory keeps its id.
 //
 // Every write operation starts, under the lock, with a cleanup pass that
 // moves snapshots/<id> directories without a record to trash/, and deletes
 // every tmp/ and trash/ entry whose flock it can take (its owner is dead).
+// Open writes nothing once the database exists: leftovers wait for the
+// next write operation, the first that could meet them.
 package storage
 
 import (
@@ -62,6 +76,7 @@ import (
 
 const (
 	dbName       = "metadata.db"
+	lockName     = "metadata.lock"
 	snapshotsDir = "snapshots"
 	tmpDir       = "tmp"
 	trashDir     = "trash"
@@ -99,7 +114,9 @@ type Store struct {
 }
 
 // Open prepares root (created with mode 0700 if missing) and returns its
-// Store. It runs a cleanup pass of crash leftovers.
+// Store. A new root gets its database (and a cleanup pass); an existing
+// one is only read, so that opening costs no write transaction: crash
+// leftovers are cleaned by the next write operation.
 func Open(root string) (*Store, error) {
 	abs, err := filepath.Abs(root)
 	if err != nil {
@@ -111,10 +128,21 @@ func Open(root string) (*Store, error) {
 		}
 	}
 	s := &Store{root: abs}
+	if s.ready() {
+		return s, nil
+	}
 	if err := s.update(context.Background(), func(*txn) error { return nil }); err != nil {
 		return nil, err
 	}
 	return s, nil
+}
+
+// ready reports whether the database exists and has its bucket.
+func (s *Store) ready() bool {
+	if _, err := os.Stat(filepath.Join(s.root, dbName)); err != nil {
+		return false
+	}
+	return s.view(context.Background(), func(*bolt.Bucket) error { return nil }) == nil
 }
 
 // Root returns the absolute root directory.
@@ -144,16 +172,23 @@ func (s *Store) checkOpen() error {
 	return nil
 }
 
-// openDB opens the database, waiting for other processes' operations.
-func (s *Store) openDB(readOnly bool) (*bolt.DB, error) {
+// openDB opens the database, waiting for other processes' operations on
+// metadata.lock, then on bbolt's own flock. The returned func closes it
+// and drops metadata.lock.
+func (s *Store) openDB(readOnly bool) (*bolt.DB, func(), error) {
+	unlock, err := lockFile(filepath.Join(s.root, lockName), !readOnly, DefaultLockTimeout)
+	if err != nil {
+		return nil, nil, fmt.Errorf("snapshot metadata %s: %w", s.root, err)
+	}
 	db, err := bolt.Open(filepath.Join(s.root, dbName), 0o600, &bolt.Options{Timeout: DefaultLockTimeout, ReadOnly: readOnly})
 	if err != nil {
+		unlock()
 		if errors.Is(err, bolt.ErrTimeout) {
-			return nil, fmt.Errorf("snapshot metadata %s is locked by another process: %w", s.root, errdefs.ErrUnavailable)
+			return nil, nil, fmt.Errorf("snapshot metadata %s is locked by another process: %w", s.root, errdefs.ErrUnavailable)
 		}
-		return nil, fmt.Errorf("open snapshot metadata %s: %w", s.root, err)
+		return nil, nil, fmt.Errorf("open snapshot metadata %s: %w", s.root, err)
 	}
-	return db, nil
+	return db, func() { db.Close(); unlock() }, nil
 }
 
 // txn is one write transaction with hooks that run while the lock is
@@ -188,11 +223,11 @@ func (s *Store) update(ctx context.Context, fn func(*txn) error) error {
 func (s *Store) locked(t *txn, fn func(*txn) error) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	db, err := s.openDB(false)
+	db, closeDB, err := s.openDB(false)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
+	defer closeDB()
 	err = db.Update(func(tx *bolt.Tx) error {
 		b, err := tx.CreateBucketIfNotExists(bucketName)
 		if err != nil {
@@ -224,11 +259,11 @@ func (s *Store) view(ctx context.Context, fn func(b *bolt.Bucket) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	db, err := s.openDB(true)
+	db, closeDB, err := s.openDB(true)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
+	defer closeDB()
 	return db.View(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketName)
 		if b == nil {
@@ -327,11 +362,23 @@ func (s *Store) Walk(ctx context.Context, fn func(Record) error) error {
 type Populate func(dir string, parents []uint64) error
 
 // Create records a new snapshot key of kind (KindActive or KindView) on
-// parent ("" for none), its data made by populate. It returns the record
-// and its parent chain. A key in use gives errdefs.ErrAlreadyExists; an
-// unknown parent errdefs.ErrNotFound; a parent that is not committed
+// parent ("" for none), its data made by populate, which runs without the
+// store lock (it may copy a tree). It returns the record and its parent
+// chain. A key in use gives errdefs.ErrAlreadyExists; an unknown parent
+// errdefs.ErrNotFound; a parent that is not committed
 // errdefs.ErrFailedPrecondition; an empty key errdefs.ErrInvalidArgument.
 func (s *Store) Create(ctx context.Context, kind snapshot.Kind, key, parent string, populate Populate) (Record, []uint64, error) {
+	return s.create(ctx, kind, key, parent, populate, false)
+}
+
+// CreateLocked is Create for a populate that only makes a few directories:
+// it runs under the store lock and everything happens in one write
+// transaction (Create takes two). Errors as Create.
+func (s *Store) CreateLocked(ctx context.Context, kind snapshot.Kind, key, parent string, populate Populate) (Record, []uint64, error) {
+	return s.create(ctx, kind, key, parent, populate, true)
+}
+
+func (s *Store) create(ctx context.Context, kind snapshot.Kind, key, parent string, populate Populate, underLock bool) (Record, []uint64, error) {
 	if key == "" {
 		return Record{}, nil, fmt.Errorf("snapshot key is empty: %w", errdefs.ErrInvalidArgument)
 	}
@@ -351,44 +398,27 @@ func (s *Store) Create(ctx context.Context, kind snapshot.Kind, key, parent stri
 		}
 		return chain(t.b, parent)
 	}
-
-	// Phase 1: validate and make a locked scratch directory.
-	var parents []uint64
 	var scratch *lockedDir
-	err := s.update(ctx, func(t *txn) error {
-		var err error
-		if parents, err = check(t); err != nil {
-			return err
-		}
-		scratch, err = newLockedDir(filepath.Join(s.root, tmpDir), "new-")
-		return err
-	})
-	if err != nil {
-		return Record{}, nil, err
-	}
 	renamed := false
 	defer func() {
+		if scratch == nil {
+			return
+		}
 		if !renamed {
 			_ = os.RemoveAll(scratch.path)
 		}
 		scratch.unlock()
 	}()
-
-	// Phase 2: fill it without the lock.
-	if err := populate(scratch.path, parents); err != nil {
-		return Record{}, nil, fmt.Errorf("snapshot %q: %w", key, err)
+	fill := func(parents []uint64) error {
+		if err := populate(scratch.path, parents); err != nil {
+			return fmt.Errorf("snapshot %q: %w", key, err)
+		}
+		return nil
 	}
-
-	// Phase 3: record it and move it into place before the commit.
+	// place records the snapshot and moves scratch into place before the
+	// commit.
 	var rec Record
-	err = s.update(ctx, func(t *txn) error {
-		again, err := check(t)
-		if err != nil {
-			return err
-		}
-		if !equalIDs(again, parents) {
-			return fmt.Errorf("parent %q changed while snapshot %q was created: %w", parent, key, errdefs.ErrConflict)
-		}
+	place := func(t *txn) error {
 		id, err := t.b.NextSequence()
 		if err != nil {
 			return err
@@ -424,6 +454,49 @@ func (s *Store) Create(ctx context.Context, kind snapshot.Kind, key, parent stri
 			testHook("before-commit")
 		}
 		return nil
+	}
+
+	// Phase 1: validate and make a locked scratch directory (and, under
+	// the lock, fill and record it at once).
+	var parents []uint64
+	err := s.update(ctx, func(t *txn) error {
+		var err error
+		if parents, err = check(t); err != nil {
+			return err
+		}
+		if scratch, err = newLockedDir(filepath.Join(s.root, tmpDir), "new-"); err != nil {
+			return err
+		}
+		if !underLock {
+			return nil
+		}
+		if err := fill(parents); err != nil {
+			return err
+		}
+		return place(t)
+	})
+	if err != nil {
+		return Record{}, nil, err
+	}
+	if underLock {
+		return rec, parents, nil
+	}
+
+	// Phase 2: fill it without the lock.
+	if err := fill(parents); err != nil {
+		return Record{}, nil, err
+	}
+
+	// Phase 3: record it and move it into place before the commit.
+	err = s.update(ctx, func(t *txn) error {
+		again, err := check(t)
+		if err != nil {
+			return err
+		}
+		if !equalIDs(again, parents) {
+			return fmt.Errorf("parent %q changed while snapshot %q was created: %w", parent, key, errdefs.ErrConflict)
+		}
+		return place(t)
 	})
 	if err != nil {
 		return Record{}, nil, err
@@ -520,7 +593,6 @@ func (s *Store) discard(t *txn, dir string) {
 		top.unlock()
 		return
 	}
-	_ = syncDir(filepath.Join(s.root, snapshotsDir))
 	t.later = append(t.later, func() {
 		_ = os.RemoveAll(top.path)
 		top.unlock()
@@ -617,6 +689,53 @@ func (s *Store) Check(ctx context.Context) error {
 		}
 	}
 	return errors.Join(problems...)
+}
+
+// lockFile takes a flock on path (created if missing), shared or
+// exclusive, waiting up to timeout (then errdefs.ErrUnavailable); the
+// returned func drops it. A lock file that cannot be created (a read-only
+// root) is skipped: bbolt's own flock still serialises.
+func lockFile(path string, exclusive bool, timeout time.Duration) (func(), error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return func() {}, nil
+	}
+	how := unix.LOCK_SH
+	if exclusive {
+		how = unix.LOCK_EX
+	}
+	fd := int(f.Fd())
+	if unix.Flock(fd, how|unix.LOCK_NB) == nil {
+		return func() { f.Close() }, nil
+	}
+	// A blocking flock on a helper goroutine, so that the wait is bounded;
+	// if the timeout comes first, it drops the lock once it gets it.
+	done := make(chan error, 1)
+	go func() {
+		var err error
+		for {
+			if err = unix.Flock(fd, how); err != unix.EINTR {
+				break
+			}
+		}
+		done <- err
+	}()
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	select {
+	case err := <-done:
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("flock %s: %w", path, err)
+		}
+		return func() { f.Close() }, nil
+	case <-timer.C:
+		go func() {
+			<-done
+			f.Close()
+		}()
+		return nil, fmt.Errorf("locked by another process for over %s: %w", timeout, errdefs.ErrUnavailable)
+	}
 }
 
 // testHook, when set by tests, is called at named points of an operation.

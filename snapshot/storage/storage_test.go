@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/containerd/errdefs"
 
@@ -129,7 +130,7 @@ func TestCrashPoints(t *testing.T) {
 		return
 	}
 	ctx := context.Background()
-	for _, point := range []string{"before-rename", "before-commit", "after-remove-commit"} {
+	for _, point := range []string{"before-rename", "before-commit", "after-remove-commit", "locked-before-rename", "locked-before-commit"} {
 		t.Run(point, func(t *testing.T) {
 			root := t.TempDir()
 			cmd := exec.Command(os.Args[0], "-test.run=^TestCrashPoints$", "-test.count=1")
@@ -144,13 +145,23 @@ func TestCrashPoints(t *testing.T) {
 			if err := raw.Check(ctx); err == nil {
 				t.Errorf("no leftover after a crash at %s", point)
 			}
-			// …which the next Open cleans up.
+			// …which Open leaves alone (it writes nothing to an existing
+			// store) and the next write operation cleans up.
 			s, err := Open(root)
 			if err != nil {
 				t.Fatal(err)
 			}
+			if err := s.Check(ctx); err == nil {
+				t.Errorf("Open wrote to an existing store: the leftover of %s is gone", point)
+			}
+			if _, _, err := s.CreateLocked(ctx, snapshot.KindActive, "next", "", func(string, []uint64) error { return nil }); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Remove(ctx, "next"); err != nil {
+				t.Fatal(err)
+			}
 			if err := s.Check(ctx); err != nil {
-				t.Errorf("after Open: %v", err)
+				t.Errorf("after the next write: %v", err)
 			}
 			if _, _, err := s.Get(ctx, "victim"); !errdefs.IsNotFound(err) {
 				t.Errorf("victim after crash at %s: %v, want not found", point, err)
@@ -185,10 +196,144 @@ func crashChild(t *testing.T, point string) {
 			select {}
 		}
 	}
-	if point == "after-remove-commit" {
+	switch point {
+	case "after-remove-commit":
 		_ = s.Remove(ctx, "victim")
-	} else {
+	case "locked-before-rename", "locked-before-commit":
+		testHook = func(p string) {
+			if "locked-"+p == point {
+				_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+				select {}
+			}
+		}
+		_, _, _ = s.CreateLocked(ctx, snapshot.KindActive, "victim", "", mk)
+	default:
 		_, _, _ = s.Create(ctx, snapshot.KindActive, "victim", "", mk)
 	}
 	t.Fatal("crash point not reached")
+}
+
+// TestCreateLockedOneTransaction checks that CreateLocked records the
+// snapshot with its populated directory in one write transaction (the
+// bucket's sequence moves once per snapshot either way; the database's
+// transaction id tells the transactions apart), and that Create still
+// takes two.
+func TestCreateLockedOneTransaction(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	txid := func() int {
+		db, closeDB, err := s.openDB(true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer closeDB()
+		tx, err := db.Begin(false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tx.Rollback()
+		return int(tx.ID())
+	}
+	mk := func(dir string, _ []uint64) error { return os.Mkdir(filepath.Join(dir, "fs"), 0o755) }
+	for _, c := range []struct {
+		name   string
+		create func(context.Context, snapshot.Kind, string, string, Populate) (Record, []uint64, error)
+		txns   int
+	}{{"CreateLocked", s.CreateLocked, 1}, {"Create", s.Create, 2}} {
+		before := txid()
+		r, _, err := c.create(ctx, snapshot.KindActive, c.name, "", mk)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := txid() - before; got != c.txns {
+			t.Errorf("%s took %d write transactions, want %d", c.name, got, c.txns)
+		}
+		if !exists(filepath.Join(s.Dir(r.ID), "fs")) {
+			t.Errorf("%s: populated directory not in place", c.name)
+		}
+	}
+	boom := errors.New("boom")
+	if _, _, err := s.CreateLocked(ctx, snapshot.KindActive, "bad", "", func(string, []uint64) error { return boom }); !errors.Is(err, boom) {
+		t.Fatalf("CreateLocked with a failing populate: %v, want boom", err)
+	}
+	if _, _, err := s.CreateLocked(ctx, snapshot.KindActive, "Create", "", mk); !errdefs.IsAlreadyExists(err) {
+		t.Errorf("CreateLocked of a key in use: %v, want AlreadyExists", err)
+	}
+	if err := s.Check(ctx); err != nil {
+		t.Errorf("Check: %v", err)
+	}
+}
+
+// TestOpenWritesNothing checks that opening an existing store commits no
+// transaction.
+func TestOpenWritesNothing(t *testing.T) {
+	root := t.TempDir()
+	if _, err := Open(root); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(filepath.Join(root, dbName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(filepath.Join(root, dbName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(root); err != nil {
+		t.Fatal(err)
+	}
+	after, err := os.ReadFile(filepath.Join(root, dbName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(after) != string(data) {
+		t.Errorf("a second Open changed %s (%d bytes)", dbName, fi.Size())
+	}
+}
+
+// TestLockFileWaitsAndTimesOut checks that metadata.lock blocks a second
+// exclusive holder until the first lets go (handing it over at once, not
+// at a poll interval), lets shared holders in together, and gives up
+// with errdefs.ErrUnavailable after the timeout.
+func TestLockFileWaitsAndTimesOut(t *testing.T) {
+	path := filepath.Join(t.TempDir(), lockName)
+	unlock, err := lockFile(path, true, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lockFile(path, false, 50*time.Millisecond); !errdefs.IsUnavailable(err) {
+		t.Fatalf("shared lock while held exclusively: %v, want Unavailable", err)
+	}
+	got := make(chan time.Time, 1)
+	go func() {
+		u, err := lockFile(path, true, 5*time.Second)
+		if err == nil {
+			got <- time.Now()
+			u()
+		}
+		close(got)
+	}()
+	time.Sleep(100 * time.Millisecond)
+	released := time.Now()
+	unlock()
+	at, ok := <-got
+	if !ok {
+		t.Fatal("the waiter never got the lock")
+	}
+	if wait := at.Sub(released); wait > 40*time.Millisecond {
+		t.Errorf("the waiter got the lock %v after its release", wait)
+	}
+	a, err := lockFile(path, false, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := lockFile(path, false, time.Second)
+	if err != nil {
+		t.Fatalf("second shared lock: %v", err)
+	}
+	a()
+	b()
 }

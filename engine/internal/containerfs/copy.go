@@ -76,57 +76,23 @@ func (cf *FS) WithRootfs(ctx context.Context, c record.Container, writable bool,
 	return fn(dir)
 }
 
-// resolveInRoot resolves p inside root as if root were "/": ".." stops at
-// the root and symbolic links (absolute ones relative to the root) are
-// followed, the last one only when followLast. The result is relative
-// ("." for the root) and names no symbolic link but possibly the last
-// component; components that do not exist are kept as they are.
-func resolveInRoot(root *os.Root, p string, followLast bool) (string, error) {
-	parts := strings.Split(path.Clean("/"+p), "/")
-	var done []string
-	links := 0
-	for len(parts) > 0 {
-		name := parts[0]
-		parts = parts[1:]
-		switch name {
-		case "", ".":
-			continue
-		case "..":
-			if len(done) > 0 {
-				done = done[:len(done)-1]
-			}
-			continue
-		}
-		cur := path.Join(append(done, name)...)
-		if len(parts) == 0 && !followLast {
-			done = append(done, name)
-			break
-		}
-		fi, err := root.Lstat(cur)
-		if err != nil {
-			done = append(append(done, name), parts...)
-			break
-		}
-		if fi.Mode()&fs.ModeSymlink == 0 {
-			done = append(done, name)
-			continue
-		}
-		if links++; links > 40 {
-			return "", fmt.Errorf("%s: too many levels of symbolic links: %w", p, errdefs.ErrInvalidArgument)
-		}
-		target, err := root.Readlink(cur)
-		if err != nil {
-			return "", err
-		}
-		if path.IsAbs(target) {
-			done = nil
-		}
-		parts = append(strings.Split(target, "/"), parts...)
+// lookup resolves p inside root (archive.ResolveInRoot: ".." stops at
+// the root, symbolic links are followed inside it, the last one only when
+// followLast) and returns its real path ("." for the root) with its Lstat
+// info. info is nil when p does not exist or runs through a file.
+func lookup(root *os.Root, p string, followLast bool) (rel string, info fs.FileInfo, err error) {
+	r, err := archive.ResolveInRoot(root, p, followLast)
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+		return "", nil, nil
 	}
-	if len(done) == 0 {
-		return ".", nil
+	if err != nil || !r.Exists {
+		return "", nil, err
 	}
-	return path.Join(done...), nil
+	if r.Path == "" {
+		fi, err := root.Lstat(".")
+		return ".", fi, err
+	}
+	return r.Path, r.Info, nil
 }
 
 // StatPath describes path p inside container c, named ref by the caller
@@ -143,12 +109,11 @@ func (cf *FS) StatPath(ctx context.Context, c record.Container, ref, p string, f
 			return err
 		}
 		defer root.Close()
-		rel, err := resolveInRoot(root, p, followLink)
+		rel, fi, err := lookup(root, p, followLink)
 		if err != nil {
 			return err
 		}
-		fi, err := root.Lstat(rel)
-		if err != nil {
+		if fi == nil {
 			return fmt.Errorf("Could not find the file %s in container %s: %w", p, ref, errdefs.ErrNotFound)
 		}
 		st = PathStat{Name: path.Base("/" + p), Size: fi.Size(), Mode: fi.Mode(), Mtime: fi.ModTime()}
@@ -171,11 +136,11 @@ func (cf *FS) CopyFrom(ctx context.Context, c record.Container, ref, src string,
 			return err
 		}
 		defer root.Close()
-		rel, err := resolveInRoot(root, src, opts.FollowLink)
+		rel, fi, err := lookup(root, src, opts.FollowLink)
 		if err != nil {
 			return err
 		}
-		if _, err := root.Lstat(rel); err != nil {
+		if fi == nil {
 			return fmt.Errorf("Could not find the file %s in container %s: %w", src, ref, errdefs.ErrNotFound)
 		}
 		name := opts.Rename
@@ -205,9 +170,12 @@ func (cf *FS) CopyTo(ctx context.Context, c record.Container, ref, dstDir string
 			return err
 		}
 		defer root.Close()
-		rel, err := resolveInRoot(root, dstDir, true)
+		rel, fi, err := lookup(root, dstDir, true)
 		if err != nil {
 			return err
+		}
+		if fi == nil {
+			return fmt.Errorf("Could not find the file %s in container %s: %w", dstDir, ref, errdefs.ErrNotFound)
 		}
 		d, err := root.Open(rel)
 		if err != nil {

@@ -2,7 +2,6 @@ package containerfs
 
 import (
 	"context"
-	"errors"
 	"io"
 	"io/fs"
 	"os"
@@ -28,15 +27,8 @@ func (cf *FS) CopyUp(ctx context.Context, c record.Container, target, dst string
 			return err
 		}
 		defer root.Close()
-		rel, err := resolveInRoot(root, target, true)
-		if err != nil {
-			return err
-		}
-		fi, err := root.Lstat(rel)
-		if errors.Is(err, fs.ErrNotExist) || err == nil && !fi.IsDir() {
-			return nil
-		}
-		if err != nil {
+		rel, fi, err := lookup(root, target, true)
+		if err != nil || fi == nil || !fi.IsDir() {
 			return err
 		}
 		pr, pw := io.Pipe()

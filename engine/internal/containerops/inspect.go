@@ -130,7 +130,7 @@ func containerConfig(c record.Container, img ocispec.ImageConfig) *container.Con
 		User:        img.User,
 		Tty:         r.Tty,
 		OpenStdin:   r.OpenStdin,
-		StdinOnce:   false,
+		StdinOnce:   r.StdinOnce,
 		Image:       c.Image,
 		WorkingDir:  img.WorkingDir,
 		Entrypoint:  img.Entrypoint,

@@ -35,7 +35,7 @@ func (im *Images) SaveImages(ctx context.Context, refs []string, w io.Writer) er
 	byID := map[string]int{}
 	err := im.DB.View(ctx, func(tx *state.Tx) error {
 		for _, ref := range refs {
-			rec, err := im.Lookup(tx, ref)
+			rec, err := Lookup(tx, ref)
 			if err != nil {
 				return err
 			}
@@ -80,8 +80,12 @@ type LoadedImage struct {
 // dangling image. platform ("" for the host's) picks the manifest of a
 // multi-platform image. A malformed archive gives
 // errdefs.ErrInvalidArgument; a blob that does not match its digest
-// errdefs.ErrDataLoss.
-func (im *Images) LoadImages(ctx context.Context, r io.Reader, plat *v1.Platform) ([]LoadedImage, error) {
+// errdefs.ErrDataLoss; a malformed platform errdefs.ErrInvalidArgument.
+func (im *Images) LoadImages(ctx context.Context, r io.Reader, platform string) ([]LoadedImage, error) {
+	plat, err := v1Platform(platform)
+	if err != nil {
+		return nil, err
+	}
 	dir, err := os.MkdirTemp(im.Root, "load-")
 	if err != nil {
 		return nil, err
@@ -140,10 +144,13 @@ type ImportOptions struct {
 }
 
 // ImportImage makes a one-layer image from the rootfs tar r (plain, gzip
-// or zstd), like `docker import`, and returns its record. plat is
-// opts.Platform parsed (nil for linux and this host's arch). An
-// unsupported or malformed change gives errdefs.ErrInvalidArgument.
-func (im *Images) ImportImage(ctx context.Context, r io.Reader, opts ImportOptions, plat *v1.Platform) (image.Record, error) {
+// or zstd), like `docker import`, and returns its record. An unsupported
+// or malformed change or platform gives errdefs.ErrInvalidArgument.
+func (im *Images) ImportImage(ctx context.Context, r io.Reader, opts ImportOptions) (image.Record, error) {
+	plat, err := v1Platform(opts.Platform)
+	if err != nil {
+		return image.Record{}, err
+	}
 	cfg := v1.Config{}
 	for _, c := range opts.Changes {
 		if err := applyChange(&cfg, c); err != nil {

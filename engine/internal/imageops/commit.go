@@ -15,7 +15,6 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
-	"github.com/opencontainers/go-digest"
 )
 
 // CommitOptions are `docker commit`'s flags.
@@ -151,8 +150,11 @@ func containerConfigInto(c record.Container, cfg *v1.Config) {
 }
 
 // shortID is the 12-hex-digit form Docker prints of an ID or digest.
-func shortID(d digest.Digest) string {
-	s := d.Encoded()
+func shortID[T ~string](id T) string {
+	s := string(id)
+	if i := strings.IndexByte(s, ':'); i >= 0 {
+		s = s[i+1:]
+	}
 	if len(s) > 12 {
 		s = s[:12]
 	}

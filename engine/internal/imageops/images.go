@@ -1,6 +1,8 @@
-// Package imageops holds the engine's image verbs beyond pull, list and
-// remove: tag, inspect, history, disk usage, push, login, save, load,
-// import and commit's image half, and the built-in hello image. It does
+// Package imageops holds the engine's image verbs: pull (with its
+// unpack wiring and cleanup), the image store (lookup, registration,
+// list, remove, prune and the deletion of unused content), tag, inspect,
+// history, disk usage, push, login, save, load, import and commit's image
+// half, and the built-in hello image. It does
 // not import package engine: the engine hands it what it needs in an
 // Images value and forwards its methods to it.
 package imageops
@@ -14,6 +16,7 @@ import (
 	"time"
 
 	"github.com/berthproject/berth/engine/internal/record"
+	"github.com/berthproject/berth/engine/internal/unpack"
 	"github.com/berthproject/berth/image"
 	"github.com/berthproject/berth/image/content"
 	"github.com/berthproject/berth/state"
@@ -39,14 +42,8 @@ type Images struct {
 	Snapshotter string
 	// InsecureRegistries are reached over plain HTTP ("host:port").
 	InsecureRegistries []string
-	// Lookup finds a stored image by name, full ID or unique ID prefix
-	// inside tx; errdefs.ErrNotFound if none.
-	Lookup func(tx *state.Tx, ref string) (image.Record, error)
-	// Manifest reads rec's config and its layer descriptors (base first).
-	Manifest func(rec image.Record) (ocispec.Image, []ocispec.Descriptor, error)
-	// Register unpacks rec's layers and records its name (last, once
-	// all its content is present).
-	Register func(ctx context.Context, rec image.Record) error
+	// Layers unpacks image layers into snapshots and removes them.
+	Layers *unpack.Unpacker
 }
 
 // insecureHost reports whether host ("host:port") is an insecure registry.
@@ -114,7 +111,7 @@ func (im *Images) Tag(ctx context.Context, source, target string) error {
 		return fmt.Errorf("refusing to create a tag with a digest reference: %w", errdefs.ErrInvalidArgument)
 	}
 	return im.DB.Update(ctx, func(tx *state.Tx) error {
-		rec, err := im.Lookup(tx, source)
+		rec, err := Lookup(tx, source)
 		if err != nil {
 			return err
 		}
@@ -154,7 +151,7 @@ func imageNames(all []image.Record, id digest.Digest) (tags, digests []string) {
 // image's other names) in one read transaction.
 func (im *Images) lookupAll(ctx context.Context, ref string) (rec image.Record, all []image.Record, err error) {
 	err = im.DB.View(ctx, func(tx *state.Tx) error {
-		if rec, err = im.Lookup(tx, ref); err != nil {
+		if rec, err = Lookup(tx, ref); err != nil {
 			return err
 		}
 		all, err = image.List(tx)

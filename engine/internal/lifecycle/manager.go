@@ -221,7 +221,13 @@ func (m *Manager) removeContainerFiles(ctx context.Context, c record.Container, 
 		deleted <- nil
 	}
 	probe.Crash("remove-runtime")
-	errs := []error{m.Nets.Teardown(ctx, c)}
+	// The network, the container's files (log, /etc files, exit status)
+	// and the rootfs go side by side: unmounting waits for an RCU grace
+	// period, and none of them needs another. The record goes last.
+	netDone, filesDone := make(chan error, 1), make(chan error, 1)
+	go func() { netDone <- m.Nets.Teardown(ctx, c) }()
+	go func() { filesDone <- m.removeFiles(c.ID) }()
+	var errs []error
 	bundle := m.BundleDir(c.ID)
 	if err := mount.Unmount(filepath.Join(bundle, "rootfs")); err != nil {
 		errs = append(errs, err)
@@ -231,9 +237,8 @@ func (m *Manager) removeContainerFiles(ctx context.Context, c record.Container, 
 			errs = append(errs, err)
 		}
 		probe.Crash("remove-snapshot")
-		errs = append(errs, m.removeFiles(c.ID))
 	}
-	errs = append(errs, <-deleted)
+	errs = append(errs, <-netDone, <-filesDone, <-deleted)
 	if err := errors.Join(errs...); err != nil {
 		return err // the record stays "removing"; the next Remove retries
 	}

@@ -246,6 +246,11 @@ func (m *Manager) Start(ctx context.Context, ref string, stdio runtime.Stdio) (p
 		return p, nil // failed, or already over: Wait tells
 	}
 	stderrHold.release()
+	select {
+	case <-rp.Done():
+		return p, nil // over already: a pid would be stale before it is stored
+	default:
+	}
 	return p, m.setPid(ctx, c.ID, rp.Pid(), record.Self())
 }
 
@@ -347,7 +352,7 @@ func (m *Manager) StartDetached(ctx context.Context, ref string) (err error) {
 		Runtime: rt.Binary, RuntimeRoot: rt.Root,
 		LogPath: m.LogPath(c.ID), LogMaxSize: c.LogMaxSize,
 		ExitDir: m.exitDir(), ExitCommand: m.exitCommand(c.ID),
-		Terminal: c.Run.Tty, Stdin: c.Run.OpenStdin,
+		Terminal: c.Run.Tty, Stdin: c.Run.OpenStdin, StdinOnce: c.Run.StdinOnce,
 		PidFile: filepath.Join(bundle, "init.pid"), MonitorPidFile: filepath.Join(bundle, "monitor.pid"),
 	})
 	if err != nil {

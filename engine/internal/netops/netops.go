@@ -507,6 +507,7 @@ func (nw *Networking) Teardown(ctx context.Context, c record.Container) error {
 	if !IsBridgeMode(c.Net.Mode) && c.Net.Mode != "none" {
 		return nil
 	}
+	defer probe.Trace("network teardown")()
 	var nets []string
 	var err error
 	if c.Net.Mode != "none" {
@@ -519,7 +520,9 @@ func (nw *Networking) Teardown(ctx context.Context, c record.Container) error {
 				nets = append(nets, ep.NetworkName)
 			}
 		}
-		err = m.ReleaseAll(ctx, c.ID)
+		// Releasing with the namespace lets the kernel delete the veths
+		// with it, in the background (see network.Manager.ReleaseNamespace).
+		err = m.ReleaseNamespace(ctx, c.ID, nw.NetnsPath(c.ID))
 	}
 	if rerr := netns.Remove(nw.NetnsPath(c.ID)); rerr != nil && err == nil {
 		err = rerr

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/berthproject/berth/engine/internal/record"
+	"github.com/berthproject/berth/state"
 	"github.com/berthproject/berth/volume"
 	"github.com/containerd/errdefs"
 	volumetypes "github.com/moby/moby/api/types/volume"
@@ -52,6 +53,35 @@ type Manager struct {
 	Store *volume.Store
 	// Containers lists every container record.
 	Containers func(ctx context.Context) ([]record.Container, error)
+}
+
+// Open returns the Manager of the volume store under root (package
+// volume's ROOT/volumes) whose containers are the records in db.
+func Open(root string, db *state.DB) (*Manager, error) {
+	st, err := volume.Open(root)
+	if err != nil {
+		return nil, err
+	}
+	return &Manager{Store: st, Containers: func(ctx context.Context) ([]record.Container, error) {
+		var cs []record.Container
+		err := db.View(ctx, func(tx *state.Tx) error {
+			var err error
+			cs, err = record.List(tx)
+			return err
+		})
+		return cs, err
+	}}, nil
+}
+
+// List returns every volume, sorted by name, and the IDs of the
+// containers (any state) that mount each volume in use.
+func (m *Manager) List(ctx context.Context) ([]volume.Volume, map[string][]string, error) {
+	vs, err := m.Store.List()
+	if err != nil {
+		return nil, nil, err
+	}
+	use, err := m.Usage(ctx)
+	return vs, use, err
 }
 
 // CopyUp is a volume to fill from the image's content at Target (its

@@ -87,6 +87,20 @@ func ReadJSON(path string, v any) error {
 // temporary file in the same directory, fsyncs it, renames it over path and
 // fsyncs the directory, so a crash leaves either the old or the new content.
 func WriteJSON(path string, v any) error {
+	return writeJSON(path, v, true)
+}
+
+// WriteJSONOrdered is WriteJSON without the directory fsync: a kill -9
+// still leaves the old or the new content and a power loss never a torn
+// file (the content is synced before the rename), but after a power loss
+// the old content may come back. It is for state that no container
+// outlives a reboot with (addresses and endpoints of running containers),
+// where the directory fsync cost each write ~0.5-3 ms.
+func WriteJSONOrdered(path string, v any) error {
+	return writeJSON(path, v, false)
+}
+
+func writeJSON(path string, v any, syncDir bool) error {
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return err
@@ -110,6 +124,9 @@ func WriteJSON(path string, v any) error {
 	}
 	if err := os.Rename(tmp.Name(), path); err != nil {
 		return err
+	}
+	if !syncDir {
+		return nil
 	}
 	d, err := os.Open(dir)
 	if err != nil {

@@ -126,7 +126,7 @@ func (rf *runFlags) createOptions(cmd *cobra.Command, args []string) (engine.Cre
 	}
 	r := runtime.RunOptions{
 		Cmd: args[1:], Env: env, User: rf.user, WorkingDir: rf.workdir, Hostname: rf.hostname,
-		Tty: rf.tty, OpenStdin: rf.interactive, ReadOnlyRootfs: rf.readOnly, Privileged: rf.privileged,
+		Tty: rf.tty, OpenStdin: rf.interactive, StdinOnce: rf.interactive && !rf.detach, ReadOnlyRootfs: rf.readOnly, Privileged: rf.privileged,
 		CapAdd: rf.capAdd, CapDrop: rf.capDrop,
 	}
 	if cmd.Flags().Changed("entrypoint") {
