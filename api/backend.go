@@ -3,16 +3,16 @@ package api
 import (
 	"context"
 	"io"
-	"net"
 	"syscall"
 	"time"
 
+	"github.com/berthproject/berth/api/stream"
 	"github.com/berthproject/berth/engine"
 	"github.com/berthproject/berth/events"
 	"github.com/berthproject/berth/image"
-	"github.com/berthproject/berth/monitor"
 	"github.com/berthproject/berth/network"
 	"github.com/berthproject/berth/volume"
+	containertypes "github.com/moby/moby/api/types/container"
 	imagetypes "github.com/moby/moby/api/types/image"
 )
 
@@ -27,10 +27,20 @@ type Backend interface {
 	Create(ctx context.Context, opts engine.CreateOptions) (engine.Container, error)
 	Container(ctx context.Context, ref string) (engine.Container, error)
 	Containers(ctx context.Context, all bool) ([]engine.Container, error)
+	// InspectContainer is the container in the shape of Docker's GET
+	// /containers/{id}/json for the newest API version (with size, its
+	// SizeRw and SizeRootFs); the handler adapts it to older versions.
+	InspectContainer(ctx context.Context, ref string, size bool) (containertypes.InspectResponse, error)
 	StartDetached(ctx context.Context, ref string) error
 	StopWithSignal(ctx context.Context, ref, signal string, timeout *time.Duration) error
 	Kill(ctx context.Context, ref string, sig syscall.Signal) error
 	Remove(ctx context.Context, ref string, force bool) error
+	// RemoveWithVolumes is Remove and then the removal of the
+	// container's anonymous volumes that no other container uses (`rm -v`).
+	RemoveWithVolumes(ctx context.Context, ref string, force bool) error
+	// ResizeTTY sets the terminal size (rows, columns) of the running
+	// container: errdefs.ErrNotFound, errdefs.ErrConflict when not running.
+	ResizeTTY(ctx context.Context, ref string, height, width uint16) error
 	Logs(ctx context.Context, ref string, opts engine.LogOptions, stdout, stderr io.Writer) error
 	LogPath(id string) string
 
@@ -97,21 +107,7 @@ type Events interface {
 }
 
 // Host is what the handlers do with a container's files beside the
-// engine: the monitor's exit status, the log while a run is attached, the
-// terminal control FIFO and the stdin socket. IDs are full 64-hex IDs.
-// The default (Options.Host nil) reads the files under the backend's
-// RunRoot directly.
-type Host interface {
-	// ExitStatus is the exit code the monitor recorded; ok false when
-	// none is recorded (yet).
-	ExitStatus(id string) (code int, ok bool)
-	// LogExists reports whether the container's log file exists.
-	LogExists(id string) bool
-	// FollowLog calls fn with the log's entries at or after since,
-	// following the log until the container no longer runs or ctx ends.
-	FollowLog(ctx context.Context, id string, since time.Time, fn func(monitor.LogEntry) error) error
-	// Resize asks the monitor to resize the terminal (height, width).
-	Resize(id string, height, width int) error
-	// DialAttach connects to the monitor's stdin socket.
-	DialAttach(ctx context.Context, id string) (net.Conn, error)
-}
+// engine (stream.Host: the monitor's exit status, the log while a run is
+// attached, the stdin socket). The default (Options.Host nil) reads the
+// files under the backend's RunRoot directly.
+type Host = stream.Host

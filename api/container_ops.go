@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/berthproject/berth/api/convert"
+	"github.com/berthproject/berth/api/internal/wire"
 	"github.com/berthproject/berth/engine"
 	containertypes "github.com/moby/moby/api/types/container"
 )
@@ -20,18 +21,17 @@ const statsInterval = time.Second
 // top is GET /containers/{id}/top?ps_args=ARGS: ps's titles and the rows
 // of the container's processes (404 no such container, 409 not running).
 func (s *Server) top(w http.ResponseWriter, r *http.Request) {
-	c, err := s.b.Container(r.Context(), r.PathValue("id"))
-	if err != nil {
-		writeError(w, err)
+	c, ok := s.container(w, r)
+	if !ok {
 		return
 	}
 	res, err := s.b.Top(r.Context(), c.ID, strings.Fields(r.URL.Query().Get("ps_args")))
 	if err != nil {
-		writeError(w, err)
+		wire.Error(w, err)
 		return
 	}
 	s.record("container", "top", c.ID, map[string]string{"name": c.Name})
-	writeJSON(w, http.StatusOK, containertypes.TopResponse{Titles: res.Titles, Processes: res.Processes})
+	wire.JSON(w, http.StatusOK, containertypes.TopResponse{Titles: res.Titles, Processes: res.Processes})
 }
 
 // stats is GET /containers/{id}/stats?stream=B&one-shot=B: Docker's
@@ -40,16 +40,15 @@ func (s *Server) top(w http.ResponseWriter, r *http.Request) {
 // client goes away or the container is no longer running.
 func (s *Server) stats(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	c, err := s.b.Container(ctx, r.PathValue("id"))
-	if err != nil {
-		writeError(w, err)
+	c, ok := s.container(w, r)
+	if !ok {
 		return
 	}
-	stream := r.URL.Query().Get("stream") == "" || boolParam(r, "stream")
+	stream := r.URL.Query().Get("stream") == "" || wire.Bool(r, "stream")
 	interval := statsInterval
-	if boolParam(r, "one-shot") {
+	if wire.Bool(r, "one-shot") {
 		if stream {
-			writeError(w, invalid("cannot have stream=true and one-shot=true"))
+			wire.Error(w, wire.Invalid("cannot have stream=true and one-shot=true"))
 			return
 		}
 		interval = 0
@@ -60,9 +59,9 @@ func (s *Server) stats(w http.ResponseWriter, r *http.Request) {
 		if err != nil || len(st) != 1 {
 			if !started {
 				if err == nil {
-					err = notFound("No such container: " + c.ID)
+					err = wire.NotFound("No such container: " + c.ID)
 				}
-				writeError(w, err)
+				wire.Error(w, err)
 			}
 			return
 		}
@@ -74,7 +73,7 @@ func (s *Server) stats(w http.ResponseWriter, r *http.Request) {
 		if json.NewEncoder(w).Encode(convert.Stats(st[0], time.Now(), interval)) != nil || !stream {
 			return
 		}
-		flush(w)
+		wire.Flush(w)
 		if cur, err := s.b.Container(ctx, c.ID); err != nil || cur.State.Status != engine.StatusRunning {
 			return
 		}
@@ -96,13 +95,12 @@ func (s *Server) unpause(w http.ResponseWriter, r *http.Request) {
 // answers 204.
 func (s *Server) containerVerb(w http.ResponseWriter, r *http.Request, action string, fn func(context.Context, string) error) {
 	ctx := context.WithoutCancel(r.Context())
-	c, err := s.b.Container(ctx, r.PathValue("id"))
-	if err != nil {
-		writeError(w, err)
+	c, ok := s.container(w, r)
+	if !ok {
 		return
 	}
 	if err := fn(ctx, c.ID); err != nil {
-		writeError(w, err)
+		wire.Error(w, err)
 		return
 	}
 	s.record("container", action, c.ID, map[string]string{"name": c.Name, "image": convert.ImageName(c)})
@@ -113,14 +111,13 @@ func (s *Server) containerVerb(w http.ResponseWriter, r *http.Request, action st
 // container has the name, 400 for a malformed one).
 func (s *Server) rename(w http.ResponseWriter, r *http.Request) {
 	ctx := context.WithoutCancel(r.Context())
-	c, err := s.b.Container(ctx, r.PathValue("id"))
-	if err != nil {
-		writeError(w, err)
+	c, ok := s.container(w, r)
+	if !ok {
 		return
 	}
 	name := r.URL.Query().Get("name")
 	if err := s.b.Rename(ctx, c.ID, name); err != nil {
-		writeError(w, err)
+		wire.Error(w, err)
 		return
 	}
 	s.record("container", "rename", c.ID, map[string]string{"name": strings.TrimPrefix(name, "/"), "oldName": "/" + c.Name})
@@ -133,7 +130,7 @@ func (s *Server) rename(w http.ResponseWriter, r *http.Request) {
 func archivePath(r *http.Request) (string, bool, error) {
 	p := r.URL.Query().Get("path")
 	if p == "" {
-		return "", false, invalid("path cannot be empty")
+		return "", false, wire.Invalid("path cannot be empty")
 	}
 	return p, strings.HasSuffix(p, "/") || strings.HasSuffix(p, "/."), nil
 }
@@ -144,18 +141,18 @@ func (s *Server) statArchive(w http.ResponseWriter, r *http.Request) (engine.Con
 	ctx := r.Context()
 	c, err := s.b.Container(ctx, r.PathValue("id"))
 	if err != nil {
-		writeError(w, err)
+		wire.Error(w, err)
 		return c, "", false, false
 	}
 	p, follow, err := archivePath(r)
 	if err != nil {
-		writeError(w, err)
+		wire.Error(w, err)
 		return c, "", false, false
 	}
 	// The path ID as given: the engine names it in its messages, as dockerd.
 	st, err := s.b.StatContainerPath(ctx, r.PathValue("id"), p, follow)
 	if err != nil {
-		writeError(w, err)
+		wire.Error(w, err)
 		return c, "", false, false
 	}
 	data, _ := json.Marshal(containertypes.PathStat{Name: st.Name, Size: st.Size, Mode: st.Mode, Mtime: st.Mtime, LinkTarget: st.LinkTarget})
@@ -201,18 +198,17 @@ func (s *Server) getArchive(w http.ResponseWriter, r *http.Request) {
 // rules decide what an entry may replace.
 func (s *Server) putArchive(w http.ResponseWriter, r *http.Request) {
 	ctx := context.WithoutCancel(r.Context())
-	c, err := s.b.Container(ctx, r.PathValue("id"))
-	if err != nil {
-		writeError(w, err)
+	c, ok := s.container(w, r)
+	if !ok {
 		return
 	}
 	p, _, err := archivePath(r)
 	if err != nil {
-		writeError(w, err)
+		wire.Error(w, err)
 		return
 	}
-	if err := s.b.CopyToContainer(ctx, r.PathValue("id"), p, r.Body, engine.CopyOptions{KeepOwner: boolParam(r, "copyUIDGID")}); err != nil {
-		writeError(w, err)
+	if err := s.b.CopyToContainer(ctx, r.PathValue("id"), p, r.Body, engine.CopyOptions{KeepOwner: wire.Bool(r, "copyUIDGID")}); err != nil {
+		wire.Error(w, err)
 		return
 	}
 	s.record("container", "extract-to-dir", c.ID, map[string]string{"name": c.Name, "path": p})

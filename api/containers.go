@@ -2,8 +2,6 @@ package api
 
 import (
 	"context"
-	"errors"
-	"io"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -11,41 +9,29 @@ import (
 	"time"
 
 	"github.com/berthproject/berth/api/convert"
+	"github.com/berthproject/berth/api/internal/wire"
+	"github.com/berthproject/berth/api/stream"
 	"github.com/berthproject/berth/engine"
 	"github.com/containerd/errdefs"
 	containertypes "github.com/moby/moby/api/types/container"
 	"github.com/moby/sys/signal"
 )
 
-// maxBody bounds JSON request bodies (bytes).
-const maxBody = 8 << 20
-
-func readBody(r *http.Request) ([]byte, error) {
-	data, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
-	if err != nil {
-		return nil, invalid("reading request body: " + err.Error())
-	}
-	if len(data) > maxBody {
-		return nil, invalid("request body too large")
-	}
-	return data, nil
-}
-
 func (s *Server) listContainers(w http.ResponseWriter, r *http.Request) {
 	f, err := convert.ParseFilters(r.URL.Query().Get("filters"))
 	if err != nil {
-		writeError(w, err)
+		wire.Error(w, err)
 		return
 	}
-	limit, err := intParam(r, "limit", -1)
+	limit, err := wire.Int(r, "limit", -1)
 	if err != nil {
-		writeError(w, err)
+		wire.Error(w, err)
 		return
 	}
-	all := boolParam(r, "all") || limit > 0 || f.Has("status") || f.Has("exited")
+	all := wire.Bool(r, "all") || limit > 0 || f.Has("status") || f.Has("exited")
 	cs, err := s.b.Containers(r.Context(), all)
 	if err != nil {
-		writeError(w, err)
+		wire.Error(w, err)
 		return
 	}
 	out := []containertypes.Summary{}
@@ -53,42 +39,36 @@ func (s *Server) listContainers(w http.ResponseWriter, r *http.Request) {
 		if limit > 0 && len(out) >= limit {
 			break
 		}
-		if !f.Match("status", c.State.Status) || !f.Match("name", c.Name) && !f.Match("name", "/"+c.Name) ||
-			!f.MatchLabels(c.Labels) || !f.Match("ancestor", c.Image) && !f.Match("ancestor", c.ImageName) {
-			continue
+		if f.MatchContainer(c) {
+			out = append(out, s.summary(r.Context(), c))
 		}
-		if f.Has("id") && !matchPrefix(f["id"], c.ID) {
-			continue
-		}
-		if f.Has("exited") && (c.State.Status != engine.StatusExited || !f.Match("exited", strconv.Itoa(c.State.ExitCode))) {
-			continue
-		}
-		out = append(out, s.summary(r.Context(), c))
 	}
-	writeJSON(w, http.StatusOK, out)
+	wire.JSON(w, http.StatusOK, out)
 }
 
-func matchPrefix(set map[string]bool, id string) bool {
-	for p := range set {
-		if len(p) <= len(id) && id[:len(p)] == p {
-			return true
-		}
+// container finds the container the request's path names ({id}); false
+// once the error (404 when there is none) has been sent.
+func (s *Server) container(w http.ResponseWriter, r *http.Request) (engine.Container, bool) {
+	c, err := s.b.Container(r.Context(), r.PathValue("id"))
+	if err != nil {
+		wire.Error(w, err)
+		return c, false
 	}
-	return false
+	return c, true
 }
 
 // createContainer is POST /containers/create?name=N: the body is
 // Docker's CreateRequest. Named and anonymous volumes go to the engine,
 // which creates the missing ones (engine.VolumeMount).
 func (s *Server) createContainer(w http.ResponseWriter, r *http.Request) {
-	body, err := readBody(r)
+	body, err := wire.Body(r)
 	if err != nil {
-		writeError(w, err)
+		wire.Error(w, err)
 		return
 	}
 	plan, err := convert.Create(r.URL.Query().Get("name"), body)
 	if err != nil {
-		writeError(w, err)
+		wire.Error(w, err)
 		return
 	}
 	for _, v := range plan.Volumes {
@@ -100,7 +80,7 @@ func (s *Server) createContainer(w http.ResponseWriter, r *http.Request) {
 	}
 	c, err := s.b.Create(r.Context(), plan.Opts)
 	if err != nil {
-		writeError(w, err)
+		wire.Error(w, err)
 		return
 	}
 	s.recordCreatedVolumes(before)
@@ -108,25 +88,27 @@ func (s *Server) createContainer(w http.ResponseWriter, r *http.Request) {
 	if plan.Warnings == nil {
 		plan.Warnings = []string{}
 	}
-	writeJSON(w, http.StatusCreated, containertypes.CreateResponse{ID: c.ID, Warnings: plan.Warnings})
+	wire.JSON(w, http.StatusCreated, containertypes.CreateResponse{ID: c.ID, Warnings: plan.Warnings})
 }
 
+// inspectContainer is GET /containers/{id}/json[?size=1]: the engine's
+// inspect, adapted to the request's API version.
 func (s *Server) inspectContainer(w http.ResponseWriter, r *http.Request) {
-	c, err := s.b.Container(r.Context(), r.PathValue("id"))
+	resp, err := s.b.InspectContainer(r.Context(), r.PathValue("id"), wire.Bool(r, "size"))
 	if err != nil {
-		writeError(w, err)
+		wire.Error(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, s.inspect(r.Context(), c))
+	convert.InspectForVersion(&resp, versionOf(r))
+	wire.JSON(w, http.StatusOK, resp)
 }
 
 func (s *Server) startContainer(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	c, err := s.b.Container(ctx, r.PathValue("id"))
-	if err != nil {
-		writeError(w, err)
+	c, ok := s.container(w, r)
+	if !ok {
 		return
 	}
+	ctx := r.Context()
 	if c.State.Status == engine.StatusRunning {
 		w.WriteHeader(http.StatusNotModified)
 		return
@@ -134,7 +116,7 @@ func (s *Server) startContainer(w http.ResponseWriter, r *http.Request) {
 	// The monitor owns the container from here; the request's end must
 	// not undo a start half-way.
 	if err := s.b.StartDetached(context.WithoutCancel(ctx), c.ID); err != nil {
-		writeError(w, err)
+		wire.Error(w, err)
 		return
 	}
 	s.record("container", "start", c.ID, map[string]string{"name": c.Name, "image": convert.ImageName(c)})
@@ -150,7 +132,7 @@ func timeoutParam(r *http.Request) (*time.Duration, error) {
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil {
-		return nil, invalid("invalid value for t: " + v)
+		return nil, wire.Invalid("invalid value for t: " + v)
 	}
 	d := time.Duration(n) * time.Second
 	if n < 0 {
@@ -160,23 +142,22 @@ func timeoutParam(r *http.Request) (*time.Duration, error) {
 }
 
 func (s *Server) stopContainer(w http.ResponseWriter, r *http.Request) {
-	ctx := context.WithoutCancel(r.Context())
-	c, err := s.b.Container(ctx, r.PathValue("id"))
-	if err != nil {
-		writeError(w, err)
+	c, ok := s.container(w, r)
+	if !ok {
 		return
 	}
+	ctx := context.WithoutCancel(r.Context())
 	if c.State.Status != engine.StatusRunning {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
 	t, err := timeoutParam(r)
 	if err != nil {
-		writeError(w, err)
+		wire.Error(w, err)
 		return
 	}
 	if err := s.b.StopWithSignal(ctx, c.ID, r.URL.Query().Get("signal"), t); err != nil {
-		writeError(w, err)
+		wire.Error(w, err)
 		return
 	}
 	s.recordExit(ctx, c)
@@ -194,26 +175,25 @@ func (s *Server) recordExit(ctx context.Context, c engine.Container) {
 }
 
 func (s *Server) restartContainer(w http.ResponseWriter, r *http.Request) {
-	ctx := context.WithoutCancel(r.Context())
-	c, err := s.b.Container(ctx, r.PathValue("id"))
-	if err != nil {
-		writeError(w, err)
+	c, ok := s.container(w, r)
+	if !ok {
 		return
 	}
+	ctx := context.WithoutCancel(r.Context())
 	t, err := timeoutParam(r)
 	if err != nil {
-		writeError(w, err)
+		wire.Error(w, err)
 		return
 	}
 	if c.State.Status == engine.StatusRunning {
 		if err := s.b.StopWithSignal(ctx, c.ID, r.URL.Query().Get("signal"), t); err != nil {
-			writeError(w, err)
+			wire.Error(w, err)
 			return
 		}
 		s.recordExit(ctx, c)
 	}
 	if err := s.b.StartDetached(ctx, c.ID); err != nil {
-		writeError(w, err)
+		wire.Error(w, err)
 		return
 	}
 	s.record("container", "restart", c.ID, map[string]string{"name": c.Name, "image": convert.ImageName(c)})
@@ -225,17 +205,16 @@ func (s *Server) killContainer(w http.ResponseWriter, r *http.Request) {
 	if v := r.URL.Query().Get("signal"); v != "" {
 		var err error
 		if sig, err = signal.ParseSignal(v); err != nil {
-			writeError(w, invalid("invalid signal: "+v))
+			wire.Error(w, wire.Invalid("invalid signal: "+v))
 			return
 		}
 	}
-	c, err := s.b.Container(r.Context(), r.PathValue("id"))
-	if err != nil {
-		writeError(w, err)
+	c, ok := s.container(w, r)
+	if !ok {
 		return
 	}
 	if err := s.b.Kill(r.Context(), c.ID, sig); err != nil {
-		writeError(w, err)
+		wire.Error(w, err)
 		return
 	}
 	s.record("container", "kill", c.ID, map[string]string{"name": c.Name, "signal": strconv.Itoa(int(sig))})
@@ -250,18 +229,17 @@ var validCondition = regexp.MustCompile(`^(|not-running|next-exit|removed)$`)
 func (s *Server) waitContainer(w http.ResponseWriter, r *http.Request) {
 	cond := r.URL.Query().Get("condition")
 	if !validCondition.MatchString(cond) {
-		writeError(w, invalid("invalid condition: "+cond))
+		wire.Error(w, wire.Invalid("invalid condition: "+cond))
 		return
 	}
-	c0, err := s.b.Container(r.Context(), r.PathValue("id"))
-	if err != nil {
-		writeError(w, err)
+	c0, ok := s.container(w, r)
+	if !ok {
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
-	flush(w)
-	code, msg, err := s.waitFor(r.Context(), c0, cond)
+	wire.Flush(w)
+	code, msg, err := stream.Wait(r.Context(), s.b, s.opts.Host, c0, cond)
 	if err != nil {
 		return // the client went away
 	}
@@ -269,90 +247,32 @@ func (s *Server) waitContainer(w http.ResponseWriter, r *http.Request) {
 	if msg != "" {
 		resp.Error = &containertypes.WaitExitError{Message: msg}
 	}
-	writeJSONBody(w, resp)
+	wire.JSONBody(w, resp)
 }
 
-// waitFor polls the container until cond holds and returns its exit code
-// and error text. A container removed by its monitor (--rm) can vanish
-// between two polls: the monitor's exit file is watched closely (a cheap
-// read) so that the code is seen between the exit and the removal, while
-// the record is read less often (every read takes the database's lock).
-func (s *Server) waitFor(ctx context.Context, c0 engine.Container, cond string) (int, string, error) {
-	code, msg := c0.State.ExitCode, ""
-	if c0.State.Status == engine.StatusCreated {
-		code = 0
-	}
-	started := c0.State.Status == engine.StatusRunning
-	var next time.Time
-	for {
-		if started {
-			if n, ok := s.opts.Host.ExitStatus(c0.ID); ok {
-				code = n
-			}
-		}
-		if now := time.Now(); !now.Before(next) {
-			next = now.Add(25 * time.Millisecond)
-			c, err := s.b.Container(ctx, c0.ID)
-			if errdefs.IsNotFound(err) {
-				return code, msg, nil
-			}
-			if err != nil {
-				return code, msg, err
-			}
-			running := c.State.Status == engine.StatusRunning
-			if running || !c.State.StartedAt.Equal(c0.State.StartedAt) {
-				started = true
-			}
-			if !running && started {
-				code, msg = c.State.ExitCode, c.State.Error
-			}
-			switch cond {
-			case "", "not-running":
-				if !running {
-					return c.State.ExitCode, c.State.Error, nil
-				}
-			case "next-exit":
-				if !running && started {
-					return code, msg, nil
-				}
-			}
-		}
-		delay := 25 * time.Millisecond
-		if started {
-			delay = 3 * time.Millisecond
-		}
-		select {
-		case <-ctx.Done():
-			return code, msg, ctx.Err()
-		case <-time.After(delay):
-		}
-	}
-}
-
+// removeContainer is DELETE /containers/{id}?force=B&v=B: with v, the
+// engine also removes the container's anonymous volumes that no other
+// container uses (engine.RemoveWithVolumes).
 func (s *Server) removeContainer(w http.ResponseWriter, r *http.Request) {
+	c, ok := s.container(w, r)
+	if !ok {
+		return
+	}
 	ctx := context.WithoutCancel(r.Context())
-	c, err := s.b.Container(ctx, r.PathValue("id"))
-	if err != nil {
-		writeError(w, err)
+	force := wire.Bool(r, "force")
+	if c.State.Status == engine.StatusRunning && !force {
+		wire.Error(w, wire.Err(errdefs.ErrConflict, "cannot remove container \"/"+c.Name+"\": container is running: stop the container before removing or force remove"))
 		return
 	}
-	if c.State.Status == engine.StatusRunning && !boolParam(r, "force") {
-		writeError(w, &categorized{msg: "cannot remove container \"/" + c.Name + "\": container is running: stop the container before removing or force remove", cat: errdefs.ErrConflict})
+	remove := s.b.Remove
+	if wire.Bool(r, "v") {
+		remove = s.b.RemoveWithVolumes
+	}
+	if err := remove(ctx, c.ID, force); err != nil {
+		wire.Error(w, err)
 		return
 	}
-	if err := s.b.Remove(ctx, c.ID, boolParam(r, "force")); err != nil {
-		writeError(w, err)
-		return
-	}
-	if boolParam(r, "v") && s.opts.Volumes != nil {
-		for _, m := range convert.MountPoints(c, s.volumesDir()) {
-			if v, err := s.opts.Volumes.Get(m.Name); m.Name != "" && err == nil && v.Anonymous() && len(s.volumeUsers(ctx, m.Name)) == 0 {
-				if s.opts.Volumes.Remove(m.Name, false) == nil {
-					s.record("volume", "destroy", m.Name, nil)
-				}
-			}
-		}
-	}
+	s.recordRemovedVolumes(c)
 	s.record("container", "destroy", c.ID, map[string]string{"name": c.Name, "image": convert.ImageName(c)})
 	w.WriteHeader(http.StatusNoContent)
 }
@@ -361,12 +281,12 @@ func (s *Server) pruneContainers(w http.ResponseWriter, r *http.Request) {
 	ctx := context.WithoutCancel(r.Context())
 	f, err := convert.ParseFilters(r.URL.Query().Get("filters"))
 	if err != nil {
-		writeError(w, err)
+		wire.Error(w, err)
 		return
 	}
 	cs, err := s.b.Containers(ctx, true)
 	if err != nil {
-		writeError(w, err)
+		wire.Error(w, err)
 		return
 	}
 	rep := containertypes.PruneReport{ContainersDeleted: []string{}}
@@ -381,27 +301,25 @@ func (s *Server) pruneContainers(w http.ResponseWriter, r *http.Request) {
 		rep.ContainersDeleted = append(rep.ContainersDeleted, c.ID)
 	}
 	s.record("container", "prune", "", nil)
-	writeJSON(w, http.StatusOK, rep)
+	wire.JSON(w, http.StatusOK, rep)
 }
 
-// resize is POST /containers/{id}/resize?h=H&w=W: it tells the monitor
-// (conmon's control FIFO, message "1 H W") to resize the terminal.
+// resize is POST /containers/{id}/resize?h=H&w=W: the engine resizes the
+// terminal of the running container (engine.ResizeTTY; 404 unknown, 409
+// not running). A failure to reach the monitor is logged, not answered:
+// the CLI resizes right after a start, before the monitor may listen.
 func (s *Server) resize(w http.ResponseWriter, r *http.Request) {
-	c, err := s.b.Container(r.Context(), r.PathValue("id"))
+	h, wd, err := wire.TermSize(r)
 	if err != nil {
-		writeError(w, err)
+		wire.Error(w, err)
 		return
 	}
-	h, err1 := intParam(r, "h", 0)
-	wd, err2 := intParam(r, "w", 0)
-	if err := errors.Join(err1, err2); err != nil {
-		writeError(w, err)
-		return
+	if err := s.b.ResizeTTY(r.Context(), r.PathValue("id"), h, wd); err != nil {
+		if errdefs.IsNotFound(err) || errdefs.IsConflict(err) {
+			wire.Error(w, err)
+			return
+		}
+		s.opts.Logf("api: resize %s: %v", r.PathValue("id"), err)
 	}
-	if c.State.Status != engine.StatusRunning {
-		writeError(w, &categorized{msg: "container " + c.ID + " is not running", cat: errdefs.ErrConflict})
-		return
-	}
-	s.opts.Host.Resize(c.ID, h, wd)
 	w.WriteHeader(http.StatusOK)
 }

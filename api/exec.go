@@ -2,12 +2,12 @@ package api
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"strconv"
 	"strings"
 
+	"github.com/berthproject/berth/api/internal/wire"
 	"github.com/berthproject/berth/api/stream"
 	"github.com/berthproject/berth/engine"
 	"github.com/berthproject/berth/runtime"
@@ -28,56 +28,40 @@ func execerOf(b Backend) stream.Execer {
 	return nil
 }
 
-// decodeOptional decodes a JSON body into v; an empty body leaves v as is.
-func decodeOptional(r *http.Request, v any) error {
-	body, err := readBody(r)
-	if err != nil {
-		return err
-	}
-	if len(strings.TrimSpace(string(body))) == 0 {
-		return nil
-	}
-	if err := json.Unmarshal(body, v); err != nil {
-		return invalid("invalid JSON: " + err.Error())
-	}
-	return nil
-}
-
 // createExec is POST /containers/{id}/exec: the body is Docker's
 // ExecCreateRequest; the answer 201 {"Id"}. The instance lives in this
 // server's memory (as in dockerd); 404 for an unknown container, 409 when
 // it is not running or is paused, 400 without a command.
 func (s *Server) createExec(w http.ResponseWriter, r *http.Request) {
 	var req containertypes.ExecCreateRequest
-	if err := decodeOptional(r, &req); err != nil {
-		writeError(w, err)
+	if err := wire.DecodeOptional(r, &req); err != nil {
+		wire.Error(w, err)
 		return
 	}
 	if len(req.Cmd) == 0 {
-		writeError(w, invalid("No exec command specified"))
+		wire.Error(w, wire.Invalid("No exec command specified"))
 		return
 	}
 	for _, kv := range req.Env {
 		if k, _, _ := strings.Cut(kv, "="); k == "" || strings.ContainsRune(kv, 0) {
-			writeError(w, invalid("invalid environment variable: "+kv))
+			wire.Error(w, wire.Invalid("invalid environment variable: "+kv))
 			return
 		}
 	}
 	if s.execer == nil {
-		writeError(w, &categorized{msg: "exec is not available with this backend", cat: errdefs.ErrNotImplemented})
+		wire.Error(w, wire.Err(errdefs.ErrNotImplemented, "exec is not available with this backend"))
 		return
 	}
-	c, err := s.b.Container(r.Context(), r.PathValue("id"))
-	if err != nil {
-		writeError(w, err)
+	c, ok := s.container(w, r)
+	if !ok {
 		return
 	}
 	switch {
 	case c.State.Paused:
-		writeError(w, &categorized{msg: "container " + c.ID + " is paused, unpause the container before exec", cat: errdefs.ErrConflict})
+		wire.Error(w, wire.Err(errdefs.ErrConflict, "container "+c.ID+" is paused, unpause the container before exec"))
 		return
 	case c.State.Status != engine.StatusRunning:
-		writeError(w, &categorized{msg: "container " + c.ID + " is not running", cat: errdefs.ErrConflict})
+		wire.Error(w, wire.Err(errdefs.ErrConflict, "container "+c.ID+" is not running"))
 		return
 	}
 	x, err := s.execs.Add(stream.Config{
@@ -86,11 +70,11 @@ func (s *Server) createExec(w http.ResponseWriter, r *http.Request) {
 		AttachStdin: req.AttachStdin, AttachStdout: req.AttachStdout, AttachStderr: req.AttachStderr,
 	})
 	if err != nil {
-		writeError(w, err)
+		wire.Error(w, err)
 		return
 	}
 	s.recordExec(x, "exec_create", nil)
-	writeJSON(w, http.StatusCreated, common.IDResponse{ID: x.ID})
+	wire.JSON(w, http.StatusCreated, common.IDResponse{ID: x.ID})
 }
 
 // recordExec appends Docker's exec event: "ACTION: CMD ARGS" on the
@@ -116,16 +100,16 @@ func (s *Server) recordExec(x *stream.Exec, action string, attrs map[string]stri
 func (s *Server) startExec(w http.ResponseWriter, r *http.Request) {
 	x, err := s.execs.Get(r.PathValue("id"))
 	if err != nil {
-		writeError(w, err)
+		wire.Error(w, err)
 		return
 	}
 	var req containertypes.ExecStartRequest
-	if err := decodeOptional(r, &req); err != nil {
-		writeError(w, err)
+	if err := wire.DecodeOptional(r, &req); err != nil {
+		wire.Error(w, err)
 		return
 	}
 	if err := x.Begin(); err != nil {
-		writeError(w, err)
+		wire.Error(w, err)
 		return
 	}
 	if req.ConsoleSize != nil && x.Config.ConsoleSize == nil {
@@ -137,9 +121,9 @@ func (s *Server) startExec(w http.ResponseWriter, r *http.Request) {
 		if err := x.RunDetached(ctx, s.execer); err != nil {
 			s.recordExec(x, "exec_die", map[string]string{"exitCode": strconv.Itoa(stream.StartExitCode(err))})
 			if errors.Is(err, runtime.ErrCommandNotFound) || errors.Is(err, runtime.ErrCommandNotExecutable) {
-				err = invalid(message(err)) // dockerd: a bad command is the request's fault
+				err = wire.Invalid(wire.Message(err)) // dockerd: a bad command is the request's fault
 			}
-			writeError(w, err)
+			wire.Error(w, err)
 			return
 		}
 		w.WriteHeader(http.StatusOK)
@@ -153,7 +137,7 @@ func (s *Server) startExec(w http.ResponseWriter, r *http.Request) {
 	}
 	defer conn.Close()
 	if err := x.RunAttached(ctx, s.execer, conn, in); err != nil {
-		stream.NewMux(conn, !tty, nil).Stream(stream.Stdout).Write([]byte(message(err) + "\r\n"))
+		stream.NewMux(conn, !tty, nil).Stream(stream.Stdout).Write([]byte(wire.Message(err) + "\r\n"))
 	}
 	code := 0
 	if c := x.Inspect().ExitCode; c != nil {
@@ -168,21 +152,16 @@ func (s *Server) startExec(w http.ResponseWriter, r *http.Request) {
 func (s *Server) resizeExec(w http.ResponseWriter, r *http.Request) {
 	x, err := s.execs.Get(r.PathValue("id"))
 	if err != nil {
-		writeError(w, err)
+		wire.Error(w, err)
 		return
 	}
-	h, err1 := intParam(r, "h", 0)
-	wd, err2 := intParam(r, "w", 0)
-	if err := errors.Join(err1, err2); err != nil {
-		writeError(w, err)
+	h, wd, err := wire.TermSize(r)
+	if err != nil {
+		wire.Error(w, err)
 		return
 	}
-	if h < 0 || wd < 0 || h > 65535 || wd > 65535 {
-		writeError(w, invalid("invalid terminal size "+strconv.Itoa(h)+"x"+strconv.Itoa(wd)))
-		return
-	}
-	if err := x.Resize(h, wd); err != nil {
-		writeError(w, err)
+	if err := x.Resize(int(h), int(wd)); err != nil {
+		wire.Error(w, err)
 		return
 	}
 	w.WriteHeader(http.StatusOK)
@@ -192,8 +171,8 @@ func (s *Server) resizeExec(w http.ResponseWriter, r *http.Request) {
 func (s *Server) inspectExec(w http.ResponseWriter, r *http.Request) {
 	x, err := s.execs.Get(r.PathValue("id"))
 	if err != nil {
-		writeError(w, err)
+		wire.Error(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, x.Inspect())
+	wire.JSON(w, http.StatusOK, x.Inspect())
 }

@@ -5,8 +5,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strconv"
-	"syscall"
 	"time"
 
 	"github.com/berthproject/berth/engine"
@@ -36,16 +34,6 @@ func (h localHost) FollowLog(ctx context.Context, id string, since time.Time, fn
 		c, err := h.b.Container(ctx, id)
 		return err != nil || c.State.Status != engine.StatusRunning
 	}}, fn)
-}
-
-func (h localHost) Resize(id string, height, width int) error {
-	f, err := os.OpenFile(h.containerFile(id, "ctl"), os.O_WRONLY|syscall.O_NONBLOCK, 0)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	_, err = f.WriteString("1 " + strconv.Itoa(height) + " " + strconv.Itoa(width) + "\n")
-	return err
 }
 
 func (h localHost) DialAttach(ctx context.Context, id string) (net.Conn, error) {

@@ -2,32 +2,30 @@ package api
 
 import (
 	"context"
-	"encoding/json"
-	"io"
 	"net/http"
-	"regexp"
 	"strings"
-	"sync"
 
 	"github.com/berthproject/berth/api/convert"
+	"github.com/berthproject/berth/api/internal/wire"
+	"github.com/berthproject/berth/api/stream"
 	"github.com/berthproject/berth/engine"
+	"github.com/containerd/errdefs"
 	imagetypes "github.com/moby/moby/api/types/image"
-	"github.com/moby/moby/api/types/jsonstream"
 )
 
 func (s *Server) listImages(w http.ResponseWriter, r *http.Request) {
 	f, err := convert.ParseFilters(r.URL.Query().Get("filters"))
 	if err != nil {
-		writeError(w, err)
+		wire.Error(w, err)
 		return
 	}
 	imgs, err := s.b.Images(r.Context())
 	if err != nil {
-		writeError(w, err)
+		wire.Error(w, err)
 		return
 	}
 	var cs []engine.Container
-	if boolParam(r, "shared-size") || boolParam(r, "container-count") {
+	if wire.Bool(r, "shared-size") || wire.Bool(r, "container-count") {
 		cs, _ = s.b.Containers(r.Context(), true)
 	}
 	out := []imagetypes.Summary{}
@@ -46,66 +44,7 @@ func (s *Server) listImages(w http.ResponseWriter, r *http.Request) {
 		}
 		out = append(out, sum)
 	}
-	writeJSON(w, http.StatusOK, out)
-}
-
-// progressWriter turns the engine's Docker-style progress lines into
-// jsonmessage objects ({"status": …, "id": …}), writing the 200 header
-// before the first one, so that a failure before any output can still
-// be sent as a plain error with its status.
-type progressWriter struct {
-	mu      sync.Mutex
-	w       http.ResponseWriter
-	started bool
-	partial []byte
-}
-
-var progressID = regexp.MustCompile(`^([0-9a-f]{12}|[^ :]+:[^ ]+|latest): (.*)$`)
-
-func (p *progressWriter) start() {
-	if !p.started {
-		p.started = true
-		p.w.Header().Set("Content-Type", "application/json")
-		p.w.WriteHeader(http.StatusOK)
-	}
-}
-
-func (p *progressWriter) Write(b []byte) (int, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.partial = append(p.partial, b...)
-	for {
-		i := strings.IndexByte(string(p.partial), '\n')
-		if i < 0 {
-			break
-		}
-		line := strings.TrimRight(string(p.partial[:i]), "\r")
-		p.partial = p.partial[i+1:]
-		if line == "" {
-			continue
-		}
-		msg := jsonstream.Message{Status: line}
-		if m := progressID.FindStringSubmatch(line); m != nil && !strings.HasPrefix(line, "Digest:") && !strings.HasPrefix(line, "Status:") {
-			msg.ID, msg.Status = m[1], m[2]
-		}
-		p.start()
-		if err := json.NewEncoder(p.w).Encode(msg); err != nil {
-			return 0, err
-		}
-		flush(p.w)
-	}
-	return len(b), nil
-}
-
-// fail reports err: as an HTTP error if nothing was sent, else in-stream.
-func (p *progressWriter) fail(err error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if !p.started {
-		writeError(p.w, err)
-		return
-	}
-	json.NewEncoder(p.w).Encode(jsonstream.Message{Error: &jsonstream.Error{Message: message(err)}})
+	wire.JSON(w, http.StatusOK, out)
 }
 
 // pullImage is POST /images/create?fromImage=NAME&tag=TAG[&platform=P]:
@@ -115,7 +54,7 @@ func (s *Server) pullImage(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	from, tag := q.Get("fromImage"), q.Get("tag")
 	if from == "" {
-		writeError(w, &categorized{msg: "image import (fromSrc) is not implemented", cat: errNotImplemented})
+		wire.Error(w, wire.Err(errdefs.ErrNotImplemented, "image import (fromSrc) is not implemented"))
 		return
 	}
 	ref := from
@@ -126,13 +65,13 @@ func (s *Server) pullImage(w http.ResponseWriter, r *http.Request) {
 			ref += ":" + tag
 		}
 	}
-	pw := &progressWriter{w: w}
+	pw := stream.NewProgress(w)
 	_, err := s.b.Pull(context.WithoutCancel(r.Context()), ref, engine.PullOptions{Platform: q.Get("platform"), Progress: pw})
 	if err != nil {
-		pw.fail(err)
+		s.progressFailed(w, pw, err)
 		return
 	}
-	pw.start()
+	pw.Start()
 	s.record("image", "pull", ref, map[string]string{"name": ref})
 }
 
@@ -150,31 +89,31 @@ func (s *Server) imageRoute(w http.ResponseWriter, r *http.Request) {
 	case r.Method == http.MethodDelete:
 		s.removeImage(w, r, rest)
 	default:
-		writeError(w, notFound("page not found"))
+		wire.Error(w, wire.NotFound("page not found"))
 	}
 }
 
 func (s *Server) inspectImage(w http.ResponseWriter, r *http.Request, name string) {
 	resp, err := s.b.InspectImage(r.Context(), name)
 	if err != nil {
-		writeError(w, err)
+		wire.Error(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, resp)
+	wire.JSON(w, http.StatusOK, resp)
 }
 
 func (s *Server) tagImage(w http.ResponseWriter, r *http.Request, name string) {
 	q := r.URL.Query()
 	target := q.Get("repo")
 	if target == "" {
-		writeError(w, invalid("repository name must have at least one component"))
+		wire.Error(w, wire.Invalid("repository name must have at least one component"))
 		return
 	}
 	if t := q.Get("tag"); t != "" {
 		target += ":" + t
 	}
 	if err := s.b.Tag(r.Context(), name, target); err != nil {
-		writeError(w, err)
+		wire.Error(w, err)
 		return
 	}
 	s.record("image", "tag", name, map[string]string{"name": target})
@@ -185,21 +124,21 @@ func (s *Server) pushImage(w http.ResponseWriter, r *http.Request, name string) 
 	if t := r.URL.Query().Get("tag"); t != "" {
 		name += ":" + t
 	}
-	pw := &progressWriter{w: w}
+	pw := stream.NewProgress(w)
 	res, err := s.b.Push(context.WithoutCancel(r.Context()), name, engine.PushOptions{Progress: pw})
 	if err != nil {
-		pw.fail(err)
+		s.progressFailed(w, pw, err)
 		return
 	}
 	pw.Write([]byte(res.Tag + ": digest: " + res.Digest.String() + "\n"))
-	pw.start()
+	pw.Start()
 	s.record("image", "push", name, map[string]string{"name": name})
 }
 
 func (s *Server) removeImage(w http.ResponseWriter, r *http.Request, name string) {
-	removed, err := s.b.RemoveImage(context.WithoutCancel(r.Context()), name, boolParam(r, "force"))
+	removed, err := s.b.RemoveImage(context.WithoutCancel(r.Context()), name, wire.Bool(r, "force"))
 	if err != nil {
-		writeError(w, err)
+		wire.Error(w, err)
 		return
 	}
 	out := []imagetypes.DeleteResponse{}
@@ -212,7 +151,13 @@ func (s *Server) removeImage(w http.ResponseWriter, r *http.Request, name string
 			s.record("image", "delete", x.Deleted, nil)
 		}
 	}
-	writeJSON(w, http.StatusOK, out)
+	wire.JSON(w, http.StatusOK, out)
 }
 
-var _ io.Writer = (*progressWriter)(nil)
+// progressFailed reports err in the progress stream, or as an HTTP error
+// with its own status if nothing was sent yet.
+func (s *Server) progressFailed(w http.ResponseWriter, pw *stream.Progress, err error) {
+	if !pw.Fail(wire.Message(err)) {
+		wire.Error(w, err)
+	}
+}

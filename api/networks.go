@@ -6,32 +6,29 @@ import (
 	"net/http"
 
 	"github.com/berthproject/berth/api/convert"
+	"github.com/berthproject/berth/api/internal/wire"
 	"github.com/berthproject/berth/engine"
 	"github.com/berthproject/berth/network"
-	"github.com/containerd/errdefs"
 	networktypes "github.com/moby/moby/api/types/network"
 )
-
-var errNotImplemented = errdefs.ErrNotImplemented
 
 func (s *Server) listNetworks(w http.ResponseWriter, r *http.Request) {
 	f, err := convert.ParseFilters(r.URL.Query().Get("filters"))
 	if err != nil {
-		writeError(w, err)
+		wire.Error(w, err)
 		return
 	}
-	m, err := s.networks()
-	if err != nil {
-		writeError(w, err)
+	m, ok := s.networkManager(w)
+	if !ok {
 		return
 	}
 	if _, err := m.EnsureDefault(r.Context()); err != nil {
-		writeError(w, err)
+		wire.Error(w, err)
 		return
 	}
 	nets, err := m.List(r.Context())
 	if err != nil {
-		writeError(w, err)
+		wire.Error(w, err)
 		return
 	}
 	var all []networktypes.Inspect
@@ -41,25 +38,21 @@ func (s *Server) listNetworks(w http.ResponseWriter, r *http.Request) {
 	all = append(all, convert.BuiltinNetworks()...)
 	out := []networktypes.Inspect{}
 	for _, n := range all {
-		if !f.Match("name", n.Name) || !f.Match("driver", n.Driver) || !f.MatchLabels(n.Labels) || f.Has("id") && !matchPrefix(f["id"], n.ID) {
-			continue
+		if f.MatchNetwork(n) {
+			out = append(out, n)
 		}
-		out = append(out, n)
 	}
-	writeJSON(w, http.StatusOK, out)
+	wire.JSON(w, http.StatusOK, out)
 }
 
 func (s *Server) inspectNetwork(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	for _, n := range convert.BuiltinNetworks() {
-		if n.Name == id {
-			writeJSON(w, http.StatusOK, n)
-			return
-		}
+	if n, ok := convert.BuiltinNetwork(id); ok {
+		wire.JSON(w, http.StatusOK, n)
+		return
 	}
-	m, err := s.networks()
-	if err != nil {
-		writeError(w, err)
+	m, ok := s.networkManager(w)
+	if !ok {
 		return
 	}
 	if id == "bridge" {
@@ -67,50 +60,48 @@ func (s *Server) inspectNetwork(w http.ResponseWriter, r *http.Request) {
 	}
 	n, err := m.Inspect(r.Context(), id)
 	if err != nil {
-		writeError(w, err)
+		wire.Error(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, convert.Network(n))
+	wire.JSON(w, http.StatusOK, convert.Network(n))
 }
 
 func (s *Server) createNetwork(w http.ResponseWriter, r *http.Request) {
-	body, err := readBody(r)
+	body, err := wire.Body(r)
 	if err != nil {
-		writeError(w, err)
+		wire.Error(w, err)
 		return
 	}
 	o, err := convert.NetworkCreate(body)
 	if err != nil {
-		writeError(w, err)
+		wire.Error(w, err)
 		return
 	}
-	m, err := s.networks()
-	if err != nil {
-		writeError(w, err)
+	m, ok := s.networkManager(w)
+	if !ok {
 		return
 	}
 	n, err := m.Create(r.Context(), o)
 	if err != nil {
-		writeError(w, err)
+		wire.Error(w, err)
 		return
 	}
 	s.record("network", "create", n.ID, map[string]string{"name": n.Name, "type": "bridge"})
-	writeJSON(w, http.StatusCreated, networktypes.CreateResponse{ID: n.ID})
+	wire.JSON(w, http.StatusCreated, networktypes.CreateResponse{ID: n.ID})
 }
 
 func (s *Server) removeNetwork(w http.ResponseWriter, r *http.Request) {
-	m, err := s.networks()
-	if err != nil {
-		writeError(w, err)
+	m, ok := s.networkManager(w)
+	if !ok {
 		return
 	}
 	n, err := m.Inspect(r.Context(), r.PathValue("id"))
 	if err != nil {
-		writeError(w, err)
+		wire.Error(w, err)
 		return
 	}
 	if err := m.Remove(r.Context(), n.ID); err != nil {
-		writeError(w, err)
+		wire.Error(w, err)
 		return
 	}
 	s.record("network", "destroy", n.ID, map[string]string{"name": n.Name, "type": "bridge"})
@@ -118,14 +109,13 @@ func (s *Server) removeNetwork(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) pruneNetworks(w http.ResponseWriter, r *http.Request) {
-	m, err := s.networks()
-	if err != nil {
-		writeError(w, err)
+	m, ok := s.networkManager(w)
+	if !ok {
 		return
 	}
 	names, err := m.Prune(r.Context())
 	if err != nil {
-		writeError(w, err)
+		wire.Error(w, err)
 		return
 	}
 	if names == nil {
@@ -134,7 +124,7 @@ func (s *Server) pruneNetworks(w http.ResponseWriter, r *http.Request) {
 	for _, n := range names {
 		s.record("network", "destroy", n, map[string]string{"name": n})
 	}
-	writeJSON(w, http.StatusOK, networktypes.PruneReport{NetworksDeleted: names})
+	wire.JSON(w, http.StatusOK, networktypes.PruneReport{NetworksDeleted: names})
 }
 
 // connectNetwork is POST /networks/{id}/connect: the body's Container
@@ -157,7 +147,7 @@ func (s *Server) connectNetwork(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if err := s.b.ConnectNetwork(context.WithoutCancel(r.Context()), n.ID, req.Container, o); err != nil {
-		writeError(w, err)
+		wire.Error(w, err)
 		return
 	}
 	s.recordConnect(r.Context(), "connect", n, req.Container)
@@ -174,7 +164,7 @@ func (s *Server) disconnectNetwork(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := s.b.DisconnectNetwork(context.WithoutCancel(r.Context()), n.ID, req.Container, req.Force); err != nil {
-		writeError(w, err)
+		wire.Error(w, err)
 		return
 	}
 	s.recordConnect(r.Context(), "disconnect", n, req.Container)
@@ -184,25 +174,22 @@ func (s *Server) disconnectNetwork(w http.ResponseWriter, r *http.Request) {
 // networkVerb decodes a connect/disconnect body into req and finds the
 // network of the path; ok false once an error has been sent.
 func (s *Server) networkVerb(w http.ResponseWriter, r *http.Request, req any) (network.Network, bool) {
-	body, err := readBody(r)
+	body, err := wire.Body(r)
 	if err != nil {
-		writeError(w, err)
+		wire.Error(w, err)
 		return network.Network{}, false
 	}
 	if err := json.Unmarshal(body, req); err != nil {
-		writeError(w, invalid("invalid JSON: "+err.Error()))
+		wire.Error(w, wire.Invalid("invalid JSON: "+err.Error()))
 		return network.Network{}, false
 	}
 	id := r.PathValue("id")
-	for _, b := range convert.BuiltinNetworks() {
-		if b.Name == id {
-			writeError(w, invalid("container cannot be disconnected from or connected to network "+id))
-			return network.Network{}, false
-		}
+	if _, ok := convert.BuiltinNetwork(id); ok {
+		wire.Error(w, wire.Invalid("container cannot be disconnected from or connected to network "+id))
+		return network.Network{}, false
 	}
-	m, err := s.networks()
-	if err != nil {
-		writeError(w, err)
+	m, ok := s.networkManager(w)
+	if !ok {
 		return network.Network{}, false
 	}
 	if id == "bridge" {
@@ -210,7 +197,7 @@ func (s *Server) networkVerb(w http.ResponseWriter, r *http.Request, req any) (n
 	}
 	n, err := m.Inspect(r.Context(), id)
 	if err != nil {
-		writeError(w, err)
+		wire.Error(w, err)
 		return network.Network{}, false
 	}
 	return n, true
@@ -222,4 +209,14 @@ func (s *Server) recordConnect(ctx context.Context, action string, n network.Net
 		ctr = c.ID
 	}
 	s.record("network", action, n.ID, map[string]string{"container": ctr, "name": n.Name, "type": "bridge"})
+}
+
+// networkManager is s.networks(), or false once its error has been sent.
+func (s *Server) networkManager(w http.ResponseWriter) (Networks, bool) {
+	m, err := s.networks()
+	if err != nil {
+		wire.Error(w, err)
+		return nil, false
+	}
+	return m, true
 }

@@ -16,12 +16,12 @@ import (
 	"net"
 	"net/http"
 	"regexp"
-	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
+	"github.com/berthproject/berth/api/convert"
+	"github.com/berthproject/berth/api/internal/wire"
+	"github.com/berthproject/berth/api/listen"
 	"github.com/berthproject/berth/api/stream"
 	"github.com/berthproject/berth/events"
 )
@@ -63,9 +63,6 @@ type Server struct {
 	opts   Options
 	b      Backend
 	mux    *http.ServeMux
-	active atomic.Int64 // requests in flight + open hijacked streams
-	lastMu sync.Mutex
-	last   time.Time
 	execs  stream.Table  // exec instances (api/exec.go)
 	execer stream.Execer // runs them; nil: exec answers 501
 }
@@ -81,7 +78,7 @@ func New(opts Options) *Server {
 	if opts.Host == nil {
 		opts.Host = localHost{b: opts.Backend}
 	}
-	s := &Server{opts: opts, b: opts.Backend, mux: http.NewServeMux(), last: time.Now(), execer: execerOf(opts.Backend)}
+	s := &Server{opts: opts, b: opts.Backend, mux: http.NewServeMux(), execer: execerOf(opts.Backend)}
 	s.routes()
 	return s
 }
@@ -104,32 +101,9 @@ var (
 	malformedVersion = regexp.MustCompile(`^v[0-9]`)
 )
 
-// compareVersions compares "major.minor" versions: -1, 0 or 1.
-func compareVersions(a, b string) int {
-	pa, pb := strings.SplitN(a, ".", 2), strings.SplitN(b, ".", 2)
-	for i := 0; i < 2; i++ {
-		var x, y int
-		if i < len(pa) {
-			x, _ = strconv.Atoi(pa[i])
-		}
-		if i < len(pb) {
-			y, _ = strconv.Atoi(pb[i])
-		}
-		if x != y {
-			if x < y {
-				return -1
-			}
-			return 1
-		}
-	}
-	return 0
-}
-
 // ServeHTTP strips and checks the version prefix, sets the headers every
 // response carries, and dispatches.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	s.active.Add(1)
-	defer s.done()
 	if s.opts.Debug {
 		start := time.Now()
 		s.opts.Logf("api: %s %s", r.Method, r.URL)
@@ -143,12 +117,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	version := MaxVersion
 	if m := versionPrefix.FindStringSubmatch(r.URL.Path); m != nil {
 		version = m[1]
-		if compareVersions(version, MaxVersion) > 0 {
-			writeError(w, invalid("client version "+version+" is too new. Maximum supported API version is "+MaxVersion))
+		if convert.CompareVersions(version, MaxVersion) > 0 {
+			wire.Error(w, wire.Invalid("client version "+version+" is too new. Maximum supported API version is "+MaxVersion))
 			return
 		}
-		if compareVersions(version, MinVersion) < 0 {
-			writeError(w, invalid("client version "+version+" is too old. Minimum supported API version is "+MinVersion+", please upgrade your client to a newer version"))
+		if convert.CompareVersions(version, MinVersion) < 0 {
+			wire.Error(w, wire.Invalid("client version "+version+" is too old. Minimum supported API version is "+MinVersion+", please upgrade your client to a newer version"))
 			return
 		}
 		r2 := *r
@@ -159,7 +133,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r = &r2
 	} else if strings.HasPrefix(r.URL.Path, "/v") && !strings.HasPrefix(r.URL.Path, "/volumes") {
 		if seg, _, _ := strings.Cut(r.URL.Path[1:], "/"); malformedVersion.MatchString(seg) {
-			writeError(w, invalid("malformed API version in path: "+seg))
+			wire.Error(w, wire.Invalid("malformed API version in path: "+seg))
 			return
 		}
 	}
@@ -167,61 +141,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mux.ServeHTTP(w, r)
 }
 
-// done ends one unit of activity (a request or a stream).
-func (s *Server) done() {
-	s.lastMu.Lock()
-	s.last = time.Now()
-	s.lastMu.Unlock()
-	s.active.Add(-1)
-}
-
-// idleFor is how long the server has had nothing in flight (0 if busy).
-func (s *Server) idleFor() time.Duration {
-	if s.active.Load() > 0 {
-		return 0
-	}
-	s.lastMu.Lock()
-	defer s.lastMu.Unlock()
-	return time.Since(s.last)
-}
-
-// Serve accepts connections on the listeners until ctx ends or, with
-// IdleTimeout, the server has been idle that long; then it stops
-// accepting and waits (up to 10 s) for requests in flight. It returns nil
-// on such an orderly stop.
+// Serve serves the API on the listeners until ctx ends or, with
+// IdleTimeout, the server has been idle that long (listen.Serve); then it
+// stops accepting and waits (up to 10 s) for requests in flight. It
+// returns nil on such an orderly stop.
 func (s *Server) Serve(ctx context.Context, listeners ...net.Listener) error {
-	srv := &http.Server{Handler: s, ReadHeaderTimeout: 30 * time.Second}
-	errc := make(chan error, len(listeners))
-	for _, l := range listeners {
-		go func() { errc <- srv.Serve(l) }()
-	}
-	var tick <-chan time.Time
-	if s.opts.IdleTimeout > 0 {
-		t := time.NewTicker(min(s.opts.IdleTimeout/4+time.Millisecond, time.Second))
-		defer t.Stop()
-		tick = t.C
-	}
-	var err error
-loop:
-	for {
-		select {
-		case <-ctx.Done():
-			break loop
-		case <-tick:
-			if s.idleFor() >= s.opts.IdleTimeout {
-				break loop
-			}
-		case err = <-errc:
-			break loop
-		}
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	srv.Shutdown(sctx)
-	if err == http.ErrServerClosed {
-		err = nil
-	}
-	return err
+	return listen.Serve(ctx, s, s.opts.IdleTimeout, listeners...)
 }
 
 // routes registers the handlers. Image names hold slashes, so /images/…
@@ -280,7 +205,7 @@ func (s *Server) routes() {
 	m.HandleFunc("DELETE /volumes/{name}", s.removeVolume)
 
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, notFound("page not found"))
+		wire.Error(w, wire.NotFound("page not found"))
 	})
 }
 

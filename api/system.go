@@ -3,20 +3,14 @@ package api
 import (
 	"encoding/json"
 	"net/http"
-	goruntime "runtime"
-	"time"
 
 	"github.com/berthproject/berth/api/convert"
+	"github.com/berthproject/berth/api/internal/wire"
 	"github.com/berthproject/berth/events"
-	"github.com/containerd/errdefs"
 	containertypes "github.com/moby/moby/api/types/container"
-	eventtypes "github.com/moby/moby/api/types/events"
 	imagetypes "github.com/moby/moby/api/types/image"
-	"github.com/moby/moby/api/types/system"
 	volumetypes "github.com/moby/moby/api/types/volume"
 )
-
-func notFound(msg string) error { return &categorized{msg: msg, cat: errdefs.ErrNotFound} }
 
 // ping answers GET and HEAD /_ping with "OK" and the headers the CLI
 // negotiates from.
@@ -36,21 +30,7 @@ func (s *Server) ping(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) version(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, system.VersionResponse{
-		Platform:      system.PlatformInfo{Name: "Berth"},
-		Version:       s.opts.Version,
-		APIVersion:    MaxVersion,
-		MinAPIVersion: MinVersion,
-		Os:            goruntime.GOOS,
-		Arch:          goruntime.GOARCH,
-		GoVersion:     goruntime.Version(),
-		KernelVersion: convert.KernelVersion(),
-		Components: []system.ComponentVersion{{
-			Name: "Engine", Version: s.opts.Version,
-			Details: map[string]string{"ApiVersion": MaxVersion, "MinAPIVersion": MinVersion, "Os": goruntime.GOOS, "Arch": goruntime.GOARCH,
-				"KernelVersion": convert.KernelVersion(), "GoVersion": goruntime.Version(), "Experimental": "false"},
-		}},
-	})
+	wire.JSON(w, http.StatusOK, convert.Version(s.opts.Version, MinVersion, MaxVersion))
 }
 
 // info is GET /info: the engine's counts and the host's description
@@ -59,15 +39,15 @@ func (s *Server) info(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	cs, err := s.b.Containers(ctx, true)
 	if err != nil {
-		writeError(w, err)
+		wire.Error(w, err)
 		return
 	}
 	imgs, err := s.b.Images(ctx)
 	if err != nil {
-		writeError(w, err)
+		wire.Error(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, convert.Info(s.b.Options(), s.opts.Version, cs, len(imgs)))
+	wire.JSON(w, http.StatusOK, convert.Info(s.b.Options(), s.opts.Version, cs, len(imgs)))
 }
 
 // events streams the event log (GET /events): since/until as Unix
@@ -79,42 +59,35 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	var opts events.ReadOptions
 	var err error
 	if opts.Since, err = convert.ParseTime(q.Get("since")); err != nil {
-		writeError(w, err)
+		wire.Error(w, err)
 		return
 	}
 	if opts.Until, err = convert.ParseTime(q.Get("until")); err != nil {
-		writeError(w, err)
+		wire.Error(w, err)
 		return
 	}
 	f, err := convert.ParseFilters(q.Get("filters"))
 	if err != nil {
-		writeError(w, err)
+		wire.Error(w, err)
 		return
 	}
 	opts.Follow = true
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
-	flush(w)
+	wire.Flush(w)
 	if s.opts.Events == nil {
 		<-r.Context().Done()
 		return
 	}
 	enc := json.NewEncoder(w)
 	s.opts.Events.Read(r.Context(), opts, func(ev events.Event) error {
-		if !f.Match("type", ev.Type) || !f.Match("event", ev.Action) || !f.Match("action", ev.Action) {
+		if !f.MatchEvent(ev) {
 			return nil
 		}
-		if f.Has(ev.Type) && !f.Match(ev.Type, ev.ID) && !f.Match(ev.Type, ev.Attributes["name"]) {
-			return nil
-		}
-		if err := enc.Encode(eventtypes.Message{
-			Type: eventtypes.Type(ev.Type), Action: eventtypes.Action(ev.Action), Scope: "local",
-			Actor: eventtypes.Actor{ID: ev.ID, Attributes: ev.Attributes},
-			Time:  ev.TimeNano / int64(time.Second), TimeNano: ev.TimeNano,
-		}); err != nil {
+		if err := enc.Encode(convert.Event(ev)); err != nil {
 			return err
 		}
-		flush(w)
+		wire.Flush(w)
 		return nil
 	})
 }
@@ -125,12 +98,12 @@ func (s *Server) systemDF(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	imgs, err := s.b.Images(ctx)
 	if err != nil {
-		writeError(w, err)
+		wire.Error(w, err)
 		return
 	}
 	cs, err := s.b.Containers(ctx, true)
 	if err != nil {
-		writeError(w, err)
+		wire.Error(w, err)
 		return
 	}
 	var resp struct {
@@ -156,10 +129,5 @@ func (s *Server) systemDF(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	resp.BuildCache = []any{}
-	writeJSON(w, http.StatusOK, resp)
-}
-
-// flush pushes buffered output to the client.
-func flush(w http.ResponseWriter) {
-	http.NewResponseController(w).Flush()
+	wire.JSON(w, http.StatusOK, resp)
 }

@@ -3,9 +3,10 @@ package api
 import (
 	"context"
 	"encoding/json"
-	"github.com/berthproject/berth/api/convert"
 	"net/http"
 
+	"github.com/berthproject/berth/api/convert"
+	"github.com/berthproject/berth/api/internal/wire"
 	"github.com/berthproject/berth/engine"
 	"github.com/berthproject/berth/volume"
 	"github.com/containerd/errdefs"
@@ -63,10 +64,25 @@ func (s *Server) recordCreatedVolumes(before map[string]bool) {
 	}
 }
 
+// recordRemovedVolumes logs a "volume destroy" event for every volume
+// the removed container c mounted that is gone (the engine removed it).
+func (s *Server) recordRemovedVolumes(c engine.Container) {
+	if s.opts.Volumes == nil {
+		return
+	}
+	for _, m := range c.Run.Mounts {
+		if n, ok := convert.VolumeName(m.Source, s.volumesDir()); ok {
+			if _, err := s.opts.Volumes.Get(n); errdefs.IsNotFound(err) {
+				s.record("volume", "destroy", n, nil)
+			}
+		}
+	}
+}
+
 // volumes returns the store, or writes 501 when the server has none.
 func (s *Server) volumes(w http.ResponseWriter) Volumes {
 	if s.opts.Volumes == nil {
-		writeError(w, &categorized{msg: "volumes are not available", cat: errdefs.ErrNotImplemented})
+		wire.Error(w, wire.Err(errdefs.ErrNotImplemented, "volumes are not available"))
 	}
 	return s.opts.Volumes
 }
@@ -78,12 +94,12 @@ func (s *Server) listVolumes(w http.ResponseWriter, r *http.Request) {
 	}
 	f, err := convert.ParseFilters(r.URL.Query().Get("filters"))
 	if err != nil {
-		writeError(w, err)
+		wire.Error(w, err)
 		return
 	}
 	vols, err := st.List()
 	if err != nil {
-		writeError(w, err)
+		wire.Error(w, err)
 		return
 	}
 	resp := volumetypes.ListResponse{Volumes: []volumetypes.Volume{}, Warnings: []string{}}
@@ -96,7 +112,7 @@ func (s *Server) listVolumes(w http.ResponseWriter, r *http.Request) {
 		}
 		resp.Volumes = append(resp.Volumes, s.volumeView(v))
 	}
-	writeJSON(w, http.StatusOK, resp)
+	wire.JSON(w, http.StatusOK, resp)
 }
 
 func (s *Server) createVolume(w http.ResponseWriter, r *http.Request) {
@@ -104,25 +120,25 @@ func (s *Server) createVolume(w http.ResponseWriter, r *http.Request) {
 	if st == nil {
 		return
 	}
-	body, err := readBody(r)
+	body, err := wire.Body(r)
 	if err != nil {
-		writeError(w, err)
+		wire.Error(w, err)
 		return
 	}
 	var req volumetypes.CreateRequest
 	if len(body) > 0 {
 		if err := json.Unmarshal(body, &req); err != nil {
-			writeError(w, invalid("invalid JSON: "+err.Error()))
+			wire.Error(w, wire.Invalid("invalid JSON: "+err.Error()))
 			return
 		}
 	}
 	v, err := st.Create(req.Name, req.Driver, req.Labels, req.DriverOpts)
 	if err != nil {
-		writeError(w, err)
+		wire.Error(w, err)
 		return
 	}
 	s.record("volume", "create", v.Name, map[string]string{"driver": "local"})
-	writeJSON(w, http.StatusCreated, s.volumeView(v))
+	wire.JSON(w, http.StatusCreated, s.volumeView(v))
 }
 
 func (s *Server) inspectVolume(w http.ResponseWriter, r *http.Request) {
@@ -132,10 +148,10 @@ func (s *Server) inspectVolume(w http.ResponseWriter, r *http.Request) {
 	}
 	v, err := st.Get(r.PathValue("name"))
 	if err != nil {
-		writeError(w, err)
+		wire.Error(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, s.volumeView(v))
+	wire.JSON(w, http.StatusOK, s.volumeView(v))
 }
 
 func (s *Server) removeVolume(w http.ResponseWriter, r *http.Request) {
@@ -147,9 +163,9 @@ func (s *Server) removeVolume(w http.ResponseWriter, r *http.Request) {
 	users := s.volumeUsers(r.Context(), name)
 	if err := st.Remove(name, len(users) > 0); err != nil {
 		if errdefs.IsConflict(err) && len(users) > 0 {
-			err = &categorized{msg: "remove " + name + ": volume is in use - [" + users[0] + "]", cat: errdefs.ErrConflict}
+			err = wire.Err(errdefs.ErrConflict, "remove "+name+": volume is in use - ["+users[0]+"]")
 		}
-		writeError(w, err)
+		wire.Error(w, err)
 		return
 	}
 	s.record("volume", "destroy", name, nil)
@@ -166,7 +182,7 @@ func (s *Server) pruneVolumes(w http.ResponseWriter, r *http.Request) {
 	}
 	f, err := convert.ParseFilters(r.URL.Query().Get("filters"))
 	if err != nil {
-		writeError(w, err)
+		wire.Error(w, err)
 		return
 	}
 	all := f.Has("all") && (f.Match("all", "true") || f.Match("all", "1"))
@@ -177,7 +193,7 @@ func (s *Server) pruneVolumes(w http.ResponseWriter, r *http.Request) {
 		return !f.MatchLabels(v.Labels) || len(s.volumeUsers(r.Context(), v.Name)) > 0
 	})
 	if err != nil {
-		writeError(w, err)
+		wire.Error(w, err)
 		return
 	}
 	if names == nil {
@@ -186,5 +202,5 @@ func (s *Server) pruneVolumes(w http.ResponseWriter, r *http.Request) {
 	for _, n := range names {
 		s.record("volume", "destroy", n, nil)
 	}
-	writeJSON(w, http.StatusOK, volumetypes.PruneReport{VolumesDeleted: names, SpaceReclaimed: space})
+	wire.JSON(w, http.StatusOK, volumetypes.PruneReport{VolumesDeleted: names, SpaceReclaimed: space})
 }

@@ -3,23 +3,27 @@ package engine
 import (
 	"context"
 	"io"
+	"slices"
+	"strings"
 
 	"github.com/berthproject/berth/engine/internal/imageops"
 	"github.com/berthproject/berth/image"
+	"github.com/berthproject/berth/snapshot/storage"
 	imagetypes "github.com/moby/moby/api/types/image"
+	digest "github.com/opencontainers/go-digest"
 )
 
 // Image verbs beyond pull, list and remove; the work is package
 // imageops's. Its types are re-exported here.
 type (
 	// HistoryEntry is one row of `docker history`, newest first: a step
-	// of the image config's history. Size is the layer blob's size in
+	// of the image config's history. Size is the layer's unpacked size in
 	// bytes (0 for a step that made no layer). ID is the image ID on the
 	// newest row and "" (Docker's "<missing>") on the others.
 	HistoryEntry = imageops.HistoryEntry
-	// DiskUsage is `docker system df`'s summary. Sizes are in bytes:
-	// images count their layer blobs once each; containers their writable
-	// layer.
+	// DiskUsage is `docker system df`'s summary and its -v details. Sizes
+	// are in bytes: images count each unpacked layer once, plus the blobs
+	// no image references; containers their writable layer.
 	DiskUsage = imageops.DiskUsage
 	// PushOptions tunes Push: Insecure (plain HTTP), Progress (Docker-style
 	// lines, nil for none), Keychain (default: Docker's config.json).
@@ -66,7 +70,7 @@ func (e *Engine) Tag(ctx context.Context, source, target string) error {
 
 // InspectImage describes the stored image ref (name, ID or ID prefix) in
 // the shape of Docker's GET /images/{name}/json (`docker image inspect`).
-// Size is the sum of the layer blobs' sizes in bytes. Unknown ref:
+// Size is the image's unpacked size in bytes. Unknown ref:
 // errdefs.ErrNotFound.
 func (e *Engine) InspectImage(ctx context.Context, ref string) (imagetypes.InspectResponse, error) {
 	return e.images.InspectImage(ctx, ref)
@@ -79,7 +83,7 @@ func (e *Engine) History(ctx context.Context, ref string) ([]HistoryEntry, error
 }
 
 // PruneReport is what PruneImages removed: rmi-style lines and the bytes
-// of layer blobs freed.
+// of images and blobs freed.
 type PruneReport = imageops.PruneReport
 
 // PruneImages removes dangling images (all: every image) that no container
@@ -89,8 +93,9 @@ func (e *Engine) PruneImages(ctx context.Context, all bool, keep func(Image) boo
 	return e.images.Prune(ctx, all, keep)
 }
 
-// DiskUsage computes the space images and containers take. It walks every
-// container's writable layer, so it costs time proportional to that data.
+// DiskUsage computes the space images and containers take (see
+// imageops.DiskUsage). It walks every container's writable layer, so it
+// costs time proportional to that data.
 func (e *Engine) DiskUsage(ctx context.Context) (DiskUsage, error) {
 	imgs, err := e.Images(ctx)
 	if err != nil {
@@ -100,14 +105,20 @@ func (e *Engine) DiskUsage(ctx context.Context) (DiskUsage, error) {
 	if err != nil {
 		return DiskUsage{}, err
 	}
-	recs := make([]image.Record, len(imgs))
-	for i, img := range imgs {
-		recs[i] = img.Record
-	}
-	return e.images.DiskUsage(recs, ctrs, func(id string) int64 {
+	du := e.images.DiskUsage(ctx, imgs, ctrs, func(id string) int64 {
 		u, _ := e.snaps.Usage(ctx, id)
 		return u.Size
-	}), nil
+	})
+	vols, use, err := e.ListVolumes(ctx)
+	if err != nil {
+		return du, err
+	}
+	for _, v := range vols {
+		u, _ := storage.DiskUsage(v.Mountpoint)
+		du.Volumes = append(du.Volumes, imageops.VolumeUsage{Name: v.Name, Links: len(use[v.Name]), Size: u.Size})
+	}
+	slices.SortFunc(du.Volumes, func(a, b imageops.VolumeUsage) int { return strings.Compare(a.Name, b.Name) })
+	return du, nil
 }
 
 // Push uploads the stored image named ref to its registry, layers first
@@ -125,9 +136,16 @@ func (e *Engine) Push(ctx context.Context, ref string, opts PushOptions) (PushRe
 // the registry's tag order. A reference with a tag or digest gives
 // errdefs.ErrInvalidArgument.
 func (e *Engine) PullAllTags(ctx context.Context, repo string, opts PullOptions) ([]image.Record, error) {
-	return e.images.PullAllTags(ctx, repo, opts.Insecure, func(ctx context.Context, ref string) (image.Record, error) {
-		return e.Pull(ctx, ref, opts)
+	updated := false
+	recs, err := e.images.PullAllTags(ctx, repo, opts.Insecure, func(ctx context.Context, ref string) (image.Record, error) {
+		rec, u, err := e.images.PullUpdated(ctx, ref, opts.Platform, opts.Insecure, opts.Progress)
+		updated = updated || u
+		return rec, err
 	})
+	if err == nil && opts.Progress != nil {
+		imageops.PullStatus(opts.Progress, repo, updated) // one line for the repository, as Docker
+	}
+	return recs, err
 }
 
 // NormalizeServer turns a `docker login` server argument into the key
@@ -188,4 +206,16 @@ func (e *Engine) LoadImages(ctx context.Context, r io.Reader, platform string) (
 // or malformed change gives errdefs.ErrInvalidArgument.
 func (e *Engine) ImportImage(ctx context.Context, r io.Reader, opts ImportOptions) (image.Record, error) {
 	return e.images.ImportImage(ctx, r, opts)
+}
+
+// ImageNames returns the RepoTags (familiar "repo:tag") and RepoDigests
+// (familiar "repo@digest", each once) of image ID id among the listing
+// imgs, as Docker's image inspect and list report them: a name pulled by
+// digest is a repo digest, never a tag.
+func ImageNames(imgs []Image, id digest.Digest) (tags, digests []string) {
+	recs := make([]image.Record, len(imgs))
+	for i, img := range imgs {
+		recs[i] = img.Record
+	}
+	return image.Names(recs, id)
 }

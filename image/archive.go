@@ -19,6 +19,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
 // Annotations Docker (25+) and containerd put on the descriptors of a saved
@@ -118,15 +119,24 @@ func WriteArchive(w io.Writer, imgs []ArchiveImage) error {
 			}
 			entry.Layers = append(entry.Layers, "blobs/"+l.Digest.Algorithm+"/"+l.Digest.Hex)
 		}
+		mt, err := ai.Image.MediaType()
+		if err != nil {
+			return err
+		}
+		if mt == types.DockerManifestSchema2 {
+			// The OCI layout gets an OCI manifest naming the same blobs
+			// (skopeo and umoci refuse a Docker one there); manifest.json
+			// names the config and layers directly and is unaffected.
+			if raw, err = ociManifest(m); err != nil {
+				return err
+			}
+			mt = types.OCIManifestSchema1
+		}
 		mh, size, err := v1.SHA256(bytes.NewReader(raw))
 		if err != nil {
 			return err
 		}
 		if err := writeBlob(mh, size, func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(raw)), nil }); err != nil {
-			return err
-		}
-		mt, err := ai.Image.MediaType()
-		if err != nil {
 			return err
 		}
 		desc := v1.Descriptor{MediaType: mt, Digest: mh, Size: size}
@@ -166,6 +176,35 @@ func WriteArchive(w io.Writer, imgs []ArchiveImage) error {
 		return err
 	}
 	return tw.Close()
+}
+
+// ociMediaTypes maps Docker schema2 media types to their OCI equivalents.
+var ociMediaTypes = map[types.MediaType]types.MediaType{
+	types.DockerConfigJSON:                              types.OCIConfigJSON,
+	types.DockerLayer:                                   types.OCILayer,
+	types.DockerForeignLayer:                            types.OCIRestrictedLayer,
+	types.DockerUncompressedLayer:                       types.OCIUncompressedLayer,
+	"application/vnd.docker.image.rootfs.diff.tar.zstd": types.OCILayerZStd,
+}
+
+// ociManifest converts the Docker schema2 manifest m into an OCI image
+// manifest with the same config and layer blobs (same digests and sizes;
+// media types converted), as raw JSON.
+func ociManifest(m *v1.Manifest) ([]byte, error) {
+	c := *m
+	c.MediaType = types.OCIManifestSchema1
+	conv := func(d v1.Descriptor) v1.Descriptor {
+		if mt, ok := ociMediaTypes[d.MediaType]; ok {
+			d.MediaType = mt
+		}
+		return d
+	}
+	c.Config = conv(m.Config)
+	c.Layers = make([]v1.Descriptor, len(m.Layers))
+	for i, l := range m.Layers {
+		c.Layers[i] = conv(l)
+	}
+	return json.Marshal(c)
 }
 
 // ReadArchive reads a save archive from r: an OCI image layout in a tar

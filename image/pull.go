@@ -55,6 +55,11 @@ type PullOptions struct {
 	// Layers, if set, follows the layers while they download, so that the
 	// caller can unpack each one as soon as its blob is in the store.
 	Layers LayerSink
+	// Known, if set, reports whether an image with this config digest
+	// (image ID) is already registered and unpacked; the pull then shows
+	// no per-layer lines for the layers it has, as Docker does for an
+	// image that is up to date.
+	Known func(config digest.Digest) bool
 	// Committed, if set, is called once for each blob (index, config,
 	// layer, manifest) this pull added to the store, that is, that was not
 	// there when the pull looked, possibly from several goroutines at once.
@@ -69,12 +74,17 @@ type LayerSink interface {
 	// Manifest is called once, before any layer is asked for, with the
 	// image's verified manifest and its verified config (raw JSON, already
 	// committed to the store). An error stops the pull and is its result.
-	Manifest(m ocispec.Manifest, config []byte) error
+	// The sink calls unpacked (from any goroutine) with each layer's blob
+	// digest, in layer order, once that layer is unpacked.
+	Manifest(m ocispec.Manifest, config []byte, unpacked func(digest.Digest)) error
 	// LayerReady is called once for each distinct layer digest of the
 	// manifest as soon as its blob is in the store: at the start for the
 	// layers already there, and as each download is verified and
 	// committed. Calls may come from several goroutines at once.
 	LayerReady(d digest.Digest)
+	// Wait returns once every layer is unpacked, or the unpack failed
+	// (its error); Pull calls it before it commits the manifest.
+	Wait() error
 }
 
 // ProgressEvent is one status update of a pull, shaped like one message of
@@ -82,7 +92,8 @@ type LayerSink interface {
 // short digest (12 hex digits), a tag for "Pulling from …", or empty.
 // Status is Docker's text: "Pulling from REPO", "Already exists", "Pulling
 // fs layer", "Downloading", "Verifying Checksum", "Download complete",
-// "Pull complete", "Digest: sha256:…". Current and Total are the bytes of
+// "Pull complete" (unpacked, when a LayerSink unpacks; else stored),
+// "Digest: sha256:…". Current and Total are the bytes of
 // a "Downloading" layer received so far and expected.
 type ProgressEvent struct {
 	ID             string
@@ -195,6 +206,10 @@ type puller struct {
 	report func(ProgressEvent)
 	sink   LayerSink           // nil: none
 	added  func(digest.Digest) // nil: none
+	known  func(digest.Digest) bool
+
+	mu      sync.Mutex
+	fetched map[digest.Digest]bool // layers this pull downloads
 }
 
 func pull(ctx context.Context, cs *content.Store, named reference.Named, opts PullOptions) (Record, error) {
@@ -202,6 +217,8 @@ func pull(ctx context.Context, cs *content.Store, named reference.Named, opts Pu
 	report := reporter(opts.Progress)
 	if t, ok := named.(reference.Tagged); ok {
 		report(ProgressEvent{ID: t.Tag(), Status: "Pulling from " + reference.Path(named)})
+	} else if d, ok := named.(reference.Digested); ok {
+		report(ProgressEvent{ID: d.Digest().String(), Status: "Pulling from " + reference.Path(named)})
 	}
 	plat := opts.platform()
 	req := fetcher.Request{
@@ -217,7 +234,7 @@ func pull(ctx context.Context, cs *content.Store, named reference.Named, opts Pu
 		return Record{}, err
 	}
 	defer conn.Close()
-	p := &puller{ctx: ctx, cs: cs, conn: conn, report: report, sink: opts.Layers, added: opts.Committed}
+	p := &puller{ctx: ctx, cs: cs, conn: conn, report: report, sink: opts.Layers, added: opts.Committed, known: opts.Known, fetched: map[digest.Digest]bool{}}
 	rec, err := p.run(named, plat, &req)
 	if err != nil && ctx.Err() != nil {
 		return Record{}, ctx.Err()
@@ -307,7 +324,7 @@ func (p *puller) run(named reference.Named, plat ocispec.Platform, req *fetcher.
 			return Record{}, fmt.Errorf("manifest %s is not listed in index %s: %w", man.digest, top.digest, errdefs.ErrDataLoss)
 		}
 		if pp := entry.Platform; pp != nil && (pp.OS != plat.OS || pp.Architecture != plat.Architecture) {
-			return Record{}, fmt.Errorf("manifest %s is for %s/%s, want %s: %w", man.digest, pp.OS, pp.Architecture, platformString(plat), errdefs.ErrDataLoss)
+			return Record{}, fmt.Errorf("manifest %s is for %s/%s, want %s: %w", man.digest, pp.OS, pp.Architecture, FormatPlatform(plat), errdefs.ErrDataLoss)
 		}
 		rec.Target.Platform = entry.Platform
 	}
@@ -337,12 +354,17 @@ func (p *puller) run(named reference.Named, plat ocispec.Platform, req *fetcher.
 		return Record{}, err
 	}
 	if p.sink != nil {
-		if err := p.sink.Manifest(m, cfg.data); err != nil {
+		if err := p.sink.Manifest(m, cfg.data, p.unpacked); err != nil {
 			return Record{}, err
 		}
 	}
-	if err := p.fetchLayers(m.Layers); err != nil {
+	if err := p.fetchLayers(m.Layers, p.known != nil && p.known(m.Config.Digest)); err != nil {
 		return Record{}, err
+	}
+	if p.sink != nil {
+		if err := p.sink.Wait(); err != nil {
+			return Record{}, err
+		}
 	}
 	// The manifest goes in last: its presence means every blob it names is here.
 	if err := p.write(man); err != nil {
@@ -360,6 +382,8 @@ func (p *puller) write(b smallBlob) error {
 	}
 	if !had {
 		p.committed(b.digest)
+	} else {
+		_ = p.cs.Touch(b.digest) // reused: spare it from a sweep of old blobs
 	}
 	return nil
 }
@@ -435,8 +459,9 @@ type layerStream struct {
 // stream straight into the store, hashing it as it arrives; a stream that
 // ends is committed (verified, synced, renamed) in the background while
 // the others go on. Every commit has finished, and every ingest file of a
-// failed write is gone, when it returns.
-func (p *puller) fetchLayers(layers []ocispec.Descriptor) error {
+// failed write is gone, when it returns. known: the image is already
+// registered, so layers already here are not reported.
+func (p *puller) fetchLayers(layers []ocispec.Descriptor, known bool) error {
 	want := map[digest.Digest]ocispec.Descriptor{}
 	seen := map[digest.Digest]bool{}
 	var ask []string
@@ -447,10 +472,16 @@ func (p *puller) fetchLayers(layers []ocispec.Descriptor) error {
 		}
 		seen[l.Digest] = true
 		if p.cs.Has(l.Digest) {
-			p.report(ProgressEvent{ID: short, Status: "Already exists"})
+			_ = p.cs.Touch(l.Digest) // reused: spare it from a sweep of old blobs
+			if !known {
+				p.report(ProgressEvent{ID: short, Status: "Already exists"})
+			}
 			p.ready(l.Digest)
 			continue
 		}
+		p.mu.Lock()
+		p.fetched[l.Digest] = true
+		p.mu.Unlock()
 		want[l.Digest] = l
 		ask = append(ask, l.Digest.String())
 		p.report(ProgressEvent{ID: short, Status: "Pulling fs layer"})
@@ -532,12 +563,26 @@ func (p *puller) fetchLayers(layers []ocispec.Descriptor) error {
 				p.committed(s.desc.Digest)
 				p.report(ProgressEvent{ID: s.short, Status: "Download complete"})
 				p.ready(s.desc.Digest)
-				p.report(ProgressEvent{ID: s.short, Status: "Pull complete"})
+				if p.sink == nil {
+					p.report(ProgressEvent{ID: s.short, Status: "Pull complete"})
+				}
 				return nil
 			})
 		default:
 			return fail(unexpected(f))
 		}
+	}
+}
+
+// unpacked is the sink's news that layer d is unpacked: "Pull complete"
+// for a layer this pull downloaded.
+func (p *puller) unpacked(d digest.Digest) {
+	p.mu.Lock()
+	fetched := p.fetched[d]
+	delete(p.fetched, d) // a layer listed twice completes once
+	p.mu.Unlock()
+	if fetched {
+		p.report(ProgressEvent{ID: d.Encoded()[:12], Status: "Pull complete"})
 	}
 }
 
@@ -697,12 +742,4 @@ func write(ctx context.Context, cs *content.Store, img v1.Image, rec *Record) er
 		}
 	}
 	return cs.Write(ctx, mdigest, int64(len(rawManifest)), bytes.NewReader(rawManifest))
-}
-
-func platformString(p ocispec.Platform) string {
-	s := p.OS + "/" + p.Architecture
-	if p.Variant != "" {
-		s += "/" + p.Variant
-	}
-	return s
 }

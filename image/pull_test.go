@@ -140,12 +140,14 @@ type sink struct {
 	early    bool // a layer reported before the manifest
 }
 
-func (s *sink) Manifest(m ocispec.Manifest, config []byte) error {
+func (s *sink) Manifest(m ocispec.Manifest, config []byte, _ func(digest.Digest)) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.manifest, s.config = &m, config
 	return nil
 }
+
+func (s *sink) Wait() error { return nil }
 
 func (s *sink) LayerReady(d digest.Digest) {
 	s.mu.Lock()

@@ -4,6 +4,7 @@ package image
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/containerd/errdefs"
 	"github.com/distribution/reference"
@@ -15,6 +16,16 @@ import (
 // matching errdefs.ErrInvalidArgument in Docker's wording ("invalid
 // reference format").
 func ParseReference(s string) (reference.Named, error) {
+	// An upper-case first component without "." or ":" is no registry
+	// host for Docker, whose parser then refuses the name as not lower
+	// case (the library here would take it for a host).
+	if first, _, ok := strings.Cut(s, "/"); ok && first != "localhost" && !strings.ContainsAny(first, ".:") && strings.ToLower(first) != first {
+		repo, _, _ := strings.Cut(s, "@")
+		if i := strings.LastIndex(repo, ":"); i > strings.LastIndex(repo, "/") {
+			repo = repo[:i]
+		}
+		return nil, fmt.Errorf("invalid reference format: repository name (library/%s) must be lowercase: %w", repo, errdefs.ErrInvalidArgument)
+	}
 	named, err := reference.ParseNormalizedNamed(s)
 	if err != nil {
 		if err == reference.ErrNameNotCanonical || err == reference.ErrReferenceInvalidFormat {

@@ -16,6 +16,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -297,4 +298,200 @@ func TestPullInterrupt(t *testing.T) {
 	if left := ingestFiles(t, e.root); len(left) > 0 {
 		t.Fatalf("ingest not empty after a pull: %v", left)
 	}
+}
+
+// heldProxy is a reverse proxy on 127.0.0.1 in front of reg that holds
+// the first request match accepts until release is called (held is
+// closed once it arrives), so that a test can look at the processes
+// doing registry I/O while one of their requests is open.
+type heldProxy struct {
+	addr    string
+	held    chan struct{}
+	release func()
+}
+
+func startHeldProxy(t *testing.T, reg *testutil.Registry, match func(*http.Request) bool) *heldProxy {
+	t.Helper()
+	target, err := url.Parse(reg.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	proxy.Transport = &http.Transport{Proxy: nil}
+	p := &heldProxy{held: make(chan struct{})}
+	gate := make(chan struct{})
+	var once, heldOnce sync.Once
+	p.release = func() { once.Do(func() { close(gate) }) }
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if match(r) {
+			first := false
+			heldOnce.Do(func() { first = true })
+			if first {
+				close(p.held)
+				<-gate
+			}
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	t.Cleanup(p.release)
+	p.addr = strings.TrimPrefix(srv.URL, "http://")
+	return p
+}
+
+// tcpInodes lists the socket inodes of the TCP connections whose remote
+// end is 127.0.0.1:port (from /proc/net/tcp: one network namespace, all
+// processes).
+func tcpInodes(t *testing.T, port string) map[string]bool {
+	t.Helper()
+	data, err := os.ReadFile("/proc/net/tcp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := strconv.Atoi(port)
+	remote := fmt.Sprintf("0100007F:%04X", p)
+	out := map[string]bool{}
+	for _, line := range strings.Split(string(data), "\n")[1:] {
+		f := strings.Fields(line)
+		if len(f) > 9 && f[2] == remote && f[9] != "0" {
+			out[f[9]] = true
+		}
+	}
+	return out
+}
+
+// socketInodes lists the socket inodes among pid's open descriptors.
+func socketInodes(t *testing.T, pid int) map[string]bool {
+	t.Helper()
+	fds, err := filepath.Glob(fmt.Sprintf("/proc/%d/fd/*", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]bool{}
+	for _, fd := range fds {
+		l, err := os.Readlink(fd)
+		if err == nil && strings.HasPrefix(l, "socket:[") {
+			out[strings.TrimSuffix(strings.TrimPrefix(l, "socket:["), "]")] = true
+		}
+	}
+	return out
+}
+
+// checkUnprivilegedIO runs berth args in the background against the
+// proxy p, and while p holds a request checks that berth's fetcher child
+// is nobody with no capabilities and no_new_privs, that the connections
+// to the registry are the child's, and that berth itself holds none.
+// It returns the command's outcome.
+func checkUnprivilegedIO(t *testing.T, e *env, p *heldProxy, stdin string, args ...string) (string, string, error) {
+	t.Helper()
+	cmd := exec.Command(berthBin, e.args(args...)...)
+	var out, errb bytes.Buffer
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = strings.NewReader(stdin), &out, &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	})
+	select {
+	case <-p.held:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("berth %v sent no request to hold", args)
+	}
+	pid := childOf(t, cmd.Process.Pid, "fetcher", 5*time.Second)
+	st := statusFields(t, pid)
+	for k, v := range map[string]string{
+		"Uid": "65534 65534 65534 65534", "Gid": "65534 65534 65534 65534", "Groups": "",
+		"CapInh": "0000000000000000", "CapPrm": "0000000000000000", "CapEff": "0000000000000000",
+		"CapBnd": "0000000000000000", "CapAmb": "0000000000000000", "NoNewPrivs": "1",
+	} {
+		if st[k] != v {
+			t.Errorf("berth %s: fetcher (pid %d) %s: %q, want %q", args[0], pid, k, st[k], v)
+		}
+	}
+	_, port, _ := strings.Cut(p.addr, ":")
+	conns := tcpInodes(t, port)
+	parent, child := socketInodes(t, cmd.Process.Pid), socketInodes(t, pid)
+	childConns := 0
+	for ino := range conns {
+		if parent[ino] {
+			t.Errorf("berth %s: the root process (pid %d) holds a connection to the registry (socket %s)", args[0], cmd.Process.Pid, ino)
+		}
+		if child[ino] {
+			childConns++
+		}
+	}
+	if childConns == 0 {
+		t.Errorf("berth %s: none of the %d connections to the registry is the fetcher's (test cannot see them)", args[0], len(conns))
+	}
+	p.release()
+	err := cmd.Wait()
+	return out.String(), errb.String(), err
+}
+
+// TestRegistryIOIsUnprivileged: push, login and the tag listing of
+// `pull -a` run their registry I/O in the unprivileged fetcher: while the
+// registry holds one of their requests, the child is nobody with no
+// capabilities, and every connection to the registry is the child's.
+func TestRegistryIOIsUnprivileged(t *testing.T) {
+	e := newEnv(t)
+	reg := testutil.StartRegistry(t, testutil.WithHtpasswd("dave", "pa55"))
+	t.Setenv("DOCKER_CONFIG", t.TempDir())
+	src, _ := reg.Push(t, "src:1", randomImage(t, 1, 64<<10))
+
+	t.Run("login", func(t *testing.T) {
+		p := startHeldProxy(t, reg, func(r *http.Request) bool { return r.URL.Path == "/v2/" })
+		out, errs, err := checkUnprivilegedIO(t, e, p, "pa55\n", "login", "-u", "dave", "--password-stdin", p.addr)
+		if err != nil || out != "Login Succeeded\n" {
+			t.Fatalf("login: %v\n%s%s", err, out, errs)
+		}
+		e.loginStdin(reg.Addr, "dave", "pa55")
+	})
+	t.Run("push", func(t *testing.T) {
+		e.ok("pull", src)
+		p := startHeldProxy(t, reg, func(r *http.Request) bool { return r.Method == http.MethodPatch })
+		if r := e.loginStdin(p.addr, "dave", "pa55"); r.code != 0 {
+			t.Fatalf("login: %+v", r)
+		}
+		dst := p.addr + "/dst:2"
+		e.ok("tag", src, dst)
+		out, errs, err := checkUnprivilegedIO(t, e, p, "", "push", dst)
+		if err != nil {
+			t.Fatalf("push: %v\n%s%s", err, out, errs)
+		}
+		if !strings.HasPrefix(out, "The push refers to repository ["+p.addr+"/dst]\n") || !strings.Contains(out, ": Pushed\n") ||
+			!regexp.MustCompile(`(?m)^2: digest: sha256:[0-9a-f]{64} size: \d+\n$`).MatchString(out) {
+			t.Fatalf("push output:\n%s", out)
+		}
+		for _, s := range []string{"Preparing", "Pushed"} {
+			if !strings.Contains(out, s) {
+				t.Fatalf("push output lacks %q:\n%s", s, out)
+			}
+		}
+		if strings.Contains(out, "Pushing") || strings.Contains(out, "\x1b[") {
+			t.Fatalf("non-terminal push output has progress bars:\n%q", out)
+		}
+		// Pushed under the name with the digest stored: a second push
+		// finds every layer there.
+		again := e.ok("push", dst)
+		if !strings.Contains(again, "Layer already exists") || strings.Contains(again, "Pushed") {
+			t.Fatalf("second push:\n%s", again)
+		}
+	})
+	t.Run("tags", func(t *testing.T) {
+		p := startHeldProxy(t, reg, func(r *http.Request) bool { return strings.HasSuffix(r.URL.Path, "/tags/list") })
+		if r := e.loginStdin(p.addr, "dave", "pa55"); r.code != 0 {
+			t.Fatalf("login: %+v", r)
+		}
+		out, errs, err := checkUnprivilegedIO(t, e, p, "", "pull", "-a", p.addr+"/src")
+		if err != nil || !strings.HasSuffix(out, p.addr+"/src\n") {
+			t.Fatalf("pull -a: %v\n%s%s", err, out, errs)
+		}
+		if e.inspect(p.addr+"/src:1", "{{.Id}}") == "" {
+			t.Fatal("pull -a did not pull the tag")
+		}
+	})
 }

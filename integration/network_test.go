@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/berthproject/berth/internal/testutil"
+	"github.com/berthproject/berth/network/bridge"
 )
 
 // httpdScript prints the container's address, then serves "hello from
@@ -136,6 +137,19 @@ func portsOn(bridge string) []string {
 		}
 	}
 	return names
+}
+
+// linkGone reports whether the host link name is absent, polling up to
+// limit for a link the kernel deletes in the background.
+func linkGone(name string, limit time.Duration) bool {
+	for deadline := time.Now().Add(limit); ; time.Sleep(20 * time.Millisecond) {
+		if exec.Command("ip", "link", "show", name).Run() != nil {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+	}
 }
 
 // rulesWith returns the iptables rules (nat and filter) whose text
@@ -479,7 +493,7 @@ func TestNetworkCrashSafety(t *testing.T) {
 		if r.code != -1 && r.code != 137 { // killed itself, or its child was
 			t.Fatalf("%s: berth was not killed: exit %d %q", point, r.code, r.stderr)
 		}
-		e.ok("ps", "-a") // reconciles the dead start
+		ctrs := strings.Fields(e.ok("ps", "-aq", "--no-trunc")) // also reconciles the dead start
 		if a := e.allocations(id); len(a) != 0 {
 			t.Errorf("%s: addresses left: %v", point, a)
 		}
@@ -494,6 +508,13 @@ func TestNetworkCrashSafety(t *testing.T) {
 		}
 		if c := e.inspectNet("crash").Containers; len(c) != 0 {
 			t.Errorf("%s: endpoints left: %v", point, c)
+		}
+		// Off the bridge at once; the device itself goes with the
+		// namespace, which the kernel destroys in the background.
+		for _, c := range ctrs {
+			if name := bridge.HostVethName(c, id); !linkGone(name, 3*time.Second) {
+				t.Errorf("%s: veth %s still exists", point, name)
+			}
 		}
 		e.ok(append([]string{"rm", "-f"}, strings.Fields(e.ok("ps", "-aq"))...)...)
 	}

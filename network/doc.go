@@ -20,7 +20,7 @@
 //	... runtime create/start ...
 //	m.Attach(ctx, "other", containerID, nsPath, ...)   // `network connect` (eth1, ...)
 //	m.Detach(ctx, "other", containerID)                // `network disconnect`
-//	m.ReleaseAll(ctx, containerID); netns.Remove(nsPath) // container rm / stop
+//	m.ReleaseNamespace(ctx, containerID, nsPath)       // container rm / stop (unmounts nsPath)
 //	m.Reclaim(ctx, liveContainerIDs)                   // engine start, after crashes
 //
 // --network none: create the netns, attach nothing and call
@@ -75,7 +75,10 @@
 //	state.json       {"networks": {id: network+rules}, "endpoints": {"<ctr>/<net>": endpoint+rules}}
 //	ipam/<netID>.json, ipam/<netID>.lock   address allocations, keyed by container ID
 //
-// Files are replaced atomically (write, fsync, rename, fsync dir). Attach
+// Files are replaced atomically (write, fsync, rename, fsync dir; the
+// directory fsync is skipped when only endpoints or addresses change:
+// those belong to running containers, which no power loss outlives, and
+// an older file coming back after one is reclaimed like a crash). Attach
 // allocates the address (ipam, durable), records the endpoint with its veth
 // name (deterministic, see bridge.HostVethName), port bindings and exact
 // rules with Ready=false, and only then creates the veth and rules, finally
@@ -83,6 +86,10 @@
 // the window between allocation and record, an address owned by the
 // container ID); ReleaseAll(containerID) or Reclaim(live IDs) tears down
 // whatever exists and forgets it. Every teardown step is idempotent.
+// ReleaseNamespace (stop, rm) does not delete veths, which waits ~20 ms
+// per pair for RCU grace periods: it takes them off their bridges and
+// unmounts the namespace, and the kernel deletes each pair with the
+// namespace in the background.
 // The lock is held for the whole of an Attach (a few tens of ms), which
 // serialises berth processes; IPAM has its own per-pool locks.
 //

@@ -18,6 +18,7 @@ import (
 	"github.com/berthproject/berth/network"
 	"github.com/berthproject/berth/volume"
 	"github.com/containerd/errdefs"
+	containertypes "github.com/moby/moby/api/types/container"
 	imagetypes "github.com/moby/moby/api/types/image"
 	"golang.org/x/sys/unix"
 )
@@ -62,39 +63,38 @@ func (c *Client) call(ctx context.Context, op Op, args any, onStream func(Reply)
 		unix.Close(fds[0])
 		return nil, -1, fmt.Errorf("privileged helper: %v: %w", err, errdefs.ErrUnavailable)
 	}
-	f := os.NewFile(uintptr(fds[0]), "privsep-call")
-	nc, err := net.FileConn(f)
-	f.Close()
+	conn, err := CallConn(fds[0])
 	if err != nil {
 		return nil, -1, err
 	}
-	conn := nc.(*net.UnixConn)
 	defer conn.Close()
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
-	if err := writeFrameFD(conn, body, inputOf(ctx)); err != nil {
+	in := -1
+	if f := inputOf(ctx); f != nil {
+		in = int(f.Fd())
+	}
+	if err := WriteFrameFD(conn, body, in); err != nil {
 		return nil, -1, c.connErr(ctx, err)
 	}
 	for {
-		data, fd, err := readReply(conn)
+		data, fd, err := ReadFrameFD(conn, MaxReply)
 		if err != nil {
 			return nil, -1, c.connErr(ctx, err)
 		}
 		var r Reply
-		if err := strict(data, &r); err != nil {
-			closeFDs([]int{fd})
+		if err := DecodeStrict(data, &r); err != nil {
+			CloseFDs([]int{fd})
 			return nil, -1, fmt.Errorf("malformed reply from the helper: %v: %w", err, errdefs.ErrUnknown)
 		}
 		switch r.Kind {
 		case KindResult:
 			return r.Result, fd, nil
 		case KindError:
-			closeFDs([]int{fd})
+			CloseFDs([]int{fd})
 			return nil, -1, replyError(r)
 		}
-		if fd >= 0 {
-			unix.Close(fd)
-		}
+		CloseFDs([]int{fd})
 		if onStream != nil {
 			if err := onStream(r); err != nil {
 				return nil, -1, err
@@ -110,11 +110,6 @@ func (c *Client) connErr(ctx context.Context, err error) error {
 	return fmt.Errorf("privileged helper: %v: %w", err, errdefs.ErrUnavailable)
 }
 
-// readReply reads one reply frame and the descriptor (if any) sent with it.
-func readReply(conn *net.UnixConn) ([]byte, int, error) {
-	return readFrameFD(conn, MaxReply)
-}
-
 // do runs a request without streams and decodes its result into out (nil:
 // ignore it).
 func (c *Client) do(ctx context.Context, op Op, args, out any) error {
@@ -123,7 +118,7 @@ func (c *Client) do(ctx context.Context, op Op, args, out any) error {
 
 func (c *Client) doStream(ctx context.Context, op Op, args, out any, onStream func(Reply) error) error {
 	res, fd, err := c.call(ctx, op, args, onStream)
-	closeFDs([]int{fd})
+	CloseFDs([]int{fd})
 	if err != nil {
 		return err
 	}
@@ -186,9 +181,28 @@ func (c *Client) Kill(ctx context.Context, ref string, sig syscall.Signal) error
 	return c.do(ctx, OpContainerKill, KillArgs{Ref: ref, Signal: int(sig)}, nil)
 }
 
+// InspectContainer is engine.InspectContainer through the helper: the
+// engine's Docker-shaped description of the container.
+func (c *Client) InspectContainer(ctx context.Context, ref string, size bool) (containertypes.InspectResponse, error) {
+	var out containertypes.InspectResponse
+	return out, c.do(ctx, OpContainerInspect, InspectArgs{Ref: ref, Size: size}, &out)
+}
+
 // Remove is engine.Remove through the helper.
 func (c *Client) Remove(ctx context.Context, ref string, force bool) error {
 	return c.do(ctx, OpContainerRemove, RemoveArgs{Ref: ref, Force: force}, nil)
+}
+
+// RemoveWithVolumes is engine.RemoveWithVolumes through the helper
+// (`rm -v`: the container's anonymous volumes no other container uses go
+// too).
+func (c *Client) RemoveWithVolumes(ctx context.Context, ref string, force bool) error {
+	return c.do(ctx, OpContainerRemove, RemoveArgs{Ref: ref, Force: force, Volumes: true}, nil)
+}
+
+// ResizeTTY is engine.ResizeTTY through the helper.
+func (c *Client) ResizeTTY(ctx context.Context, ref string, height, width uint16) error {
+	return c.do(ctx, OpContainerResize, ResizeTTYArgs{Ref: ref, Height: int(height), Width: int(width)}, nil)
 }
 
 // Logs is engine.Logs through the helper: the log is read by the helper
@@ -444,11 +458,6 @@ func (h *HostClient) FollowLog(ctx context.Context, id string, since time.Time, 
 		}
 		return nil
 	})
-}
-
-// Resize asks the helper to resize the container's terminal.
-func (h *HostClient) Resize(id string, height, width int) error {
-	return h.c.do(context.Background(), OpContainerResize, ResizeArgs{ID: id, Height: height, Width: width}, nil)
 }
 
 // DialAttach returns a connection to the monitor's stdin socket, which

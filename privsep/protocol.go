@@ -2,9 +2,12 @@
 // is started as root: the Docker Engine API server (HTTP, JSON from the
 // network, TLS) runs as an unprivileged uid with no capabilities, and a
 // small privileged helper (the root parent) does the engine work it asks
-// for. The helper accepts a closed set of typed requests (the Op
-// constants), checks each (Validate), and runs it on the engine. SPEC.md
-// in this directory is the protocol's description.
+// for. This package is the protocol (the closed set of typed requests,
+// the Op constants with their argument and result types, the framing and
+// the descriptors that ride on it) and the unprivileged side (Client);
+// package privsep/helper is the privileged side, which decodes and
+// validates each request and runs it on the engine. SPEC.md in this
+// directory is the protocol's description.
 //
 // Transport. The two processes share one control socket (a
 // SOCK_SEQPACKET socketpair). Each call gets its own connection: the
@@ -23,11 +26,10 @@ package privsep
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	"github.com/berthproject/berth/engine"
@@ -45,8 +47,8 @@ const (
 	MaxRequest = 1 << 20
 	// MaxReply bounds a reply frame (a stream chunk or a result).
 	MaxReply = 64 << 20
-	// chunk is how much stream output one frame carries.
-	chunk = 32 << 10
+	// MaxChunk is how much stream output one frame carries.
+	MaxChunk = 32 << 10
 	// maxMessage bounds an error message.
 	maxMessage = 4 << 10
 )
@@ -61,6 +63,7 @@ const (
 	OpOptions           Op = "options"
 	OpContainerCreate   Op = "container.create"
 	OpContainerGet      Op = "container.get"
+	OpContainerInspect  Op = "container.inspect"
 	OpContainerList     Op = "container.list"
 	OpContainerStart    Op = "container.start"
 	OpContainerStop     Op = "container.stop"
@@ -143,10 +146,13 @@ type KillArgs struct {
 	Signal int    `json:"signal"`
 }
 
-// RemoveArgs is container.remove's and image.remove's argument.
+// RemoveArgs is container.remove's and image.remove's argument. Volumes
+// (container.remove only) also removes the container's anonymous volumes
+// that no other container uses (engine.RemoveWithVolumes, `rm -v`).
 type RemoveArgs struct {
-	Ref   string `json:"ref"`
-	Force bool   `json:"force"`
+	Ref     string `json:"ref"`
+	Force   bool   `json:"force"`
+	Volumes bool   `json:"volumes"`
 }
 
 // LogsArgs is container.logs's argument (engine.LogOptions).
@@ -166,10 +172,17 @@ type FollowArgs struct {
 	Since time.Time `json:"since"`
 }
 
-// ResizeArgs is container.resize's argument: the terminal's height and
+// InspectArgs is container.inspect's argument: with Size, the result's
+// SizeRw and SizeRootFs are filled in (engine.InspectContainer).
+type InspectArgs struct {
+	Ref  string `json:"ref"`
+	Size bool   `json:"size"`
+}
+
+// ResizeTTYArgs is container.resize's argument: the terminal's height and
 // width in characters (0..65535).
-type ResizeArgs struct {
-	ID     string `json:"id"`
+type ResizeTTYArgs struct {
+	Ref    string `json:"ref"`
 	Height int    `json:"height"`
 	Width  int    `json:"width"`
 }
@@ -223,6 +236,7 @@ var ops = map[Op]func() any{
 	OpOptions:           func() any { return &NoArgs{} },
 	OpContainerCreate:   func() any { return &CreateArgs{} },
 	OpContainerGet:      func() any { return &RefArgs{} },
+	OpContainerInspect:  func() any { return &InspectArgs{} },
 	OpContainerList:     func() any { return &ListArgs{} },
 	OpContainerStart:    func() any { return &RefArgs{} },
 	OpContainerStop:     func() any { return &StopArgs{} },
@@ -232,7 +246,7 @@ var ops = map[Op]func() any{
 	OpContainerExit:     func() any { return &IDArgs{} },
 	OpContainerLogReady: func() any { return &IDArgs{} },
 	OpContainerFollow:   func() any { return &FollowArgs{} },
-	OpContainerResize:   func() any { return &ResizeArgs{} },
+	OpContainerResize:   func() any { return &ResizeTTYArgs{} },
 	OpContainerStdin:    func() any { return &IDArgs{} },
 	OpImagePull:         func() any { return &PullArgs{} },
 	OpImageList:         func() any { return &NoArgs{} },
@@ -254,37 +268,53 @@ var ops = map[Op]func() any{
 	OpEventAppend:       func() any { return &EventAppendArgs{} },
 	OpEventRead:         func() any { return &EventReadArgs{} },
 	// The verbs of ops_verbs.go.
-	OpContainerTop:      newTopArgs,
-	OpContainerStats:    newStatsArgs,
-	OpContainerPause:    newRefArgs,
-	OpContainerUnpause:  newRefArgs,
-	OpContainerRename:   newRenameArgs,
-	OpContainerPathStat: newPathArgs,
-	OpContainerCopyFrom: newPathArgs,
-	OpContainerCopyTo:   newCopyToArgs,
-	OpNetworkConnect:    newConnectArgs,
-	OpNetworkDisconnect: newDisconnectArgs,
-	OpImagePush:         newPushArgs,
+	OpContainerTop:      func() any { return &TopArgs{} },
+	OpContainerStats:    func() any { return &StatsArgs{} },
+	OpContainerPause:    func() any { return &RefArgs{} },
+	OpContainerUnpause:  func() any { return &RefArgs{} },
+	OpContainerRename:   func() any { return &RenameArgs{} },
+	OpContainerPathStat: func() any { return &PathArgs{} },
+	OpContainerCopyFrom: func() any { return &PathArgs{} },
+	OpContainerCopyTo:   func() any { return &CopyToArgs{} },
+	OpNetworkConnect:    func() any { return &ConnectArgs{} },
+	OpNetworkDisconnect: func() any { return &DisconnectArgs{} },
+	OpImagePush:         func() any { return &PushArgs{} },
 	// The exec ops of exec.go.
-	OpExecStart:  newExecStartArgs,
-	OpExecResize: newResizeArgs,
+	OpExecStart:  func() any { return &ExecStartArgs{} },
+	OpExecResize: func() any { return &ResizeArgs{} },
 }
 
-// Request is one decoded, validated request: Op and a pointer to its
-// argument type (*CreateArgs for container.create, …).
-type Request struct {
-	Op   Op
-	Args any
+// NewArgs returns a pointer to the zero value of op's argument type
+// (*CreateArgs for container.create, …); false for an op outside the
+// closed set.
+func NewArgs(op Op) (any, bool) {
+	mk, ok := ops[op]
+	if !ok {
+		return nil, false
+	}
+	return mk(), true
 }
 
-// wireRequest is a request frame's JSON.
-type wireRequest struct {
+// Ops lists the closed request set, sorted.
+func Ops() []Op {
+	out := make([]Op, 0, len(ops))
+	for op := range ops {
+		out = append(out, op)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// WireRequest is a request frame's JSON: Args is op's argument, still
+// encoded.
+type WireRequest struct {
 	Op   Op              `json:"op"`
 	Args json.RawMessage `json:"args"`
 }
 
-// strict decodes data into v rejecting unknown fields and trailing data.
-func strict(data []byte, v any) error {
+// DecodeStrict decodes data into v rejecting unknown fields and trailing
+// data (the decoding of every frame on both sides).
+func DecodeStrict(data []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
@@ -296,41 +326,14 @@ func strict(data []byte, v any) error {
 	return nil
 }
 
-// DecodeRequest parses and checks one request frame body (without its
-// length prefix). Anything but a known op with a well-formed argument that
-// passes Validate gives errdefs.ErrInvalidArgument; nothing is run.
-func DecodeRequest(body []byte, c Confinement) (Request, error) {
-	if len(body) > MaxRequest {
-		return Request{}, fmt.Errorf("request of %d bytes exceeds %d: %w", len(body), MaxRequest, errdefs.ErrInvalidArgument)
-	}
-	var w wireRequest
-	if err := strict(body, &w); err != nil {
-		return Request{}, fmt.Errorf("malformed request: %v: %w", err, errdefs.ErrInvalidArgument)
-	}
-	mk, ok := ops[w.Op]
-	if !ok {
-		return Request{}, fmt.Errorf("unknown request %.64q: %w", w.Op, errdefs.ErrInvalidArgument)
-	}
-	args := mk()
-	if len(w.Args) > 0 && !bytes.Equal(bytes.TrimSpace(w.Args), []byte("null")) {
-		if err := strict(w.Args, args); err != nil {
-			return Request{}, fmt.Errorf("malformed %s arguments: %v: %w", w.Op, err, errdefs.ErrInvalidArgument)
-		}
-	}
-	if err := Validate(w.Op, args, c); err != nil {
-		return Request{}, err
-	}
-	return Request{Op: w.Op, Args: args}, nil
-}
-
 // EncodeRequest is the request frame body for op with args (the client
-// side of DecodeRequest).
+// side of helper.DecodeRequest).
 func EncodeRequest(op Op, args any) ([]byte, error) {
 	a, err := json.Marshal(args)
 	if err != nil {
 		return nil, err
 	}
-	return json.Marshal(wireRequest{Op: op, Args: a})
+	return json.Marshal(WireRequest{Op: op, Args: a})
 }
 
 // Reply kinds: stream frames, then exactly one result or error frame.
@@ -395,73 +398,37 @@ type (
 	}
 )
 
-// writeFrame writes body with its length prefix.
-func writeFrame(w io.Writer, body []byte) error {
-	buf := make([]byte, 4+len(body))
-	binary.BigEndian.PutUint32(buf, uint32(len(body)))
-	copy(buf[4:], body)
-	_, err := w.Write(buf)
-	return err
-}
-
-// readFrame reads one frame of at most max bytes. A longer frame gives
-// errdefs.ErrInvalidArgument without reading its body.
-func readFrame(r io.Reader, max int) ([]byte, error) {
-	var hdr [4]byte
-	if _, err := io.ReadFull(r, hdr[:]); err != nil {
-		return nil, err
-	}
-	n := binary.BigEndian.Uint32(hdr[:])
-	if uint64(n) > uint64(max) {
-		return nil, fmt.Errorf("frame of %d bytes exceeds %d: %w", n, max, errdefs.ErrInvalidArgument)
-	}
-	body := make([]byte, n)
-	if _, err := io.ReadFull(r, body); err != nil {
-		if err == io.EOF {
-			err = io.ErrUnexpectedEOF
-		}
-		return nil, err
-	}
-	return body, nil
-}
-
-// categories are the errdefs categories an error frame can carry, by name.
-var categories = map[string]error{
-	"not-found": errdefs.ErrNotFound, "already-exists": errdefs.ErrAlreadyExists,
-	"invalid-argument": errdefs.ErrInvalidArgument, "conflict": errdefs.ErrConflict,
-	"unavailable": errdefs.ErrUnavailable, "data-loss": errdefs.ErrDataLoss,
-	"not-implemented": errdefs.ErrNotImplemented, "failed-precondition": errdefs.ErrFailedPrecondition,
-	"permission-denied": errdefs.ErrPermissionDenied, "unauthenticated": errdefs.ErrUnauthenticated,
-	"aborted": errdefs.ErrAborted, "canceled": context.Canceled, "unknown": errdefs.ErrUnknown,
+// categories are the errdefs categories an error frame can carry: the
+// name on the wire, the category the client's error wraps, and the test
+// that names a helper's error (the first that matches; none: "unknown").
+var categories = []struct {
+	name string
+	cat  error
+	is   func(error) bool
+}{
+	{"not-found", errdefs.ErrNotFound, errdefs.IsNotFound},
+	{"already-exists", errdefs.ErrAlreadyExists, errdefs.IsAlreadyExists},
+	{"invalid-argument", errdefs.ErrInvalidArgument, errdefs.IsInvalidArgument},
+	{"conflict", errdefs.ErrConflict, errdefs.IsConflict},
+	{"unavailable", errdefs.ErrUnavailable, errdefs.IsUnavailable},
+	{"data-loss", errdefs.ErrDataLoss, errdefs.IsDataLoss},
+	{"not-implemented", errdefs.ErrNotImplemented, errdefs.IsNotImplemented},
+	{"failed-precondition", errdefs.ErrFailedPrecondition, errdefs.IsFailedPrecondition},
+	{"permission-denied", errdefs.ErrPermissionDenied, errdefs.IsPermissionDenied},
+	{"unauthenticated", errdefs.ErrUnauthenticated, errdefs.IsUnauthorized},
+	{"aborted", errdefs.ErrAborted, errdefs.IsAborted},
+	{"canceled", context.Canceled, func(err error) bool {
+		return errdefs.IsCanceled(err) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+	}},
+	{"unknown", errdefs.ErrUnknown, errdefs.IsUnknown},
 }
 
 // categoryOf names err's errdefs category ("unknown" for none).
 func categoryOf(err error) string {
-	switch {
-	case errdefs.IsNotFound(err):
-		return "not-found"
-	case errdefs.IsAlreadyExists(err):
-		return "already-exists"
-	case errdefs.IsInvalidArgument(err):
-		return "invalid-argument"
-	case errdefs.IsConflict(err):
-		return "conflict"
-	case errdefs.IsUnavailable(err):
-		return "unavailable"
-	case errdefs.IsDataLoss(err):
-		return "data-loss"
-	case errdefs.IsNotImplemented(err):
-		return "not-implemented"
-	case errdefs.IsFailedPrecondition(err):
-		return "failed-precondition"
-	case errdefs.IsPermissionDenied(err):
-		return "permission-denied"
-	case errdefs.IsUnauthorized(err):
-		return "unauthenticated"
-	case errdefs.IsAborted(err):
-		return "aborted"
-	case errdefs.IsCanceled(err), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return "canceled"
+	for _, c := range categories {
+		if c.is(err) {
+			return c.name
+		}
 	}
 	return "unknown"
 }
@@ -476,8 +443,9 @@ type RemoteError struct {
 func (e *RemoteError) Error() string { return e.Message }
 func (e *RemoteError) Unwrap() error { return e.Category }
 
-// errorReply is the error frame for err.
-func errorReply(err error) Reply {
+// ErrorReply is the error frame for err: its errdefs category by name
+// and its message cut to 4 KiB.
+func ErrorReply(err error) Reply {
 	msg := err.Error()
 	if len(msg) > maxMessage {
 		msg = msg[:maxMessage]
@@ -487,9 +455,11 @@ func errorReply(err error) Reply {
 
 // replyError is the error an error frame stands for.
 func replyError(r Reply) error {
-	cat, ok := categories[r.Category]
-	if !ok {
-		cat = errdefs.ErrUnknown
+	var cat error = errdefs.ErrUnknown
+	for _, c := range categories {
+		if c.name == r.Category {
+			cat = c.cat
+		}
 	}
 	return &RemoteError{Message: r.Message, Category: cat}
 }

@@ -3,16 +3,17 @@ package convert
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/berthproject/berth/engine"
+	"github.com/berthproject/berth/network"
 	units "github.com/docker/go-units"
 	containertypes "github.com/moby/moby/api/types/container"
 	mounttypes "github.com/moby/moby/api/types/mount"
 	networktypes "github.com/moby/moby/api/types/network"
-	"github.com/moby/moby/api/types/storage"
 )
 
 // statusText is the Status column of `docker ps`: "Up 3 seconds",
@@ -70,9 +71,19 @@ func ports(c engine.Container) []containertypes.PortSummary {
 	return out
 }
 
-// MountPoints lists c's mounts; binds of a volume under volDir are
+// VolumeName is the name of the volume whose data directory
+// (volDir/NAME/_data) source is; false for any other path or an empty
+// volDir.
+func VolumeName(source, volDir string) (string, bool) {
+	if volDir == "" || !strings.HasPrefix(source, volDir+"/") || !strings.HasSuffix(source, "/_data") {
+		return "", false
+	}
+	return strings.TrimSuffix(strings.TrimPrefix(source, volDir+"/"), "/_data"), true
+}
+
+// mountPoints lists c's mounts; binds of a volume under volDir are
 // reported as that volume.
-func MountPoints(c engine.Container, volDir string) []containertypes.MountPoint {
+func mountPoints(c engine.Container, volDir string) []containertypes.MountPoint {
 	out := []containertypes.MountPoint{}
 	for _, m := range c.Run.Mounts {
 		mp := containertypes.MountPoint{Type: mounttypes.Type(m.Type), Source: m.Source, Destination: m.Destination, RW: true}
@@ -81,10 +92,8 @@ func MountPoints(c engine.Container, volDir string) []containertypes.MountPoint 
 				mp.RW = false
 			}
 		}
-		if volDir != "" && strings.HasPrefix(m.Source, volDir+"/") && strings.HasSuffix(m.Source, "/_data") {
-			mp.Type = mounttypes.TypeVolume
-			mp.Name = strings.TrimSuffix(strings.TrimPrefix(m.Source, volDir+"/"), "/_data")
-			mp.Driver = "local"
+		if name, ok := VolumeName(m.Source, volDir); ok {
+			mp.Type, mp.Name, mp.Driver = mounttypes.TypeVolume, name, "local"
 		}
 		if m.Type == "bind" && mp.Type == mounttypes.TypeBind {
 			mp.Propagation = mounttypes.PropagationRPrivate
@@ -102,7 +111,7 @@ func Summary(c engine.Container, eps map[string]*networktypes.EndpointSettings, 
 		Command: command(c), Created: c.Created.Unix(), Ports: ports(c),
 		Labels: c.Labels, State: containertypes.ContainerState(c.DisplayStatus()), Status: statusText(c),
 		NetworkSettings: &containertypes.NetworkSettingsSummary{Networks: eps},
-		Mounts:          MountPoints(c, volDir),
+		Mounts:          mountPoints(c, volDir),
 	}
 	if sum.Labels == nil {
 		sum.Labels = map[string]string{}
@@ -111,84 +120,73 @@ func Summary(c engine.Container, eps map[string]*networktypes.EndpointSettings, 
 	return sum
 }
 
-func timeText(t time.Time) string {
-	if t.IsZero() {
-		return "0001-01-01T00:00:00Z"
+// Endpoints is c's NetworkSettings.Networks of GET /containers/json: eps
+// (its endpoints, read while it runs) by network name, else its network
+// mode with empty settings (none for container:REF).
+func Endpoints(c engine.Container, eps []network.Endpoint) map[string]*networktypes.EndpointSettings {
+	out := map[string]*networktypes.EndpointSettings{}
+	for _, ep := range eps {
+		out[ep.NetworkName] = &networktypes.EndpointSettings{
+			NetworkID: ep.NetworkID, EndpointID: ep.ContainerID + "/" + ep.NetworkID,
+			Gateway: ep.Gateway, IPAddress: ep.Address.Addr(), IPPrefixLen: ep.Address.Bits(),
+			MacAddress: hwAddr(ep.MAC), Aliases: ep.Aliases,
+		}
 	}
-	return t.UTC().Format(time.RFC3339Nano)
+	mode := c.Net.Mode
+	if mode == "" {
+		mode = "bridge"
+	}
+	if len(out) == 0 && !strings.HasPrefix(mode, "container:") {
+		out[mode] = &networktypes.EndpointSettings{}
+	}
+	return out
 }
 
-// Inspect is c as GET /containers/{id}/json returns it: eps are its
-// endpoints, logPath its log, driver the snapshotter.
-func Inspect(c engine.Container, eps map[string]*networktypes.EndpointSettings, volDir, logPath, driver string) containertypes.InspectResponse {
-	st := c.State
-	cmd := c.Run.Cmd
-	if len(cmd) == 0 && !c.Run.EntrypointSet {
-		cmd = append([]string{c.Path}, c.Args...)
+// MatchContainer applies GET /containers/json's filters to c: status,
+// name (with or without the leading "/"), label, ancestor (the image as
+// named or its ID), id (a prefix) and exited (the exit code of an exited
+// container).
+func (f Filters) MatchContainer(c engine.Container) bool {
+	switch {
+	case !f.Match("status", c.State.Status),
+		!f.Match("name", c.Name) && !f.Match("name", "/"+c.Name),
+		!f.MatchLabels(c.Labels),
+		!f.Match("ancestor", c.Image) && !f.Match("ancestor", c.ImageName),
+		f.Has("id") && !MatchPrefix(f["id"], c.ID):
+		return false
+	case f.Has("exited"):
+		return c.State.Status == engine.StatusExited && f.Match("exited", strconv.Itoa(c.State.ExitCode))
 	}
-	pm, exposed := portMap(c.Net.Ports)
-	live, _ := portMap(livePorts(c))
-	restart := containertypes.RestartPolicy{Name: containertypes.RestartPolicyMode(c.Restart.Name), MaximumRetryCount: c.Restart.MaximumRetryCount}
-	if restart.Name == "" {
-		restart.Name = containertypes.RestartPolicyDisabled
-	}
-	logCfg := map[string]string{}
-	if c.LogMaxSize > 0 {
-		logCfg["max-size"] = strconv.FormatInt(c.LogMaxSize, 10)
-	}
-	var binds []string
-	for _, m := range c.Run.Mounts {
-		if m.Type == "bind" {
-			binds = append(binds, m.Source+":"+m.Destination)
+	return true
+}
+
+// InspectForVersion adapts the engine's container inspect (the newest
+// API's shape) to the API version the client asked for, as dockerd does:
+// before 1.45 the endpoints of user-defined networks list the short ID
+// and the hostname among their aliases; before 1.48 there is no
+// ImageManifestDescriptor.
+func InspectForVersion(resp *containertypes.InspectResponse, version string) {
+	if CompareVersions(version, "1.45") < 0 && resp.NetworkSettings != nil {
+		short := resp.ID[:min(12, len(resp.ID))]
+		for name, ep := range resp.NetworkSettings.Networks {
+			if ep == nil || !containertypes.NetworkMode(name).IsUserDefined() {
+				continue
+			}
+			for _, a := range []string{short, hostname(resp)} {
+				if a != "" && !slices.Contains(ep.Aliases, a) {
+					ep.Aliases = append(ep.Aliases, a)
+				}
+			}
 		}
 	}
-	return containertypes.InspectResponse{
-		ID: c.ID, Created: timeText(c.Created), Path: c.Path, Args: c.Args,
-		State: &containertypes.State{
-			Status: containertypes.ContainerState(c.DisplayStatus()), Running: st.Status == engine.StatusRunning, Paused: st.Paused,
-			Pid: st.Pid, ExitCode: st.ExitCode, Error: st.Error,
-			StartedAt: timeText(st.StartedAt), FinishedAt: timeText(st.FinishedAt),
-		},
-		Image: c.ImageID.String(), Name: "/" + c.Name, RestartCount: st.RestartCount,
-		LogPath: logPath, Driver: driver, Platform: "linux",
-		ExecIDs: nil,
-		HostConfig: &containertypes.HostConfig{
-			Binds: binds, NetworkMode: containertypes.NetworkMode(c.Net.Mode), PortBindings: pm,
-			RestartPolicy: restart, AutoRemove: c.AutoRemove,
-			// Clients (docker-py) read logs through the API only for the
-			// drivers they know; the monitor's k8s-file log serves them alike.
-			LogConfig:  containertypes.LogConfig{Type: "json-file", Config: logCfg},
-			Privileged: c.Run.Privileged, ReadonlyRootfs: c.Run.ReadOnlyRootfs,
-			CapAdd: c.Run.CapAdd, CapDrop: c.Run.CapDrop, ShmSize: c.Run.ShmSize,
-			ExtraHosts: c.Net.ExtraHosts, DNSSearch: c.Net.DNSSearch, DNSOptions: c.Net.DNSOptions,
-		},
-		GraphDriver: &storage.DriverData{Name: driver, Data: map[string]string{}},
-		Mounts:      MountPoints(c, volDir),
-		Config: &containertypes.Config{
-			Hostname: c.Run.Hostname, User: c.Run.User, Tty: c.Run.Tty, OpenStdin: c.Run.OpenStdin,
-			AttachStdout: true, AttachStderr: true, ExposedPorts: exposed,
-			Env: c.Run.Env, Cmd: cmd, Image: ImageName(c), WorkingDir: c.Run.WorkingDir,
-			Entrypoint: c.Run.Entrypoint, Labels: c.Labels, StopSignal: c.StopSignal, StopTimeout: c.StopTimeout,
-		},
-		NetworkSettings: &containertypes.NetworkSettings{Ports: live, Networks: eps},
+	if CompareVersions(version, "1.48") < 0 {
+		resp.ImageManifestDescriptor = nil
 	}
 }
 
-// portMap is Docker's PortMap of bindings, and the ports they expose.
-func portMap(bindings []engine.PortBinding) (networktypes.PortMap, networktypes.PortSet) {
-	pm := networktypes.PortMap{}
-	exposed := networktypes.PortSet{}
-	for _, p := range bindings {
-		port, err := networktypes.ParsePort(strconv.Itoa(int(p.ContainerPort)) + "/" + p.Proto)
-		if err != nil {
-			continue
-		}
-		exposed[port] = struct{}{}
-		b := networktypes.PortBinding{HostIP: p.HostIP, HostPort: strconv.Itoa(int(p.HostPort))}
-		if !b.HostIP.IsValid() {
-			b.HostIP = netip.IPv4Unspecified()
-		}
-		pm[port] = append(pm[port], b)
+func hostname(resp *containertypes.InspectResponse) string {
+	if resp.Config == nil {
+		return ""
 	}
-	return pm, exposed
+	return resp.Config.Hostname
 }

@@ -1,7 +1,10 @@
 // Package convert maps between Docker Engine API types (github.com/moby/moby/api)
-// and Berth's engine types: create requests to engine.CreateOptions, and
-// containers, images and networks to Docker's list and inspect shapes.
-// It holds no state and does no I/O.
+// and Berth's engine types: create requests to engine.CreateOptions;
+// containers, images, networks and events to Docker's list shapes; the
+// engine's container inspect to the shape of older API versions; the
+// filters of the list endpoints; /version and /info. It holds no state and
+// does no I/O beyond reading the host's description for /info and
+// /version.
 package convert
 
 import (

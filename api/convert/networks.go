@@ -28,7 +28,7 @@ func Network(n network.Network) networktypes.Inspect {
 		out.Labels = map[string]string{}
 	}
 	for _, ep := range n.Endpoints {
-		mac := HWAddr(ep.MAC)
+		mac := hwAddr(ep.MAC)
 		out.Containers[ep.ContainerID] = networktypes.EndpointResource{
 			Name: ep.ContainerName, EndpointID: ep.ContainerID + "/" + ep.NetworkID, MacAddress: mac, IPv4Address: ep.Address,
 		}
@@ -49,8 +49,19 @@ func BuiltinNetworks() []networktypes.Inspect {
 	return out
 }
 
-// HWAddr parses a MAC address; "" or a malformed one gives nil.
-func HWAddr(s string) networktypes.HardwareAddr {
+// BuiltinNetwork is the predefined network name ("host" or "none");
+// false for any other name.
+func BuiltinNetwork(name string) (networktypes.Inspect, bool) {
+	for _, n := range BuiltinNetworks() {
+		if n.Name == name {
+			return n, true
+		}
+	}
+	return networktypes.Inspect{}, false
+}
+
+// hwAddr parses a MAC address; "" or a malformed one gives nil.
+func hwAddr(s string) networktypes.HardwareAddr {
 	var m networktypes.HardwareAddr
 	if s != "" {
 		m.UnmarshalText([]byte(s))

@@ -6,6 +6,10 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/berthproject/berth/events"
+	eventtypes "github.com/moby/moby/api/types/events"
+	networktypes "github.com/moby/moby/api/types/network"
 )
 
 // ParseTime reads Docker's since/until: Unix seconds with an optional
@@ -87,6 +91,43 @@ func (f Filters) MatchLabels(labels map[string]string) bool {
 		}
 	}
 	return true
+}
+
+// MatchPrefix reports whether one of the set is a prefix of id (the id
+// filter of containers and networks).
+func MatchPrefix(set map[string]bool, id string) bool {
+	for p := range set {
+		if strings.HasPrefix(id, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// MatchNetwork applies GET /networks's filters to n: name, driver, label
+// and id (a prefix).
+func (f Filters) MatchNetwork(n networktypes.Inspect) bool {
+	return f.Match("name", n.Name) && f.Match("driver", n.Driver) && f.MatchLabels(n.Labels) &&
+		(!f.Has("id") || MatchPrefix(f["id"], n.ID))
+}
+
+// MatchEvent applies GET /events's filters to ev: type, event and action
+// (both the action), and a filter named after ev's type (container,
+// image, network, volume) matching its ID or its "name" attribute.
+func (f Filters) MatchEvent(ev events.Event) bool {
+	if !f.Match("type", ev.Type) || !f.Match("event", ev.Action) || !f.Match("action", ev.Action) {
+		return false
+	}
+	return !f.Has(ev.Type) || f.Match(ev.Type, ev.ID) || f.Match(ev.Type, ev.Attributes["name"])
+}
+
+// Event is ev as one message of GET /events (scope local).
+func Event(ev events.Event) eventtypes.Message {
+	return eventtypes.Message{
+		Type: eventtypes.Type(ev.Type), Action: eventtypes.Action(ev.Action), Scope: "local",
+		Actor: eventtypes.Actor{ID: ev.ID, Attributes: ev.Attributes},
+		Time:  ev.TimeNano / int64(time.Second), TimeNano: ev.TimeNano,
+	}
 }
 
 // MatchReference applies the reference filter (glob patterns on

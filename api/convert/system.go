@@ -3,6 +3,7 @@ package convert
 import (
 	"os"
 	goruntime "runtime"
+	"strconv"
 	"strings"
 	"time"
 
@@ -86,4 +87,45 @@ func Info(o engine.Options, version string, cs []engine.Container, images int) s
 		}
 	}
 	return info
+}
+
+// CompareVersions compares API versions "major.minor": -1, 0 or 1.
+func CompareVersions(a, b string) int {
+	pa, pb := strings.SplitN(a, ".", 2), strings.SplitN(b, ".", 2)
+	for i := 0; i < 2; i++ {
+		var x, y int
+		if i < len(pa) {
+			x, _ = strconv.Atoi(pa[i])
+		}
+		if i < len(pb) {
+			y, _ = strconv.Atoi(pb[i])
+		}
+		if x != y {
+			if x < y {
+				return -1
+			}
+			return 1
+		}
+	}
+	return 0
+}
+
+// Version is GET /version for Berth version version serving the API
+// versions minAPI to maxAPI.
+func Version(version, minAPI, maxAPI string) system.VersionResponse {
+	return system.VersionResponse{
+		Platform:      system.PlatformInfo{Name: "Berth"},
+		Version:       version,
+		APIVersion:    maxAPI,
+		MinAPIVersion: minAPI,
+		Os:            goruntime.GOOS,
+		Arch:          goruntime.GOARCH,
+		GoVersion:     goruntime.Version(),
+		KernelVersion: KernelVersion(),
+		Components: []system.ComponentVersion{{
+			Name: "Engine", Version: version,
+			Details: map[string]string{"ApiVersion": maxAPI, "MinAPIVersion": minAPI, "Os": goruntime.GOOS, "Arch": goruntime.GOARCH,
+				"KernelVersion": KernelVersion(), "GoVersion": goruntime.Version(), "Experimental": "false"},
+		}},
+	}
 }

@@ -1,6 +1,7 @@
 // Package listen opens the endpoints the API service serves on: unix
 // sockets, loopback TCP, TCP with TLS client verification, and sockets
-// passed by systemd (socket activation).
+// passed by systemd (socket activation); Serve serves a handler on them
+// with an idle timeout and an orderly stop.
 package listen
 
 import (

@@ -1,7 +1,9 @@
-// Package stream holds the API server's stream plumbing: Docker's
-// multiplexed ("stdcopy") frames, connection hijacking for attach and
-// exec, and exec instances (the in-memory table behind /containers/{id}/exec
-// and /exec/{id}/…, and the Execer that runs them).
+// Package stream holds the API server's long-running responses and their
+// plumbing: Docker's multiplexed ("stdcopy") frames, connection hijacking,
+// container attach (output from the log, stdin to the monitor) and wait,
+// pull and push progress as jsonmessages, and exec instances (the
+// in-memory table behind /containers/{id}/exec and /exec/{id}/…, and the
+// Execer that runs them).
 package stream
 
 import (

@@ -17,6 +17,7 @@ import (
 	"github.com/berthproject/berth/api/listen"
 	"github.com/berthproject/berth/events"
 	"github.com/berthproject/berth/privsep"
+	"github.com/berthproject/berth/privsep/helper"
 	"github.com/berthproject/berth/volume"
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
@@ -148,7 +149,7 @@ func closeFiles(fs []*os.File) {
 // hidden `service-server` verb) with uid/gid serviceUID, no groups, every
 // capability set empty and no_new_privs, on the listeners bound here; this
 // process stays as the privileged helper and serves the child's requests
-// (package privsep) until the child exits.
+// (package privsep/helper) until the child exits.
 func serveSplit(ctx context.Context, g *globals, listeners []*os.File, timeout int) error {
 	defer closeFiles(listeners)
 	e, err := g.open(ctx)
@@ -192,9 +193,9 @@ func serveSplit(ctx context.Context, g *globals, listeners []*os.File, timeout i
 
 	hctx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	defer stop()
-	helper := &privsep.Helper{Engine: e, Volumes: vols, Events: events.Open(e.Options().Root)}
+	h := &helper.Helper{Engine: e, Volumes: vols, Events: events.Open(e.Options().Root)}
 	served := make(chan error, 1)
-	go func() { served <- helper.Serve(hctx, ctrl) }()
+	go func() { served <- h.Serve(hctx, ctrl) }()
 
 	var werr error
 	select {

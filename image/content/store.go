@@ -215,6 +215,58 @@ func (s *Store) Delete(d digest.Digest) error {
 	return nil
 }
 
+// ModTime is when blob d was committed or last touched (Touch). A missing
+// blob gives errdefs.ErrNotFound.
+func (s *Store) ModTime(d digest.Digest) (time.Time, error) {
+	if d.Validate() != nil {
+		return time.Time{}, fmt.Errorf("blob %q: %w", d, errdefs.ErrInvalidArgument)
+	}
+	info, err := os.Stat(s.Path(d))
+	if errors.Is(err, os.ErrNotExist) {
+		return time.Time{}, fmt.Errorf("blob %s: %w", d, errdefs.ErrNotFound)
+	}
+	if err != nil {
+		return time.Time{}, err
+	}
+	return info.ModTime(), nil
+}
+
+// Touch sets blob d's modification time to now: an operation that relies
+// on a blob no image references yet (a pull reusing a blob an interrupted
+// pull left) touches it, so that a sweep of old unreferenced blobs spares
+// it. A missing blob is not an error.
+func (s *Store) Touch(d digest.Digest) error {
+	if d.Validate() != nil {
+		return fmt.Errorf("blob %q: %w", d, errdefs.ErrInvalidArgument)
+	}
+	now := time.Now()
+	if err := os.Chtimes(s.Path(d), now, now); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+// Sweep finds the committed blobs that keep does not claim and that are
+// older than age (by ModTime), deletes them when del, and returns their
+// total size in bytes.
+func (s *Store) Sweep(keep func(digest.Digest) bool, age time.Duration, del bool) (int64, error) {
+	var total int64
+	err := s.Walk(func(d digest.Digest, size int64) error {
+		if keep(d) {
+			return nil
+		}
+		if t, err := s.ModTime(d); err != nil || time.Since(t) < age {
+			return nil
+		}
+		total += size
+		if del {
+			return s.Delete(d)
+		}
+		return nil
+	})
+	return total, err
+}
+
 // Walk calls fn for each committed blob with its size in bytes.
 func (s *Store) Walk(fn func(d digest.Digest, size int64) error) error {
 	dir := filepath.Join(s.root, "blobs", "sha256")

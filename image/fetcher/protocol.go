@@ -16,12 +16,26 @@
 //	H bytes of JSON (a Frame, unknown fields rejected)
 //	P bytes of payload
 //
-// Conversation: the parent sends "request"; the fetcher answers with blob
-// streams ("blob" header, "data" chunks, "end") for the index (if any),
-// the platform's manifest and the config, then waits for "fetch" (the layer
-// digests the store lacks), streams those layers (interleaved, up to
-// Request.Concurrency at once) and ends with "done". A failure at any point
-// is one "error" frame carrying an errdefs category and a one-line message.
+// Conversations: the parent sends one "request"; its Op says what follows.
+//
+//   - pull (Op ""): the fetcher answers with blob streams ("blob" header,
+//     "data" chunks, "end") for the index (if any), the platform's manifest
+//     and the config, then waits for "fetch" (the layer digests the store
+//     lacks), streams those layers (interleaved, up to Request.Concurrency
+//     at once) and ends with "done".
+//   - push: the parent passes the blobs as read-only file descriptors
+//     (Options.Files; the fetcher never sees a path) and describes them in
+//     Request.Push; the fetcher uploads the layers the registry lacks (up
+//     to Request.Concurrency at once), the config and then the manifest,
+//     reporting each layer's state in "progress" frames, and ends with
+//     "done".
+//   - login: the fetcher checks Request.Auth against Request.Registry's
+//     /v2/ endpoint (HTTP basic or the token flow) and answers "done".
+//   - tags: the fetcher lists the tags of the repository Request.Reference
+//     in "tags" frames (in the registry's order) and ends with "done".
+//
+// A failure at any point is one "error" frame carrying an errdefs category
+// and a one-line message.
 package fetcher
 
 import (
@@ -30,6 +44,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"regexp"
+	"strings"
 	"sync"
 
 	"github.com/containerd/errdefs"
@@ -44,7 +60,31 @@ const (
 	TypeData    = "data"    // fetcher → parent: the next Payload bytes of stream ID
 	TypeEnd     = "end"     // fetcher → parent: stream ID is complete
 	TypeError   = "error"   // fetcher → parent: the pull failed: Category, Message
-	TypeDone    = "done"    // fetcher → parent: every requested layer was sent
+	TypeDone    = "done"    // fetcher → parent: the request is complete
+	// TypeProgress reports a pushed layer's state: Digest, Status (one of
+	// the Status constants), Current and Size (bytes, while "Pushing"),
+	// From (the repository a "Mounted from" layer came from).
+	TypeProgress = "progress"
+	// TypeTags carries the next 1..maxTagsPerFrame tags of a tags request.
+	TypeTags = "tags"
+)
+
+// Request operations (Request.Op).
+const (
+	OpPull  = ""      // download an image (the default)
+	OpPush  = "push"  // upload an image from the parent's blobs
+	OpLogin = "login" // check a credential against a registry
+	OpTags  = "tags"  // list a repository's tags
+)
+
+// Status values of a progress frame: Docker's push status texts.
+const (
+	StatusPreparing = "Preparing"
+	StatusWaiting   = "Waiting"
+	StatusPushing   = "Pushing"
+	StatusExists    = "Layer already exists"
+	StatusMounted   = "Mounted from"
+	StatusPushed    = "Pushed"
 )
 
 // Blob kinds of a "blob" frame.
@@ -67,8 +107,12 @@ const (
 	chunkSize = 256 << 10
 	// maxMessage bounds an error frame's message.
 	maxMessage = 4 << 10
-	// maxDigests bounds a fetch frame's list.
+	// maxDigests bounds a fetch frame's list, and a push's layers.
 	maxDigests = 4096
+	// maxTagsPerFrame bounds a tags frame's list.
+	maxTagsPerFrame = 256
+	// maxMountFrom bounds a pushed layer's mount candidates.
+	maxMountFrom = 8
 )
 
 // Frame is one message of the protocol. Which fields are meaningful
@@ -92,15 +136,27 @@ type Frame struct {
 	Request *Request `json:"request,omitempty"`
 	// Digests lists the layers a fetch frame asks for.
 	Digests []string `json:"digests,omitempty"`
+	// Status, Current (bytes sent so far) and From describe a progress
+	// frame (Digest names the layer, Size its length in bytes).
+	Status  string `json:"status,omitempty"`
+	Current int64  `json:"current,omitempty"`
+	From    string `json:"from,omitempty"`
+	// Tags are a tags frame's tag names.
+	Tags []string `json:"tags,omitempty"`
 	// Payload is a data frame's bytes (not part of the JSON header).
 	Payload []byte `json:"-"`
 }
 
-// Request is what the parent asks the fetcher to pull.
+// Request is what the parent asks the fetcher to do.
 type Request struct {
+	// Op is the operation (OpPull, OpPush, OpLogin, OpTags).
+	Op string `json:"op,omitempty"`
 	// Reference is normalized ("docker.io/library/busybox:latest",
-	// "host:5000/repo@sha256:…").
-	Reference string `json:"reference"`
+	// "host:5000/repo@sha256:…"): the image to pull or push (a push
+	// needs a tag), or the repository whose tags to list. Empty for login.
+	Reference string `json:"reference,omitempty"`
+	// Registry is the host[:port] a login checks; empty otherwise.
+	Registry string `json:"registry,omitempty"`
 	// Insecure allows plain HTTP and unverified TLS.
 	Insecure bool `json:"insecure,omitempty"`
 	// OS, Architecture and Variant select a manifest from an index.
@@ -110,9 +166,37 @@ type Request struct {
 	// Auth is the credential for the reference's registry, resolved by the
 	// parent (which can read the caller's docker config); nil: anonymous.
 	Auth *Auth `json:"auth,omitempty"`
-	// Concurrency is how many layers download at once (default 3).
+	// Concurrency is how many layers download (default 3) or upload
+	// (default 5, as Docker) at once.
 	Concurrency int `json:"concurrency,omitempty"`
+	// Push describes the blobs of a push; nil otherwise.
+	Push *PushRequest `json:"push,omitempty"`
 }
+
+// PushRequest describes what a push uploads. The blobs' contents are the
+// file descriptors the parent passed (Options.Files), in this order: the
+// manifest, the config, then Layers; each is read from offset 0 for Size
+// bytes.
+type PushRequest struct {
+	Manifest Blob `json:"manifest"`
+	Config   Blob `json:"config"`
+	// Layers are the distinct layers, base first.
+	Layers []Blob `json:"layers,omitempty"`
+}
+
+// Blob is one blob of a push: its digest, size in bytes and media type,
+// and for a layer the repositories of the same registry ("library/x")
+// that are known to hold it, from which the registry may mount it
+// instead of receiving it again.
+type Blob struct {
+	Digest    string   `json:"digest"`
+	Size      int64    `json:"size"`
+	MediaType string   `json:"mediaType"`
+	MountFrom []string `json:"mountFrom,omitempty"`
+}
+
+// Files is how many file descriptors a push request needs.
+func (p *PushRequest) Files() int { return 2 + len(p.Layers) }
 
 // Auth is a registry credential in docker config.json's terms.
 type Auth struct {
@@ -134,8 +218,11 @@ func (f *Frame) validate() error {
 	}
 	switch f.Type {
 	case TypeRequest:
-		if f.Request == nil || f.Request.Reference == "" {
-			return bad("no reference")
+		if f.Request == nil {
+			return bad("no request")
+		}
+		if why := f.Request.invalid(); why != "" {
+			return bad(why)
 		}
 	case TypeFetch:
 		if len(f.Digests) > maxDigests {
@@ -173,12 +260,102 @@ func (f *Frame) validate() error {
 		if len(f.Message) > maxMessage {
 			return bad("message too long")
 		}
+	case TypeProgress:
+		if digest.Digest(f.Digest).Validate() != nil {
+			return bad("malformed digest")
+		}
+		if f.Current < 0 || f.Size < 0 {
+			return bad("negative size")
+		}
+		switch f.Status {
+		case StatusPreparing, StatusWaiting, StatusPushing, StatusExists, StatusPushed:
+			if f.From != "" {
+				return bad("from without mount")
+			}
+		case StatusMounted:
+			if !validRepoPath(f.From) {
+				return bad("malformed repository")
+			}
+		default:
+			return bad("unknown status")
+		}
+	case TypeTags:
+		if len(f.Tags) == 0 || len(f.Tags) > maxTagsPerFrame {
+			return bad("tag count out of range")
+		}
+		for _, t := range f.Tags {
+			if !tagRegexp.MatchString(t) {
+				return bad("malformed tag")
+			}
+		}
 	case TypeDone:
 	default:
 		return fmt.Errorf("fetcher protocol: unknown frame type %q: %w", f.Type, errdefs.ErrDataLoss)
 	}
 	return nil
 }
+
+// invalid says what is wrong with r for its Op, or "" when nothing is.
+func (r *Request) invalid() string {
+	if r.Concurrency < 0 {
+		return "negative concurrency"
+	}
+	switch r.Op {
+	case OpPull, OpTags:
+		if r.Reference == "" {
+			return "no reference"
+		}
+		if r.Push != nil || r.Registry != "" {
+			return "fields of another op"
+		}
+	case OpPush:
+		if r.Reference == "" {
+			return "no reference"
+		}
+		if r.Push == nil || r.Registry != "" {
+			return "no push description"
+		}
+		if len(r.Push.Layers) > maxDigests {
+			return "too many layers"
+		}
+		for _, b := range append([]Blob{r.Push.Manifest, r.Push.Config}, r.Push.Layers...) {
+			if digest.Digest(b.Digest).Validate() != nil || b.Size < 0 || len(b.MediaType) > 255 {
+				return "malformed blob"
+			}
+			if len(b.MountFrom) > maxMountFrom {
+				return "too many mount sources"
+			}
+			for _, from := range b.MountFrom {
+				if !validRepoPath(from) {
+					return "malformed mount source"
+				}
+			}
+		}
+		if len(r.Push.Manifest.MountFrom)+len(r.Push.Config.MountFrom) > 0 {
+			return "mount source for a manifest or config"
+		}
+	case OpLogin:
+		if r.Registry == "" || r.Reference != "" || r.Push != nil {
+			return "login needs a registry only"
+		}
+		if len(r.Registry) > 255 || strings.ContainsAny(r.Registry, "/ \t\r\n@?#") {
+			return "malformed registry"
+		}
+	default:
+		return "unknown op"
+	}
+	return ""
+}
+
+// Tags and repository paths as the distribution spec defines them.
+var (
+	tagRegexp  = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
+	pathRegexp = regexp.MustCompile(`^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$`)
+)
+
+// validRepoPath reports whether p is a repository path ("library/x")
+// that is safe to show and to put in a URL query.
+func validRepoPath(p string) bool { return len(p) <= 255 && pathRegexp.MatchString(p) }
 
 // Decoder reads frames from a stream.
 type Decoder struct {

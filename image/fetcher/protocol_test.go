@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -25,6 +26,16 @@ func validFrames() []Frame {
 		{Type: TypeFetch, Digests: []string{testDigest}},
 		{Type: TypeError, Category: "not-found", Message: "manifest for x not found"},
 		{Type: TypeDone},
+		{Type: TypeRequest, Request: &Request{Op: OpPush, Reference: "127.0.0.1:5000/x:1", Concurrency: 5, Auth: &Auth{Auth: "dTpw"}, Push: &PushRequest{
+			Manifest: Blob{Digest: testDigest, Size: 400, MediaType: "application/vnd.oci.image.manifest.v1+json"},
+			Config:   Blob{Digest: testDigest, Size: 20, MediaType: "application/vnd.oci.image.config.v1+json"},
+			Layers:   []Blob{{Digest: testDigest, Size: 3, MediaType: "application/vnd.oci.image.layer.v1.tar+gzip", MountFrom: []string{"library/busybox"}}},
+		}}},
+		{Type: TypeRequest, Request: &Request{Op: OpLogin, Registry: "127.0.0.1:5000", Auth: &Auth{Username: "u", Password: "p"}}},
+		{Type: TypeRequest, Request: &Request{Op: OpTags, Reference: "127.0.0.1:5000/x"}},
+		{Type: TypeProgress, Digest: testDigest, Status: StatusPushing, Current: 1, Size: 3},
+		{Type: TypeProgress, Digest: testDigest, Status: StatusMounted, From: "library/busybox"},
+		{Type: TypeTags, Tags: []string{"latest", "1.36", "v_2-rc.1"}},
 	}
 }
 
@@ -71,22 +82,42 @@ func TestDecoderRejects(t *testing.T) {
 	binary.BigEndian.PutUint32(bigPayload[:4], 10)
 	binary.BigEndian.PutUint32(bigPayload[4:], MaxPayload+1)
 	cases := map[string][]byte{
-		"header too long":     huge,
-		"payload too long":    bigPayload,
-		"empty header":        make([]byte, 8),
-		"not json":            rawFrame("{nope", nil),
-		"unknown field":       rawFrame(`{"type":"done","evil":1}`, nil),
-		"unknown type":        rawFrame(`{"type":"exec"}`, nil),
-		"trailing json":       rawFrame(`{"type":"done"}{"type":"done"}`, nil),
-		"payload on blob":     rawFrame(`{"type":"blob","id":1,"kind":"layer","digest":"`+testDigest+`"}`, []byte("x")),
-		"blob bad digest":     rawFrame(`{"type":"blob","id":1,"kind":"layer","digest":"sha256:zz"}`, nil),
-		"blob unknown kind":   rawFrame(`{"type":"blob","id":1,"kind":"rootfs","digest":"`+testDigest+`"}`, nil),
-		"blob negative size":  rawFrame(`{"type":"blob","id":1,"kind":"layer","digest":"`+testDigest+`","size":-1}`, nil),
-		"blob stream 0":       rawFrame(`{"type":"blob","kind":"layer","digest":"`+testDigest+`"}`, nil),
-		"empty data":          rawFrame(`{"type":"data","id":1}`, nil),
-		"request without ref": rawFrame(`{"type":"request","request":{}}`, nil),
-		"fetch bad digest":    rawFrame(`{"type":"fetch","digests":["../../etc"]}`, nil),
-		"error too long":      rawFrame(`{"type":"error","message":"`+strings.Repeat("x", maxMessage+1)+`"}`, nil),
+		"header too long":         huge,
+		"payload too long":        bigPayload,
+		"empty header":            make([]byte, 8),
+		"not json":                rawFrame("{nope", nil),
+		"unknown field":           rawFrame(`{"type":"done","evil":1}`, nil),
+		"unknown type":            rawFrame(`{"type":"exec"}`, nil),
+		"trailing json":           rawFrame(`{"type":"done"}{"type":"done"}`, nil),
+		"payload on blob":         rawFrame(`{"type":"blob","id":1,"kind":"layer","digest":"`+testDigest+`"}`, []byte("x")),
+		"blob bad digest":         rawFrame(`{"type":"blob","id":1,"kind":"layer","digest":"sha256:zz"}`, nil),
+		"blob unknown kind":       rawFrame(`{"type":"blob","id":1,"kind":"rootfs","digest":"`+testDigest+`"}`, nil),
+		"blob negative size":      rawFrame(`{"type":"blob","id":1,"kind":"layer","digest":"`+testDigest+`","size":-1}`, nil),
+		"blob stream 0":           rawFrame(`{"type":"blob","kind":"layer","digest":"`+testDigest+`"}`, nil),
+		"empty data":              rawFrame(`{"type":"data","id":1}`, nil),
+		"request without ref":     rawFrame(`{"type":"request","request":{}}`, nil),
+		"fetch bad digest":        rawFrame(`{"type":"fetch","digests":["../../etc"]}`, nil),
+		"unknown op":              rawFrame(`{"type":"request","request":{"op":"exec","reference":"x"}}`, nil),
+		"push without blobs":      rawFrame(`{"type":"request","request":{"op":"push","reference":"x"}}`, nil),
+		"push bad digest":         rawFrame(`{"type":"request","request":{"op":"push","reference":"x","push":{"manifest":{"digest":"../x","size":1,"mediaType":"m"},"config":{"digest":"`+testDigest+`","size":1,"mediaType":"c"}}}}`, nil),
+		"push negative size":      rawFrame(`{"type":"request","request":{"op":"push","reference":"x","push":{"manifest":{"digest":"`+testDigest+`","size":-1,"mediaType":"m"},"config":{"digest":"`+testDigest+`","size":1,"mediaType":"c"}}}}`, nil),
+		"push bad mount source":   rawFrame(`{"type":"request","request":{"op":"push","reference":"x","push":{"manifest":{"digest":"`+testDigest+`","size":1,"mediaType":"m"},"config":{"digest":"`+testDigest+`","size":1,"mediaType":"c"},"layers":[{"digest":"`+testDigest+`","size":1,"mediaType":"l","mountFrom":["../etc"]}]}}}`, nil),
+		"pull with push":          rawFrame(`{"type":"request","request":{"reference":"x","push":{"manifest":{"digest":"`+testDigest+`","size":1,"mediaType":"m"},"config":{"digest":"`+testDigest+`","size":1,"mediaType":"c"}}}}`, nil),
+		"login without registry":  rawFrame(`{"type":"request","request":{"op":"login"}}`, nil),
+		"login with a path":       rawFrame(`{"type":"request","request":{"op":"login","registry":"evil.com/x"}}`, nil),
+		"login with reference":    rawFrame(`{"type":"request","request":{"op":"login","registry":"h","reference":"x"}}`, nil),
+		"tags without reference":  rawFrame(`{"type":"request","request":{"op":"tags"}}`, nil),
+		"negative concurrency":    rawFrame(`{"type":"request","request":{"reference":"x","concurrency":-1}}`, nil),
+		"progress unknown status": rawFrame(`{"type":"progress","digest":"`+testDigest+`","status":"\u001b[2J"}`, nil),
+		"progress bad digest":     rawFrame(`{"type":"progress","digest":"x","status":"Pushed"}`, nil),
+		"progress negative":       rawFrame(`{"type":"progress","digest":"`+testDigest+`","status":"Pushing","current":-1}`, nil),
+		"progress from on pushed": rawFrame(`{"type":"progress","digest":"`+testDigest+`","status":"Pushed","from":"a"}`, nil),
+		"mounted bad from":        rawFrame(`{"type":"progress","digest":"`+testDigest+`","status":"Mounted from","from":"A\nB"}`, nil),
+		"mounted no from":         rawFrame(`{"type":"progress","digest":"`+testDigest+`","status":"Mounted from"}`, nil),
+		"tags empty":              rawFrame(`{"type":"tags"}`, nil),
+		"tags bad":                rawFrame(`{"type":"tags","tags":["ok","\u001b]0;x"]}`, nil),
+		"tags too many":           rawFrame(`{"type":"tags","tags":[`+strings.TrimSuffix(strings.Repeat(`"t",`, maxTagsPerFrame+1), ",")+`]}`, nil),
+		"error too long":          rawFrame(`{"type":"error","message":"`+strings.Repeat("x", maxMessage+1)+`"}`, nil),
 	}
 	for name, data := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -156,6 +187,23 @@ func FuzzDecoder(f *testing.F) {
 func normalize(f Frame) Frame {
 	if len(f.Digests) == 0 {
 		f.Digests = nil
+	}
+	if len(f.Tags) == 0 {
+		f.Tags = nil
+	}
+	if f.Request != nil && f.Request.Push != nil {
+		r, p := *f.Request, *f.Request.Push
+		if len(p.Layers) == 0 {
+			p.Layers = nil
+		}
+		p.Layers = slices.Clone(p.Layers)
+		for i := range p.Layers {
+			if len(p.Layers[i].MountFrom) == 0 {
+				p.Layers[i].MountFrom = nil
+			}
+		}
+		r.Push = &p
+		f.Request = &r
 	}
 	if len(f.Payload) == 0 {
 		f.Payload = nil

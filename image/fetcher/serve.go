@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"os"
 	"strings"
 	"syscall"
 	"time"
@@ -32,6 +33,11 @@ import (
 // when the conversation itself breaks (in or out fails); pull failures go
 // to the parent as error frames.
 func Serve(ctx context.Context, in io.Reader, out io.Writer, transport http.RoundTripper) error {
+	return serve(ctx, in, out, transport, nil)
+}
+
+// serve is Serve with the blob files of a push.
+func serve(ctx context.Context, in io.Reader, out io.Writer, transport http.RoundTripper, files []*os.File) error {
 	dec, enc := NewDecoder(in), NewEncoder(out)
 	f, err := dec.Next()
 	if err != nil {
@@ -40,12 +46,22 @@ func Serve(ctx context.Context, in io.Reader, out io.Writer, transport http.Roun
 	if f.Type != TypeRequest {
 		return enc.Encode(errorFrame(fmt.Errorf("fetcher: first frame is %q, want request: %w", f.Type, errdefs.ErrInvalidArgument)))
 	}
-	s := &server{dec: dec, enc: enc, req: *f.Request, transport: transport}
-	if err := s.serve(ctx); err != nil {
-		if s.named != nil {
-			err = classify(s.named, err)
+	s := &server{dec: dec, enc: enc, req: *f.Request, transport: transport, files: files}
+	var err2 error
+	switch s.req.Op {
+	case OpPush:
+		err2 = s.push(ctx)
+	case OpLogin:
+		err2 = s.login(ctx)
+	case OpTags:
+		err2 = s.tags(ctx)
+	default:
+		if err2 = s.serve(ctx); err2 != nil && s.named != nil {
+			err2 = classify(s.named, err2)
 		}
-		return enc.Encode(errorFrame(err))
+	}
+	if err2 != nil {
+		return enc.Encode(errorFrame(err2))
 	}
 	return enc.Encode(Frame{Type: TypeDone})
 }
@@ -59,6 +75,7 @@ type server struct {
 	nextID    uint32
 	repo      name.Repository
 	client    *http.Client // authenticated for repo
+	files     []*os.File   // a push's blobs
 }
 
 func (s *server) serve(ctx context.Context) error {
@@ -75,29 +92,11 @@ func (s *server) serve(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("invalid reference format: %v: %w", err, errdefs.ErrInvalidArgument)
 	}
-	auth := authn.Anonymous
-	if a := s.req.Auth; a != nil {
-		auth = authn.FromConfig(authn.AuthConfig{Username: a.Username, Password: a.Password, Auth: a.Auth, IdentityToken: a.IdentityToken, RegistryToken: a.RegistryToken})
-	}
 	platform := v1.Platform{OS: s.req.OS, Architecture: s.req.Architecture, Variant: s.req.Variant}
 	// One authenticated transport (ping, token) serves the manifests,
 	// through go-containerregistry, and the layer blobs, fetched directly.
-	base := s.transport
-	if base == nil {
-		base = remote.DefaultTransport
-		if s.req.Insecure {
-			// An insecure registry may also be HTTPS with a certificate
-			// nobody signed: Docker skips verification for it.
-			t := remote.DefaultTransport.(*http.Transport).Clone()
-			t.TLSClientConfig = &tls.Config{InsecureSkipVerify: true}
-			base = t
-		}
-	}
-	base = transport.NewUserAgent(transport.NewRetry(base,
-		transport.WithRetryBackoff(retryBackoff), transport.WithRetryPredicate(retryable),
-		transport.WithRetryStatusCodes(retryStatusCodes...)), "berth")
 	repo := ref.Context()
-	tr, err := transport.NewWithContext(ctx, repo.Registry, auth, base, []string{repo.Scope(transport.PullScope)})
+	tr, err := transport.NewWithContext(ctx, repo.Registry, s.auth(), s.base(true), []string{repo.Scope(transport.PullScope)})
 	if err != nil {
 		return err
 	}
@@ -178,6 +177,37 @@ func (s *server) serve(ctx context.Context) error {
 		g.Go(func() error { return s.sendLayer(ctx, img, h, id) })
 	}
 	return g.Wait()
+}
+
+// auth is the request's credential as go-containerregistry takes it.
+func (s *server) auth() authn.Authenticator {
+	a := s.req.Auth
+	if a == nil {
+		return authn.Anonymous
+	}
+	return authn.FromConfig(authn.AuthConfig{Username: a.Username, Password: a.Password, Auth: a.Auth, IdentityToken: a.IdentityToken, RegistryToken: a.RegistryToken})
+}
+
+// base is the unauthenticated transport to the registry, retrying
+// flakes when retry is set (requests whose bodies stream from a file are
+// not retried by the transport).
+func (s *server) base(retry bool) http.RoundTripper {
+	base := s.transport
+	if base == nil {
+		base = remote.DefaultTransport
+		if s.req.Insecure {
+			// An insecure registry may also be HTTPS with a certificate
+			// nobody signed: Docker skips verification for it.
+			t := remote.DefaultTransport.(*http.Transport).Clone()
+			t.TLSClientConfig = &tls.Config{InsecureSkipVerify: true}
+			base = t
+		}
+	}
+	if retry {
+		base = transport.NewRetry(base, transport.WithRetryBackoff(retryBackoff), transport.WithRetryPredicate(retryable),
+			transport.WithRetryStatusCodes(retryStatusCodes...))
+	}
+	return transport.NewUserAgent(base, "berth")
 }
 
 // Retries of registry requests, as go-containerregistry's remote package

@@ -59,6 +59,11 @@ type Options struct {
 	// Transport carries registry traffic. A custom transport cannot cross
 	// a process boundary: setting it fetches in-process (for tests).
 	Transport http.RoundTripper
+	// Files are the blobs of a push, opened read-only, in the order
+	// PushRequest describes them. A fetcher process inherits them as file
+	// descriptors 3, 4, …; it gets no path. The caller keeps ownership
+	// and closes them after Close.
+	Files []*os.File
 }
 
 // Conn is a running fetcher: Send writes frames to it, Next reads its
@@ -84,7 +89,7 @@ func Start(ctx context.Context, opts Options) (*Conn, error) {
 		cmd = DefaultCommand()
 	}
 	if os.Geteuid() != 0 || cmd == nil || opts.Transport != nil {
-		return startInProcess(ctx, opts.Transport), nil
+		return startInProcess(ctx, opts.Transport, opts.Files), nil
 	}
 	uid, gid := opts.UID, opts.GID
 	if uid == 0 {
@@ -93,7 +98,7 @@ func Start(ctx context.Context, opts Options) (*Conn, error) {
 	if gid == 0 {
 		gid = Nobody
 	}
-	return startProcess(ctx, cmd, uid, gid)
+	return startProcess(ctx, cmd, uid, gid, opts.Files)
 }
 
 // Pid is the fetcher process's pid; 0 when the fetcher runs in-process.
@@ -115,14 +120,14 @@ func (c *Conn) Close() error {
 	return c.closeErr
 }
 
-func startInProcess(ctx context.Context, transport http.RoundTripper) *Conn {
+func startInProcess(ctx context.Context, transport http.RoundTripper, files []*os.File) *Conn {
 	ctx, cancel := context.WithCancel(ctx)
 	reqR, reqW := io.Pipe()
 	outR, outW := io.Pipe()
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		err := Serve(ctx, reqR, outW, transport)
+		err := serve(ctx, reqR, outW, transport, files)
 		outW.CloseWithError(err) // nil: EOF
 		reqR.Close()
 	}()
@@ -155,7 +160,7 @@ func startInProcess(ctx context.Context, transport http.RoundTripper) *Conn {
 // locked one. The goroutine lives as long as the child so that Pdeathsig
 // (which fires when the forking thread exits) kills the child only when
 // the parent is gone.
-func startProcess(ctx context.Context, c *Command, uid, gid uint32) (*Conn, error) {
+func startProcess(ctx context.Context, c *Command, uid, gid uint32, files []*os.File) (*Conn, error) {
 	inR, inW, err := os.Pipe()
 	if err != nil {
 		return nil, err
@@ -174,6 +179,7 @@ func startProcess(ctx context.Context, c *Command, uid, gid uint32) (*Conn, erro
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = inR, outW, stderr
 	cmd.Dir = "/"
 	cmd.Env = childEnv()
+	cmd.ExtraFiles = files
 	exited, err := unpriv.Start(cmd, uid, gid)
 	inR.Close()
 	outW.Close()
@@ -236,7 +242,27 @@ func Main() error {
 		return fmt.Errorf("the fetcher runs only as an unprivileged user (berth starts it): %w", errdefs.ErrPermissionDenied)
 	}
 	signal.Ignore(syscall.SIGINT)
-	return Serve(context.Background(), os.Stdin, os.Stdout, nil)
+	return serve(context.Background(), os.Stdin, os.Stdout, nil, inheritedFiles())
+}
+
+// inheritedFiles are the read-only regular files this process inherited
+// as descriptors 3, 4, … (the blobs of a push), up to the first that is
+// not one.
+func inheritedFiles() []*os.File {
+	var files []*os.File
+	for fd := 3; fd < 3+2+maxDigests; fd++ {
+		var st unix.Stat_t
+		if unix.Fstat(fd, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
+			break
+		}
+		fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
+		if err != nil || fl&unix.O_ACCMODE != unix.O_RDONLY {
+			break
+		}
+		unix.CloseOnExec(fd)
+		files = append(files, os.NewFile(uintptr(fd), fmt.Sprintf("blob%d", len(files))))
+	}
+	return files
 }
 
 // tail keeps the last max bytes written to it.

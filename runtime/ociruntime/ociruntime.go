@@ -109,16 +109,20 @@ func (p *process) watchPidFile(path string) {
 		}
 		return
 	}
-	delay := 500 * time.Microsecond
+	delay := min(500*time.Microsecond, maxPollDelay)
 	for !p.readPid(path) {
 		select {
 		case <-p.done:
 			return
 		case <-time.After(delay):
 		}
-		delay = min(delay*2, 20*time.Millisecond)
+		delay = min(delay*2, maxPollDelay)
 	}
 }
+
+// maxPollDelay bounds the polling interval where inotify is unavailable
+// (the pid file shows up within tens of milliseconds); tests raise it.
+var maxPollDelay = 20 * time.Millisecond
 
 // readPid stores the pid the file at path holds and reports whether it
 // held one.

@@ -12,7 +12,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/berthproject/berth/engine/internal/record"
@@ -59,44 +58,11 @@ func (im *Images) insecureHost(host string) bool {
 
 // IsDangling reports whether rec is a dangling image's record (named by
 // its ID rather than a reference).
-func IsDangling(rec image.Record) bool { return strings.HasPrefix(rec.Name, "sha256:") }
+func IsDangling(rec image.Record) bool { return rec.IsDangling() }
 
-// PutImage stores rec under its name. A different image that held the
-// name and has no other name stays as a dangling record; a dangling record
-// of rec's own image is dropped, since the image now has a name. A
-// dangling rec is not stored when its image already has a name.
-func PutImage(tx *state.Tx, rec image.Record) error {
-	all, err := image.List(tx)
-	if err != nil {
-		return err
-	}
-	if IsDangling(rec) {
-		for _, r := range all {
-			if r.Config == rec.Config && !IsDangling(r) {
-				return nil
-			}
-		}
-		return image.Put(tx, rec)
-	}
-	if old, err := image.Get(tx, rec.Name); err == nil && old.Config != rec.Config {
-		named := false
-		for _, r := range all {
-			if r.Config == old.Config && r.Name != old.Name {
-				named = true
-			}
-		}
-		if !named {
-			old.Name = old.Config.String()
-			if err := image.Put(tx, old); err != nil {
-				return err
-			}
-		}
-	}
-	if err := image.Delete(tx, rec.Config.String()); err != nil {
-		return err
-	}
-	return image.Put(tx, rec)
-}
+// PutImage is image.PutNamed: it stores rec under its name, keeping
+// the image that held the name as dangling if it has no other name.
+func PutImage(tx *state.Tx, rec image.Record) error { return image.PutNamed(tx, rec) }
 
 // Tag gives the stored image source (name, ID or ID prefix) the name
 // target, like `docker tag`. A name held by another image moves (that
@@ -122,31 +88,6 @@ func (im *Images) Tag(ctx context.Context, source, target string) error {
 	})
 }
 
-// imageNames returns the names (familiar), repo digests (familiar
-// name@digest) of the image with ID id, from every record that has it.
-func imageNames(all []image.Record, id digest.Digest) (tags, digests []string) {
-	tags, digests = []string{}, []string{}
-	for _, r := range all {
-		if r.Config != id || IsDangling(r) {
-			if r.Config == id && r.RepoDigest != "" {
-				digests = append(digests, "<none>@"+r.RepoDigest.String())
-			}
-			continue
-		}
-		named, err := reference.ParseNormalizedNamed(r.Name)
-		if err != nil {
-			continue
-		}
-		tags = append(tags, reference.FamiliarString(named))
-		if r.RepoDigest != "" {
-			if c, err := reference.WithDigest(reference.TrimNamed(named), r.RepoDigest); err == nil {
-				digests = append(digests, reference.FamiliarString(c))
-			}
-		}
-	}
-	return tags, digests
-}
-
 // lookupAll finds the stored image ref and lists every record (for the
 // image's other names) in one read transaction.
 func (im *Images) lookupAll(ctx context.Context, ref string) (rec image.Record, all []image.Record, err error) {
@@ -162,7 +103,7 @@ func (im *Images) lookupAll(ctx context.Context, ref string) (rec image.Record, 
 
 // InspectImage describes the stored image ref (name, ID or ID prefix) in
 // the shape of Docker's GET /images/{name}/json (`docker image inspect`).
-// Size is the sum of the layer blobs' sizes in bytes. Unknown ref:
+// Size is the image's unpacked size in bytes (Image.Size). Unknown ref:
 // errdefs.ErrNotFound.
 func (im *Images) InspectImage(ctx context.Context, ref string) (imagetypes.InspectResponse, error) {
 	rec, all, err := im.lookupAll(ctx, ref)
@@ -181,7 +122,7 @@ func (im *Images) InspectImage(ctx context.Context, ref string) (imagetypes.Insp
 	if err := json.Unmarshal(raw, &dcfg); err != nil {
 		return imagetypes.InspectResponse{}, fmt.Errorf("image config %s: %v: %w", rec.Config, err, errdefs.ErrDataLoss)
 	}
-	tags, digests := imageNames(all, rec.Config)
+	tags, digests := image.Names(all, rec.Config)
 	resp := imagetypes.InspectResponse{
 		ID:           rec.Config.String(),
 		RepoTags:     tags,
@@ -205,15 +146,13 @@ func (im *Images) InspectImage(ctx context.Context, ref string) (imagetypes.Insp
 	for _, d := range cfg.RootFS.DiffIDs {
 		resp.RootFS.Layers = append(resp.RootFS.Layers, d.String())
 	}
-	for _, l := range layers {
-		resp.Size += l.Size
-	}
+	resp.Size = rec.UnpackedSize(layers)
 	return resp, nil
 }
 
 // HistoryEntry is one row of `docker history`, newest first: a step of
-// the image config's history. Size is the layer blob's size in bytes (0 for
-// a step that made no layer). ID is the image ID on the newest row and ""
+// the image config's history. Size is the layer's unpacked size in bytes
+// (0 for a step that made no layer). ID is the image ID on the newest row and ""
 // (Docker's "<missing>") on the others.
 type HistoryEntry struct {
 	ID        string
@@ -235,6 +174,7 @@ func (im *Images) History(ctx context.Context, ref string) ([]HistoryEntry, erro
 	if err != nil {
 		return nil, err
 	}
+	sizes := rec.LayerSizes(layers)
 	hist := cfg.History
 	if len(hist) == 0 { // no history: one row per layer
 		for range layers {
@@ -249,72 +189,140 @@ func (im *Images) History(ctx context.Context, ref string) ([]HistoryEntry, erro
 			entry.Created = *h.Created
 		}
 		if !h.EmptyLayer && li < len(layers) {
-			entry.Size = layers[li].Size
+			entry.Size = sizes[li]
 			li++
 		}
 		out = append([]HistoryEntry{entry}, out...)
 	}
 	if len(out) > 0 {
 		out[0].ID = rec.Config.String()
-		out[0].Tags, _ = imageNames(all, rec.Config)
+		out[0].Tags, _ = image.Names(all, rec.Config)
 	}
 	return out, nil
 }
 
-// DiskUsage is `docker system df`'s summary. Sizes are in bytes: images
-// count their layer blobs once each; containers their writable layer.
+// DiskUsage is `docker system df`'s summary and, for -v, its details.
+// Sizes are in bytes: images count each unpacked layer once (shared ones
+// too) plus the blobs no image references; reclaimable are the layers of
+// images no container uses and those blobs when older than
+// OrphanBlobAge; containers count their writable layer.
 type DiskUsage struct {
 	Images, ActiveImages           int
 	ImagesSize, ImagesReclaimable  int64
 	Containers, ActiveContainers   int
 	ContainersSize, ContainersFree int64
+	// ImageUsage has one entry per image ID, newest first.
+	ImageUsage []ImageUsage
+	// ContainerUsage has one entry per container, in ctrs' order.
+	ContainerUsage []ContainerUsage
+	// Volumes are the named volumes (filled by the engine, which owns
+	// them), sorted by name.
+	Volumes []VolumeUsage
 }
 
-// DiskUsage computes the space the images imgs (every stored record)
-// and the containers ctrs take; usage gives the bytes of a container's
-// writable layer (0 when unknown).
-func (im *Images) DiskUsage(imgs []image.Record, ctrs []record.Container, usage func(id string) int64) DiskUsage {
+// VolumeUsage is one volume's row of `system df -v`: Links is how many
+// containers mount it, Size its data's bytes.
+type VolumeUsage struct {
+	Name  string
+	Links int
+	Size  int64
+}
+
+// ImageUsage is one image's row of `system df -v`: Size its unpacked
+// size, SharedSize the part in layers other images have too, UniqueSize
+// the rest, Containers how many containers use it.
+type ImageUsage struct {
+	Image                        Image
+	Size, SharedSize, UniqueSize int64
+	Containers                   int
+}
+
+// ContainerUsage is one container's row of `system df -v`: Size is its
+// writable layer's bytes.
+type ContainerUsage struct {
+	Container record.Container
+	Size      int64
+}
+
+// DiskUsage computes the space the images imgs (every stored record, as
+// List returns them) and the containers ctrs take; usage gives the bytes
+// of a container's writable layer (0 when unknown).
+func (im *Images) DiskUsage(ctx context.Context, imgs []Image, ctrs []record.Container, usage func(id string) int64) DiskUsage {
 	var du DiskUsage
-	usedIDs := map[digest.Digest]bool{}
+	users := map[digest.Digest]int{}
 	for _, c := range ctrs {
-		usedIDs[c.ImageID] = true
+		users[c.ImageID]++
 		du.Containers++
 		size := usage(c.ID)
 		du.ContainersSize += size
-		if c.State.Status == record.StatusRunning {
+		du.ContainerUsage = append(du.ContainerUsage, ContainerUsage{Container: c, Size: size})
+		if c.State.Status == record.StatusRunning || c.State.Status == record.StatusPaused {
 			du.ActiveContainers++
 		} else {
 			du.ContainersFree += size
 		}
 	}
-	seenImage := map[digest.Digest]bool{}
-	blobUsed := map[digest.Digest]bool{}  // blob in an image some container uses
-	blobSize := map[digest.Digest]int64{} // every layer blob once
+	// A layer is its chain ID: the same diff ID on another base is another layer.
+	type layer struct {
+		size   int64
+		images int
+		used   bool
+	}
+	layersOf := map[digest.Digest][]digest.Digest{}
+	all := map[digest.Digest]*layer{}
 	for _, img := range imgs {
-		if seenImage[img.Config] {
+		id := img.Record.Config
+		if _, seen := layersOf[id]; seen {
 			continue
 		}
-		seenImage[img.Config] = true
+		_, descs, err := im.Manifest(img.Record)
+		if err != nil {
+			layersOf[id] = nil
+			continue
+		}
+		sizes := img.Record.LayerSizes(descs)
+		chains := unpack.ChainIDs(img.Config.RootFS.DiffIDs)
+		layersOf[id] = chains
+		for i, c := range chains {
+			l := all[c]
+			if l == nil {
+				l = &layer{size: sizes[i]}
+				all[c] = l
+			}
+			l.images++
+			l.used = l.used || users[id] > 0
+		}
 		du.Images++
-		if usedIDs[img.Config] {
+		if users[id] > 0 {
 			du.ActiveImages++
 		}
-		_, layers, err := im.Manifest(img)
-		if err != nil {
-			continue
-		}
-		for _, l := range layers {
-			blobSize[l.Digest] = l.Size
-			if usedIDs[img.Config] {
-				blobUsed[l.Digest] = true
-			}
+	}
+	for _, l := range all {
+		du.ImagesSize += l.size
+		if !l.used {
+			du.ImagesReclaimable += l.size
 		}
 	}
-	for d, s := range blobSize {
-		du.ImagesSize += s
-		if !blobUsed[d] {
-			du.ImagesReclaimable += s
+	seen := map[digest.Digest]bool{}
+	for _, img := range imgs {
+		id := img.Record.Config
+		if seen[id] {
+			continue
 		}
+		seen[id] = true
+		u := ImageUsage{Image: img, Containers: users[id]}
+		for _, c := range layersOf[id] {
+			u.Size += all[c].size
+			if all[c].images > 1 {
+				u.SharedSize += all[c].size
+			}
+		}
+		u.UniqueSize = u.Size - u.SharedSize
+		du.ImageUsage = append(du.ImageUsage, u)
+	}
+	if orphans, err := im.sweepBlobs(ctx, false); err == nil {
+		du.ImagesSize += orphans
+		du.ImagesReclaimable += orphans
 	}
 	return du
 }

@@ -6,16 +6,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 
+	"github.com/berthproject/berth/image"
 	"github.com/containerd/errdefs"
-	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/docker/docker-credential-helpers/client"
+	"github.com/docker/docker-credential-helpers/credentials"
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 )
 
 // DockerHubServer is the key Docker's config.json uses for Docker Hub.
@@ -39,55 +38,45 @@ func NormalizeServer(server string) string {
 
 // VerifyLogin checks username and password against server's /v2/
 // endpoint with the registry's own scheme (HTTP basic, or the bearer token
-// flow), as `docker login` does before it saves anything. Refused
-// credentials give errdefs.ErrUnauthenticated; an unreachable registry
-// errdefs.ErrUnavailable.
+// flow), as `docker login` does before it saves anything. The check runs
+// in the unprivileged fetcher when the caller is root (image.VerifyLogin).
+// Refused credentials give errdefs.ErrUnauthenticated; an unreachable
+// registry errdefs.ErrUnavailable.
 func (im *Images) VerifyLogin(ctx context.Context, server, username, password string) error {
 	host := NormalizeServer(server)
 	if host == DockerHubServer {
 		host = name.DefaultRegistry
 	}
-	var opts []name.Option
-	if im.insecureHost(host) {
-		opts = append(opts, name.Insecure)
-	}
-	reg, err := name.NewRegistry(host, opts...)
-	if err != nil {
-		return fmt.Errorf("invalid registry %q: %v: %w", server, err, errdefs.ErrInvalidArgument)
-	}
-	auth := authn.FromConfig(authn.AuthConfig{Username: username, Password: password})
-	rt, err := transport.NewWithContext(ctx, reg, auth, remote.DefaultTransport, nil)
-	if err != nil {
-		return loginError(host, err)
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, reg.Scheme()+"://"+reg.RegistryStr()+"/v2/", nil)
-	if err != nil {
-		return err
-	}
-	resp, err := (&http.Client{Transport: rt}).Do(req)
-	if err != nil {
-		return loginError(host, err)
-	}
-	defer resp.Body.Close()
-	if err := transport.CheckError(resp, http.StatusOK); err != nil {
-		return loginError(host, err)
-	}
-	return nil
+	return image.VerifyLogin(ctx, host, username, password, image.RemoteOptions{Insecure: im.insecureHost(host)})
 }
 
-func loginError(host string, err error) error {
-	var terr *transport.Error
-	if errors.As(err, &terr) {
-		if terr.StatusCode == http.StatusUnauthorized || terr.StatusCode == http.StatusForbidden {
-			return fmt.Errorf("login to %s failed: unauthorized: incorrect username or password: %w", host, errdefs.ErrUnauthenticated)
+// credentialHelper is the helper program suffix ("pass" for
+// docker-credential-pass) config.json names for key: its credHelpers
+// entry, else its credsStore, else "" (the file itself holds the
+// credential), as Docker chooses.
+func credentialHelper(top map[string]json.RawMessage, key string) (string, error) {
+	var helpers map[string]string
+	var store string
+	if raw, ok := top["credHelpers"]; ok {
+		if err := json.Unmarshal(raw, &helpers); err != nil {
+			return "", fmt.Errorf("config.json: credHelpers: %v: %w", err, errdefs.ErrInvalidArgument)
 		}
-		return fmt.Errorf("login to %s failed: %s: %w", host, registryMessage(terr), errdefs.ErrUnknown)
 	}
-	msg := oneLine(err)
-	if strings.Contains(msg, "401 Unauthorized") || strings.Contains(msg, "UNAUTHORIZED") {
-		return fmt.Errorf("login to %s failed: unauthorized: incorrect username or password: %w", host, errdefs.ErrUnauthenticated)
+	if raw, ok := top["credsStore"]; ok {
+		if err := json.Unmarshal(raw, &store); err != nil {
+			return "", fmt.Errorf("config.json: credsStore: %v: %w", err, errdefs.ErrInvalidArgument)
+		}
 	}
-	return fmt.Errorf("login to %s failed: %s: %w", host, msg, errdefs.ErrUnavailable)
+	if h, ok := helpers[key]; ok {
+		return h, nil
+	}
+	return store, nil
+}
+
+// helperProgram runs docker-credential-HELPER from PATH, in this
+// process's context: the helper is the user's own trusted program.
+func helperProgram(helper string) client.ProgramFunc {
+	return client.NewShellProgramFunc("docker-credential-" + helper)
 }
 
 // DockerConfigPath is the credentials file Docker and Berth share:
@@ -161,10 +150,15 @@ func writeDockerConfig(path string, top map[string]json.RawMessage, auths map[st
 	return os.Rename(tmp.Name(), path)
 }
 
-// SaveCredentials stores username and password for server in Docker's
-// config.json format at path ("" for DockerConfigPath()): an "auths"
-// entry whose "auth" is base64("user:password"). Other keys and entries
-// are kept; the file is replaced atomically with mode 0600.
+// SaveCredentials stores username and password for server as Docker
+// does with the config file at path ("" for DockerConfigPath()): when the
+// file names a credential helper for server (credHelpers, else
+// credsStore), `docker-credential-HELPER store` gets them on its stdin
+// and the file keeps an empty "auths" entry; otherwise the entry's "auth"
+// is base64("user:password"). Other keys and entries are kept; the file
+// is replaced atomically with mode 0600. A helper that fails (or is not
+// on PATH) gives errdefs.ErrUnavailable with Docker's text ("error
+// storing credentials - err: …") and nothing is written.
 func SaveCredentials(path, server, username, password string) error {
 	if path == "" {
 		path = DockerConfigPath()
@@ -173,12 +167,29 @@ func SaveCredentials(path, server, username, password string) error {
 	if err != nil {
 		return err
 	}
-	auths[NormalizeServer(server)] = map[string]any{"auth": base64.StdEncoding.EncodeToString([]byte(username + ":" + password))}
+	key := NormalizeServer(server)
+	helper, err := credentialHelper(top, key)
+	if err != nil {
+		return err
+	}
+	if helper != "" {
+		if err := client.Store(helperProgram(helper), &credentials.Credentials{ServerURL: key, Username: username, Secret: password}); err != nil {
+			return fmt.Errorf("%s: %w", oneLine(err), errdefs.ErrUnavailable)
+		}
+		auths[key] = map[string]any{}
+		return writeDockerConfig(path, top, auths)
+	}
+	auths[key] = map[string]any{"auth": base64.StdEncoding.EncodeToString([]byte(username + ":" + password))}
 	return writeDockerConfig(path, top, auths)
 }
 
+func oneLine(err error) string { return strings.Join(strings.Fields(err.Error()), " ") }
+
 // RemoveCredentials deletes server's entry from the config file at path
-// ("" for DockerConfigPath()). It reports whether there was one.
+// ("" for DockerConfigPath()) and, when the file names a credential
+// helper for server, erases it from the helper (`docker-credential-HELPER
+// erase`; a helper that does not hold it is not an error). It reports
+// whether the file had an entry.
 func RemoveCredentials(path, server string) (bool, error) {
 	if path == "" {
 		path = DockerConfigPath()
@@ -190,6 +201,15 @@ func RemoveCredentials(path, server string) (bool, error) {
 	key := NormalizeServer(server)
 	if _, ok := auths[key]; !ok {
 		return false, nil
+	}
+	helper, err := credentialHelper(top, key)
+	if err != nil {
+		return false, err
+	}
+	if helper != "" {
+		if err := client.Erase(helperProgram(helper), key); err != nil && !strings.Contains(err.Error(), credentials.NewErrCredentialsNotFound().Error()) {
+			return false, fmt.Errorf("%s: %w", oneLine(err), errdefs.ErrUnavailable)
+		}
 	}
 	delete(auths, key)
 	return true, writeDockerConfig(path, top, auths)

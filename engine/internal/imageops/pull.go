@@ -4,12 +4,11 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"strings"
 	"sync"
 
 	"github.com/berthproject/berth/engine/internal/probe"
 	"github.com/berthproject/berth/image"
-	"github.com/containerd/errdefs"
+	"github.com/berthproject/berth/state"
 	"github.com/distribution/reference"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	digest "github.com/opencontainers/go-digest"
@@ -39,9 +38,12 @@ func (im *Images) Builtin(ctx context.Context) (image.Record, error) {
 // Pull fetches ref (any Docker-style reference) from its registry with
 // image.Pull, unpacking its layers while the later ones download
 // (unpack.Sink), and registers the name. platform is "os/arch[/variant]"
-// ("" for this host's); insecure allows plain HTTP (so do the engine's
-// insecure registries); progress, when set, receives Docker-style status
-// lines. The built-in hello image is made locally instead.
+// or an architecture alone ("" for this host's); insecure allows plain
+// HTTP (so do the engine's insecure registries); progress, when set,
+// receives Docker-style status lines ending with "Status: Downloaded newer
+// image for REF" or "Status: Image is up to date for REF" (the name
+// already named this image). The built-in hello image is made locally
+// instead.
 //
 // A malformed ref or platform gives errdefs.ErrInvalidArgument; see
 // image.Pull for the other errors. Nothing is registered unless every
@@ -50,21 +52,64 @@ func (im *Images) Builtin(ctx context.Context) (image.Record, error) {
 // stay); a cancelled pull (ctx) removes its snapshots but keeps its
 // verified blobs, which the next pull reuses.
 func (im *Images) Pull(ctx context.Context, ref, platform string, insecure bool, progress io.Writer) (image.Record, error) {
+	rec, updated, err := im.PullUpdated(ctx, ref, platform, insecure, progress)
+	if err == nil && progress != nil {
+		named, _ := image.ParseReference(ref) // with its default tag, as docker says
+		PullStatus(progress, named.String(), updated)
+	}
+	return rec, err
+}
+
+// PullStatus prints Docker's last pull line for ref (familiar form), as
+// Pull does, for a caller that pulled with PullUpdated (`pull -a` prints
+// one for the repository).
+func PullStatus(progress io.Writer, ref string, updated bool) {
+	if named, err := reference.ParseNormalizedNamed(ref); err == nil {
+		if !reference.IsNameOnly(named) {
+			ref = reference.FamiliarString(named)
+		} else {
+			ref = reference.FamiliarName(named)
+		}
+	}
+	if updated {
+		fmt.Fprintf(progress, "Status: Downloaded newer image for %s\n", ref)
+	} else {
+		fmt.Fprintf(progress, "Status: Image is up to date for %s\n", ref)
+	}
+}
+
+// PullUpdated is Pull without the final "Status:" line; it also reports
+// whether the name now names another image than before the pull (Docker's
+// "Downloaded newer image" rather than "Image is up to date"). A
+// single-platform image whose config does not match an explicit platform
+// is kept, with Docker's warning on progress.
+func (im *Images) PullUpdated(ctx context.Context, ref, platform string, insecure bool, progress io.Writer) (image.Record, bool, error) {
 	named, err := image.ParseReference(ref)
 	if err != nil {
-		return image.Record{}, err
+		return image.Record{}, false, err
 	}
 	if IsBuiltin(named) {
-		return im.Builtin(ctx)
+		rec, err := im.Builtin(ctx)
+		return rec, err == nil, err
 	}
 	popts := image.PullOptions{Insecure: insecure || im.insecureHost(reference.Domain(named)), Progress: progress}
 	if platform != "" {
 		p, err := parsePlatform(platform)
 		if err != nil {
-			return image.Record{}, err
+			return image.Record{}, false, err
 		}
 		popts.Platform = &p
 	}
+	var before digest.Digest // what the name named before
+	if err := im.DB.View(ctx, func(tx *state.Tx) error {
+		if old, err := image.Get(tx, named.String()); err == nil {
+			before = old.Config
+		}
+		return nil
+	}); err != nil {
+		return image.Record{}, false, err
+	}
+	popts.Known = func(id digest.Digest) bool { return im.registered(ctx, id) }
 	defer probe.Trace("pull")()
 	sink := im.Layers.NewSink(ctx)
 	defer sink.Close()
@@ -83,41 +128,59 @@ func (im *Images) Pull(ctx context.Context, ref, platform string, insecure bool,
 		}
 	}
 	if err == nil {
-		if err = im.Register(ctx, rec); err != nil {
+		if rec, err = im.register(ctx, rec, sink.Sizes()); err != nil {
 			err = fmt.Errorf("pulling %s: %w", reference.FamiliarString(named), err)
 		}
 	}
 	if err != nil {
 		sink.Abort()
 		if ctx.Err() != nil {
-			return image.Record{}, ctx.Err()
+			return image.Record{}, false, ctx.Err()
 		}
 		mu.Lock()
 		defer mu.Unlock()
 		if rerr := im.removeUnusedBlobs(ctx, added); rerr != nil {
 			err = fmt.Errorf("%w (and removing its blobs: %v)", err, rerr)
 		}
-		return image.Record{}, err
+		return image.Record{}, false, err
 	}
-	if progress != nil {
-		fmt.Fprintf(progress, "Status: Downloaded newer image for %s\n", reference.FamiliarString(named))
+	if popts.Platform != nil && rec.Index == nil && progress != nil {
+		im.warnPlatform(rec, named, *popts.Platform, progress)
 	}
-	return rec, nil
+	return rec, before != rec.Config, nil
 }
 
-// parsePlatform parses "os/arch[/variant]"; anything else gives
-// errdefs.ErrInvalidArgument.
-func parsePlatform(s string) (ocispec.Platform, error) {
-	parts := strings.Split(s, "/")
-	if len(parts) < 2 || len(parts) > 3 || parts[0] == "" || parts[1] == "" {
-		return ocispec.Platform{}, fmt.Errorf("invalid platform %q (want os/arch[/variant]): %w", s, errdefs.ErrInvalidArgument)
+// warnPlatform prints Docker's warning when the single-platform image rec
+// is not for the platform the user asked for (Docker keeps such an image,
+// for compatibility, and warns).
+func (im *Images) warnPlatform(rec image.Record, named reference.Named, want ocispec.Platform, progress io.Writer) {
+	cfg, _, err := im.Manifest(rec)
+	if err != nil {
+		return
 	}
-	p := ocispec.Platform{OS: parts[0], Architecture: parts[1]}
-	if len(parts) == 3 {
-		p.Variant = parts[2]
+	got := ocispec.Platform{OS: cfg.OS, Architecture: cfg.Architecture, Variant: cfg.Variant}
+	if got.OS == want.OS && got.Architecture == want.Architecture && (want.Variant == "" || got.Variant == "" || got.Variant == want.Variant) {
+		return
 	}
-	return p, nil
+	fmt.Fprintf(progress, "WARNING: image with reference %s was found but its platform (%s) does not match the specified platform (%s)\n",
+		reference.FamiliarString(named), image.FormatPlatform(got), image.FormatPlatform(want))
 }
+
+// registered reports whether an image with ID id is registered.
+func (im *Images) registered(ctx context.Context, id digest.Digest) bool {
+	found := false
+	_ = im.DB.View(ctx, func(tx *state.Tx) error {
+		all, err := image.List(tx)
+		for _, r := range all {
+			found = found || r.Config == id
+		}
+		return err
+	})
+	return found
+}
+
+// parsePlatform is image.ParsePlatform.
+func parsePlatform(s string) (ocispec.Platform, error) { return image.ParsePlatform(s) }
 
 // v1Platform parses "os/arch[/variant]" ("": nil) as parsePlatform.
 func v1Platform(s string) (*v1.Platform, error) {

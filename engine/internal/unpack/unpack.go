@@ -14,10 +14,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/berthproject/berth/archive"
 	"github.com/berthproject/berth/engine/internal/probe"
@@ -61,35 +63,81 @@ func ChainIDs(diffIDs []digest.Digest) []digest.Digest {
 // reused. A layer whose content does not hash to its diff ID gives
 // errdefs.ErrDataLoss; see archive.Apply for a malformed layer.
 func (u *Unpacker) Unpack(ctx context.Context, cfg ocispec.Image, layers []ocispec.Descriptor) (string, error) {
-	return u.unpackLayers(ctx, layers, cfg.RootFS.DiffIDs, nil, nil)
+	top, _, err := u.UnpackSized(ctx, cfg, layers)
+	return top, err
+}
+
+// UnpackSized is Unpack that also returns the uncompressed size in bytes
+// (the length of the layer's tar stream, which its diff ID fixes) of each
+// layer this call applied, keyed by diff ID. Layers already unpacked are
+// not measured: the caller recorded their sizes when they were applied
+// (or measures them with UncompressedSize).
+func (u *Unpacker) UnpackSized(ctx context.Context, cfg ocispec.Image, layers []ocispec.Descriptor) (string, map[digest.Digest]int64, error) {
+	sizes := map[digest.Digest]int64{}
+	top, err := u.unpackLayers(ctx, layers, cfg.RootFS.DiffIDs, nil, func(l layerEvent) {
+		if l.applied {
+			sizes[l.diffID] = l.size
+		}
+	})
+	return top, sizes, err
+}
+
+// UncompressedSize reads the layer blob desc (gzip, zstd or plain tar)
+// from the content store and returns the length in bytes of its
+// uncompressed stream. It costs a full decompression; a missing blob
+// gives the content store's errdefs.ErrNotFound.
+func (u *Unpacker) UncompressedSize(desc ocispec.Descriptor) (int64, error) {
+	f, err := u.Content.Open(desc.Digest)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	r, err := decompress(bufio.NewReaderSize(f, 1<<16))
+	if err != nil {
+		return 0, err
+	}
+	defer r.Close()
+	return io.Copy(io.Discard, r)
+}
+
+// layerEvent tells unpackLayers' caller about one layer, in layer order:
+// applied (with its uncompressed size) when this call unpacked it, or
+// found already unpacked.
+type layerEvent struct {
+	desc    ocispec.Descriptor
+	diffID  digest.Digest
+	name    string // the snapshot: the chain ID
+	applied bool   // unpacked by this call (size is then set)
+	made    bool   // this call committed the snapshot (another may have won)
+	size    int64
 }
 
 // unpackLayers makes layers (with their diffIDs) committed snapshots,
 // base first, and returns the top chain ID. Before applying a layer it
 // calls ready (when set), which returns once the blob is in the store;
-// committed (when set) learns each snapshot this call committed.
-func (u *Unpacker) unpackLayers(ctx context.Context, layers []ocispec.Descriptor, diffIDs []digest.Digest, ready func(digest.Digest) error, committed func(name string)) (string, error) {
+// done (when set) learns about every layer, in order, once it is a
+// committed snapshot.
+func (u *Unpacker) unpackLayers(ctx context.Context, layers []ocispec.Descriptor, diffIDs []digest.Digest, ready func(digest.Digest) error, done func(layerEvent)) (string, error) {
 	chains := ChainIDs(diffIDs)
 	parent := ""
 	for i, l := range layers {
-		name := chains[i].String()
-		if _, err := u.Snaps.Stat(ctx, name); err == nil {
-			parent = name
-			continue
-		}
-		if ready != nil {
-			if err := ready(l.Digest); err != nil {
-				return "", err
+		ev := layerEvent{desc: l, diffID: diffIDs[i], name: chains[i].String()}
+		if _, err := u.Snaps.Stat(ctx, ev.name); err != nil {
+			if ready != nil {
+				if err := ready(l.Digest); err != nil {
+					return "", err
+				}
 			}
+			made, size, err := u.applyLayer(ctx, l, diffIDs[i], ev.name, parent)
+			if err != nil {
+				return "", fmt.Errorf("unpacking layer %s: %w", l.Digest.Encoded()[:12], err)
+			}
+			ev.applied, ev.made, ev.size = true, made, size
 		}
-		made, err := u.applyLayer(ctx, l, diffIDs[i], name, parent)
-		if err != nil {
-			return "", fmt.Errorf("unpacking layer %s: %w", l.Digest.Encoded()[:12], err)
+		if done != nil {
+			done(ev)
 		}
-		if made && committed != nil {
-			committed(name)
-		}
-		parent = name
+		parent = ev.name
 	}
 	return parent, nil
 }
@@ -129,13 +177,15 @@ type Sink struct {
 	done    chan struct{} // closed when the goroutine has finished
 	err     error         // its result, once done is closed
 	created []string      // snapshots it committed, oldest first
+	sizes   map[digest.Digest]int64
+	onDone  func(digest.Digest) // Manifest's unpacked; nil: none
 }
 
 // NewSink returns a Sink for one pull. Its unpack runs under ctx; call
 // Close when the pull is over (Wait or Abort first).
 func (u *Unpacker) NewSink(ctx context.Context) *Sink {
 	ctx, cancel := context.WithCancel(ctx)
-	return &Sink{u: u, ctx: ctx, cancel: cancel, ready: map[digest.Digest]chan struct{}{}, done: make(chan struct{})}
+	return &Sink{u: u, ctx: ctx, cancel: cancel, ready: map[digest.Digest]chan struct{}{}, done: make(chan struct{}), sizes: map[digest.Digest]int64{}}
 }
 
 // readyChan returns the channel of blob d; s.mu must be held.
@@ -149,8 +199,10 @@ func (s *Sink) readyChan(d digest.Digest) chan struct{} {
 }
 
 // Manifest checks the config's diff IDs against the manifest's layers and
-// starts unpacking; see image.LayerSink.
-func (s *Sink) Manifest(m ocispec.Manifest, config []byte) error {
+// starts unpacking; see image.LayerSink. unpacked (when set) is called
+// with each layer's blob digest, in layer order, once it is a committed
+// snapshot.
+func (s *Sink) Manifest(m ocispec.Manifest, config []byte, unpacked func(digest.Digest)) error {
 	var cfg ocispec.Image
 	if err := json.Unmarshal(config, &cfg); err != nil {
 		return fmt.Errorf("image config %s: %v: %w", m.Config.Digest, err, errdefs.ErrDataLoss)
@@ -170,6 +222,7 @@ func (s *Sink) Manifest(m ocispec.Manifest, config []byte) error {
 		return fmt.Errorf("pull unpacker: manifest given twice: %w", errdefs.ErrFailedPrecondition)
 	}
 	s.started = true
+	s.onDone = unpacked
 	for _, l := range m.Layers {
 		s.readyChan(l.Digest)
 	}
@@ -209,12 +262,28 @@ func (s *Sink) unpackAll(layers []ocispec.Descriptor, diffIDs []digest.Digest) e
 			return s.ctx.Err()
 		}
 	}
-	_, err := s.u.unpackLayers(s.ctx, layers, diffIDs, ready, func(name string) {
+	_, err := s.u.unpackLayers(s.ctx, layers, diffIDs, ready, func(ev layerEvent) {
 		s.mu.Lock()
-		s.created = append(s.created, name)
+		if ev.made {
+			s.created = append(s.created, ev.name)
+		}
+		if ev.applied {
+			s.sizes[ev.diffID] = ev.size
+		}
 		s.mu.Unlock()
+		if s.onDone != nil {
+			s.onDone(ev.desc.Digest)
+		}
 	})
 	return err
+}
+
+// Sizes returns the uncompressed size in bytes of each layer the sink
+// unpacked, keyed by diff ID (see UnpackSized); call it after Wait.
+func (s *Sink) Sizes() map[digest.Digest]int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return maps.Clone(s.sizes)
 }
 
 // Wait waits for the unpack to finish and returns its error; nil if
@@ -255,15 +324,16 @@ func (s *Sink) Abort() {
 }
 
 // applyLayer unpacks one layer blob into a new snapshot committed as name
-// and reports whether it was this call that committed it. The uncompressed
-// stream must hash to diffID. A concurrent unpack of the same layer by
-// another process is fine: the first commit wins.
-func (u *Unpacker) applyLayer(ctx context.Context, desc ocispec.Descriptor, diffID digest.Digest, name, parent string) (committed bool, err error) {
+// and reports whether it was this call that committed it, and the
+// uncompressed stream's length in bytes. The uncompressed stream must hash
+// to diffID. A concurrent unpack of the same layer by another process is
+// fine: the first commit wins.
+func (u *Unpacker) applyLayer(ctx context.Context, desc ocispec.Descriptor, diffID digest.Digest, name, parent string) (committed bool, size int64, err error) {
 	defer probe.Trace("unpack layer " + desc.Digest.Encoded()[:12])()
 	key := fmt.Sprintf("extract-%s-%s", strings.ToLower(rand.Text()[:12]), name)
 	mounts, err := u.Snaps.Prepare(ctx, key, parent)
 	if err != nil {
-		return false, err
+		return false, 0, err
 	}
 	defer func() {
 		if err != nil {
@@ -272,27 +342,27 @@ func (u *Unpacker) applyLayer(ctx context.Context, desc ocispec.Descriptor, diff
 	}()
 	target, err := os.MkdirTemp(u.Scratch, "apply-")
 	if err != nil {
-		return false, err
+		return false, 0, err
 	}
 	defer os.Remove(target)
 	if err := mountVolatile(mounts, target); err != nil {
-		return false, err
+		return false, 0, err
 	}
-	applyErr := u.applyBlob(ctx, desc, diffID, target)
+	size, applyErr := u.applyBlob(ctx, desc, diffID, target)
 	if err := mount.Unmount(target); err != nil && applyErr == nil {
 		applyErr = err
 	}
 	if applyErr != nil {
-		return false, applyErr
+		return false, 0, applyErr
 	}
 	if err := u.Snaps.Commit(ctx, name, key); err != nil {
 		if errdefs.IsAlreadyExists(err) {
 			u.Snaps.Remove(ctx, key)
-			return false, nil
+			return false, size, nil
 		}
-		return false, err
+		return false, 0, err
 	}
-	return true, nil
+	return true, size, nil
 }
 
 // mountVolatile mounts an extract snapshot. An overlay mount gets the
@@ -320,32 +390,46 @@ func mountVolatile(mounts []mount.Mount, target string) error {
 }
 
 // applyBlob applies the layer blob desc to the mounted directory target,
-// checking that its uncompressed stream hashes to diffID.
-func (u *Unpacker) applyBlob(ctx context.Context, desc ocispec.Descriptor, diffID digest.Digest, target string) error {
+// checking that its uncompressed stream hashes to diffID, and returns the
+// stream's length in bytes.
+func (u *Unpacker) applyBlob(ctx context.Context, desc ocispec.Descriptor, diffID digest.Digest, target string) (int64, error) {
 	f, err := u.Content.Open(desc.Digest)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer f.Close()
 	r, err := decompress(bufio.NewReaderSize(f, 1<<16))
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer r.Close()
 	h := diffID.Algorithm().Hash()
-	ar := newHashAhead(r, h)
+	cr := &countingReader{r: r}
+	ar := newHashAhead(cr, h)
 	defer ar.Close()
 	if _, err := archive.Apply(ctx, target, ar); err != nil {
-		return err
+		return 0, err
 	}
 	// Hash what follows the tar's end-of-archive marker too: the diff ID
 	// covers the whole stream.
 	if _, err := io.Copy(io.Discard, ar); err != nil {
-		return err
+		return 0, err
 	}
-	ar.Close()
+	ar.Close() // the read-ahead has stopped: cr.n is final
 	if got := digest.NewDigest(diffID.Algorithm(), h); got != diffID {
-		return fmt.Errorf("layer content hashes to %s, the image config says %s: %w", got, diffID, errdefs.ErrDataLoss)
+		return 0, fmt.Errorf("layer content hashes to %s, the image config says %s: %w", got, diffID, errdefs.ErrDataLoss)
 	}
-	return nil
+	return cr.n.Load(), nil
+}
+
+// countingReader counts the bytes read through it.
+type countingReader struct {
+	r io.Reader
+	n atomic.Int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
 }

@@ -165,10 +165,11 @@ func TestSink(t *testing.T) {
 		t.Fatalf("Wait before Manifest: %v", err)
 	}
 	m, cfg := manifest(t, layers, diffIDs)
-	if err := s.Manifest(m, cfg); err != nil {
+	var unpacked []digest.Digest // only the sink's goroutine appends
+	if err := s.Manifest(m, cfg, func(d digest.Digest) { unpacked = append(unpacked, d) }); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Manifest(m, cfg); !errdefs.IsFailedPrecondition(err) {
+	if err := s.Manifest(m, cfg, nil); !errdefs.IsFailedPrecondition(err) {
 		t.Fatalf("second Manifest: %v, want FailedPrecondition", err)
 	}
 	s.LayerReady(l2.Digest)
@@ -181,6 +182,20 @@ func TestSink(t *testing.T) {
 	if got, want := names(t, u.Snaps), sorted(chains...); !slices.Equal(got, want) {
 		t.Fatalf("snapshots %v, want %v", got, want)
 	}
+	if !slices.Equal(unpacked, []digest.Digest{l1.Digest, l2.Digest}) {
+		t.Fatalf("unpacked in order %v, want %v", unpacked, []digest.Digest{l1.Digest, l2.Digest})
+	}
+	// Sizes are the uncompressed tar streams', whatever the compression.
+	sizes := s.Sizes()
+	for i, l := range layers {
+		want, err := u.UncompressedSize(l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want <= l.Size || sizes[diffIDs[i]] != want {
+			t.Fatalf("layer %d: sink measured %d, UncompressedSize %d, compressed %d", i, sizes[diffIDs[i]], want, l.Size)
+		}
+	}
 	s.Abort()
 	if got := names(t, u.Snaps); len(got) != 0 {
 		t.Fatalf("after Abort: snapshots %v", got)
@@ -189,10 +204,10 @@ func TestSink(t *testing.T) {
 	s = u.NewSink(ctx)
 	defer s.Close()
 	m, cfg = manifest(t, layers, diffIDs[:1])
-	if err := s.Manifest(m, cfg); !errdefs.IsDataLoss(err) {
+	if err := s.Manifest(m, cfg, nil); !errdefs.IsDataLoss(err) {
 		t.Fatalf("Manifest with too few diff IDs: %v, want DataLoss", err)
 	}
-	if err := s.Manifest(m, []byte("{")); !errdefs.IsDataLoss(err) {
+	if err := s.Manifest(m, []byte("{"), nil); !errdefs.IsDataLoss(err) {
 		t.Fatalf("Manifest with a malformed config: %v, want DataLoss", err)
 	}
 
@@ -200,7 +215,7 @@ func TestSink(t *testing.T) {
 	s = u.NewSink(ctx)
 	defer s.Close()
 	m, cfg = manifest(t, layers, diffIDs)
-	if err := s.Manifest(m, cfg); err != nil {
+	if err := s.Manifest(m, cfg, nil); err != nil {
 		t.Fatal(err)
 	}
 	s.LayerReady(l1.Digest)

@@ -3,7 +3,7 @@
 // bind mounts of volumes in package volume's store, creating missing ones,
 // finds which containers use a volume, removes a container's anonymous
 // volumes (`rm -v`, `run --rm`) and prunes. It does not import package
-// engine: the engine hands it a Manager.
+// engine: the engine opens a Manager (Open) on its root and database.
 package volumes
 
 import (

@@ -1,11 +1,16 @@
 package images
 
 import (
+	"bytes"
+	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -13,6 +18,7 @@ import (
 	"github.com/berthproject/berth/cmd/berth/internal/cli"
 	"github.com/berthproject/berth/cmd/berth/internal/cli/output"
 	"github.com/berthproject/berth/engine"
+	"github.com/distribution/reference"
 	"github.com/docker/go-units"
 	"github.com/spf13/cobra"
 )
@@ -125,7 +131,11 @@ func newImageInspectCmd(g *cli.Globals) *cobra.Command {
 					failed = append(failed, err)
 					continue
 				}
-				objs = append(objs, resp)
+				obj, err := inspectJSON(resp)
+				if err != nil {
+					return err
+				}
+				objs = append(objs, obj)
 			}
 			if err := output.PrintInspect(cmd.OutOrStdout(), format, objs); err != nil {
 				return err
@@ -141,6 +151,53 @@ func newImageInspectCmd(g *cli.Globals) *cobra.Command {
 	}
 	cmd.Flags().StringVarP(&format, "format", "f", "", "Format output using a custom template: 'json' or a Go template")
 	return cmd
+}
+
+// inspectOrder is the key order of Docker's image inspect object; keys
+// not listed follow in the order they come.
+var inspectOrder = []string{"Id", "RepoTags", "RepoDigests", "Parent", "Comment", "Created", "DockerVersion", "Author", "Config",
+	"Architecture", "Variant", "Os", "OsVersion", "Size", "GraphDriver", "RootFS", "Metadata", "Descriptor", "Manifests"}
+
+// inspectJSON renders resp as Docker's image inspect object: Parent,
+// Comment and Author always present (empty strings), in Docker's order.
+func inspectJSON(resp any) (json.RawMessage, error) {
+	data, err := json.Marshal(resp)
+	if err != nil {
+		return nil, err
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(data, &fields); err != nil {
+		return nil, err
+	}
+	for _, k := range []string{"Parent", "Comment", "Author"} {
+		if _, ok := fields[k]; !ok {
+			fields[k] = json.RawMessage(`""`)
+		}
+	}
+	keys := slices.Collect(maps.Keys(fields))
+	slices.SortStableFunc(keys, func(a, b string) int {
+		ia, ib := slices.Index(inspectOrder, a), slices.Index(inspectOrder, b)
+		if ia < 0 {
+			ia = len(inspectOrder)
+		}
+		if ib < 0 {
+			ib = len(inspectOrder)
+		}
+		return cmp.Or(ia-ib, strings.Compare(a, b))
+	})
+	var buf bytes.Buffer
+	buf.WriteByte('{')
+	for i, k := range keys {
+		if i > 0 {
+			buf.WriteByte(',')
+		}
+		kj, _ := json.Marshal(k)
+		buf.Write(kj)
+		buf.WriteByte(':')
+		buf.Write(fields[k])
+	}
+	buf.WriteByte('}')
+	return buf.Bytes(), nil
 }
 
 // NewHistoryCmd is `berth history`: show the history of an image.
@@ -159,8 +216,11 @@ func NewHistoryCmd(g *cli.Globals) *cobra.Command {
 			if quiet {
 				format = "{{.ID}}"
 			}
-			f, err := output.NewRows(cmd.OutOrStdout(), format,
-				"{{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}",
+			def := "{{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}"
+			if !human {
+				def = "{{.ID}}\t{{.CreatedAt}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}"
+			}
+			f, err := output.NewRows(cmd.OutOrStdout(), format, def,
 				map[string]string{"ID": "IMAGE", "CreatedSince": "CREATED", "CreatedAt": "CREATED AT", "CreatedBy": "CREATED BY", "Size": "SIZE", "Comment": "COMMENT"})
 			if err != nil {
 				return err
@@ -404,23 +464,39 @@ func newSystemDfCmd(g *cli.Globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if verbose && (format == "" || format == "table") {
+				imgs, err := e.Images(cmd.Context())
+				if err != nil {
+					return err
+				}
+				return printDfVerbose(cmd.OutOrStdout(), du, imgs)
+			}
 			f, err := output.NewRows(cmd.OutOrStdout(), format,
 				"{{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}",
 				map[string]string{"Type": "TYPE", "TotalCount": "TOTAL", "Active": "ACTIVE", "Size": "SIZE", "Reclaimable": "RECLAIMABLE"})
 			if err != nil {
 				return err
 			}
-			size := func(n int64) string { return units.HumanSizeWithPrecision(float64(n), 3) }
 			pct := func(part, whole int64) string {
 				if whole == 0 {
-					return size(part) + " (0%)"
+					return humanSize(part)
 				}
-				return fmt.Sprintf("%s (%d%%)", size(part), part*100/whole)
+				return fmt.Sprintf("%s (%d%%)", humanSize(part), part*100/whole)
+			}
+			var volSize, volFree int64
+			volActive := 0
+			for _, v := range du.Volumes {
+				volSize += v.Size
+				if v.Links > 0 {
+					volActive++
+				} else {
+					volFree += v.Size
+				}
 			}
 			rows := []map[string]string{
-				{"Type": "Images", "TotalCount": strconv.Itoa(du.Images), "Active": strconv.Itoa(du.ActiveImages), "Size": size(du.ImagesSize), "Reclaimable": pct(du.ImagesReclaimable, du.ImagesSize)},
-				{"Type": "Containers", "TotalCount": strconv.Itoa(du.Containers), "Active": strconv.Itoa(du.ActiveContainers), "Size": size(du.ContainersSize), "Reclaimable": pct(du.ContainersFree, du.ContainersSize)},
-				{"Type": "Local Volumes", "TotalCount": "0", "Active": "0", "Size": "0B", "Reclaimable": "0B"},
+				{"Type": "Images", "TotalCount": strconv.Itoa(du.Images), "Active": strconv.Itoa(du.ActiveImages), "Size": humanSize(du.ImagesSize), "Reclaimable": pct(du.ImagesReclaimable, du.ImagesSize)},
+				{"Type": "Containers", "TotalCount": strconv.Itoa(du.Containers), "Active": strconv.Itoa(du.ActiveContainers), "Size": humanSize(du.ContainersSize), "Reclaimable": pct(du.ContainersFree, du.ContainersSize)},
+				{"Type": "Local Volumes", "TotalCount": strconv.Itoa(len(du.Volumes)), "Active": strconv.Itoa(volActive), "Size": humanSize(volSize), "Reclaimable": pct(volFree, volSize)},
 				{"Type": "Build Cache", "TotalCount": "0", "Active": "0", "Size": "0B", "Reclaimable": "0B"},
 			}
 			for _, r := range rows {
@@ -432,6 +508,85 @@ func newSystemDfCmd(g *cli.Globals) *cobra.Command {
 		}),
 	}
 	cmd.Flags().StringVar(&format, "format", "", "Format output using a custom template: 'table', 'table TEMPLATE', 'json', or a Go template")
-	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "Show detailed information on space usage (not yet more detailed)")
+	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "Show detailed information on space usage")
 	return cmd
+}
+
+func humanSize(n int64) string { return units.HumanSizeWithPrecision(float64(n), 3) }
+
+// printDfVerbose prints `system df -v`: Docker's four tables (images,
+// containers, volumes, build cache), each under its title.
+func printDfVerbose(out io.Writer, du engine.DiskUsage, imgs []engine.Image) error {
+	section := func(title, def string, headers map[string]string, rows []map[string]string) error {
+		fmt.Fprint(out, title)
+		f, err := output.NewRows(out, "table", def, headers)
+		if err != nil {
+			return err
+		}
+		for _, r := range rows {
+			if err := f.Row(r); err != nil {
+				return err
+			}
+		}
+		return f.Flush()
+	}
+	var rows []map[string]string
+	for _, u := range du.ImageUsage {
+		repo, tag := "<none>", "<none>"
+		if tags, _ := engine.ImageNames(imgs, u.Image.Record.Config); len(tags) > 0 {
+			if named, err := reference.ParseNormalizedNamed(tags[0]); err == nil {
+				if nt, ok := named.(reference.NamedTagged); ok {
+					repo, tag = reference.FamiliarName(named), nt.Tag()
+				}
+			}
+		}
+		rows = append(rows, map[string]string{"Repository": repo, "Tag": tag, "ID": u.Image.Record.Config.Encoded()[:12],
+			"CreatedSince": output.Ago(createdTime(u.Image)), "Size": humanSize(u.Size), "SharedSize": humanSize(u.SharedSize),
+			"UniqueSize": humanSize(u.UniqueSize), "Containers": strconv.Itoa(u.Containers)})
+	}
+	if err := section("Images space usage:\n\n", "{{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}\t{{.SharedSize}}\t{{.UniqueSize}}\t{{.Containers}}",
+		map[string]string{"Repository": "REPOSITORY", "Tag": "TAG", "ID": "IMAGE ID", "CreatedSince": "CREATED", "Size": "SIZE", "SharedSize": "SHARED SIZE", "UniqueSize": "UNIQUE SIZE", "Containers": "CONTAINERS"}, rows); err != nil {
+		return err
+	}
+	rows = nil
+	for _, u := range du.ContainerUsage {
+		c := u.Container
+		command := strconv.Quote(output.Ellipsis(strings.Join(append([]string{c.Path}, c.Args...), " "), 20))
+		vols := 0
+		for _, m := range c.Run.Mounts {
+			if m.Type == "volume" {
+				vols++
+			}
+		}
+		rows = append(rows, map[string]string{"ID": c.ID[:12], "Image": c.Image, "Command": command, "LocalVolumes": strconv.Itoa(vols),
+			"Size": humanSize(u.Size), "RunningFor": output.Ago(c.Created), "Status": dfStatus(c), "Names": c.Name})
+	}
+	if err := section("\nContainers space usage:\n\n", "{{.ID}}\t{{.Image}}\t{{.Command}}\t{{.LocalVolumes}}\t{{.Size}}\t{{.RunningFor}}\t{{.Status}}\t{{.Names}}",
+		map[string]string{"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "LocalVolumes": "LOCAL VOLUMES", "Size": "SIZE", "RunningFor": "CREATED", "Status": "STATUS", "Names": "NAMES"}, rows); err != nil {
+		return err
+	}
+	rows = nil
+	for _, v := range du.Volumes {
+		rows = append(rows, map[string]string{"Name": v.Name, "Links": strconv.Itoa(v.Links), "Size": humanSize(v.Size)})
+	}
+	if err := section("\nLocal Volumes space usage:\n\n", "{{.Name}}\t{{.Links}}\t{{.Size}}",
+		map[string]string{"Name": "VOLUME NAME", "Links": "LINKS", "Size": "SIZE"}, rows); err != nil {
+		return err
+	}
+	return section("\nBuild cache usage: 0B\n\n", "{{.ID}}\t{{.CacheType}}\t{{.Size}}\t{{.CreatedSince}}\t{{.LastUsedSince}}\t{{.UsageCount}}\t{{.Shared}}",
+		map[string]string{"ID": "CACHE ID", "CacheType": "CACHE TYPE", "Size": "SIZE", "CreatedSince": "CREATED", "LastUsedSince": "LAST USED", "UsageCount": "USAGE", "Shared": "SHARED"}, nil)
+}
+
+// dfStatus is the STATUS column of `system df -v` (as `ps` shows it).
+func dfStatus(c engine.Container) string {
+	switch s := c.State; s.Status {
+	case engine.StatusRunning:
+		if s.Paused {
+			return "Up " + units.HumanDuration(time.Since(s.StartedAt)) + " (Paused)"
+		}
+		return "Up " + units.HumanDuration(time.Since(s.StartedAt))
+	case engine.StatusExited:
+		return fmt.Sprintf("Exited (%d) %s", s.ExitCode, output.Ago(s.FinishedAt))
+	}
+	return "Created"
 }

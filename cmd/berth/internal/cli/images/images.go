@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"path"
+	"slices"
 	"strings"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/berthproject/berth/image"
 	"github.com/distribution/reference"
 	"github.com/docker/go-units"
+	digest "github.com/opencontainers/go-digest"
 	"github.com/spf13/cobra"
 )
 
@@ -43,6 +45,9 @@ func NewPullCmd(g *cli.Globals) *cobra.Command {
 				named, _ := reference.ParseNormalizedNamed(args[0])
 				fmt.Fprintln(cmd.OutOrStdout(), named.Name())
 				return nil
+			}
+			if named, err := reference.ParseNormalizedNamed(args[0]); err == nil && reference.IsNameOnly(named) && !quiet {
+				fmt.Fprintln(cmd.OutOrStdout(), "Using default tag: latest")
 			}
 			rec, err := e.Pull(cmd.Context(), args[0], opts)
 			if err != nil {
@@ -117,46 +122,123 @@ func printImages(out io.Writer, imgs []engine.Image, args []string, o imageListO
 	if err != nil {
 		return err
 	}
-	seen := map[string]bool{}
+	if err := checkFields(format, imageHeaders, "*formatter.ImageContext"); err != nil {
+		return err
+	}
+	seen := map[digest.Digest]bool{}
 	for _, img := range imgs {
-		repo, tag := "<none>", "<none>"
-		if !engine.IsDangling(img.Record) {
-			named, err := reference.ParseNormalizedNamed(img.Record.Name)
-			if err != nil {
-				continue
-			}
-			repo, tag = image.RepositoryTag(named)
-		}
-		if len(args) == 1 && !matchesRepo(args[0], repo, tag) {
+		id := img.Record.Config
+		if seen[id] {
 			continue
 		}
-		if !match(img, repo, tag) {
-			continue
-		}
-		id := img.Record.Config.String()
+		seen[id] = true
+		shownID := id.String()
 		if !o.noTrunc {
-			id = img.Record.Config.Encoded()[:12]
-		}
-		if o.quiet {
-			if seen[id] {
-				continue
-			}
-			seen[id] = true
-		}
-		dg := "<none>"
-		if img.Record.RepoDigest != "" {
-			dg = img.Record.RepoDigest.String()
+			shownID = id.Encoded()[:12]
 		}
 		size := units.HumanSizeWithPrecision(float64(img.Size), 3)
-		if err := f.Row(map[string]string{
-			"ID": id, "Repository": repo, "Tag": tag, "Digest": dg,
-			"CreatedSince": output.Ago(createdTime(img)), "CreatedAt": createdTime(img).Format("2006-01-02 15:04:05 -0700 MST"),
-			"Size": size, "VirtualSize": size, "Containers": "N/A", "SharedSize": "N/A", "UniqueSize": "N/A",
-		}); err != nil {
-			return err
+		for _, r := range imageRows(imgs, img, o.digests) {
+			if len(args) == 1 && !matchesRepo(args[0], r.repo, r.tag) {
+				continue
+			}
+			if !match(img, r.repo, r.tag) {
+				continue
+			}
+			if err := f.Row(map[string]string{
+				"ID": shownID, "Repository": r.repo, "Tag": r.tag, "Digest": r.digest,
+				"CreatedSince": output.Ago(createdTime(img)), "CreatedAt": createdTime(img).Format("2006-01-02 15:04:05 -0700 MST"),
+				"Size": size, "VirtualSize": size, "Containers": "N/A", "SharedSize": "N/A", "UniqueSize": "N/A",
+			}); err != nil {
+				return err
+			}
 		}
 	}
 	return f.Flush()
+}
+
+// imageRow is one row of `images`: an image under one repository.
+type imageRow struct{ repo, tag, digest string }
+
+// imageRows are the rows of image img as the docker CLI makes them from
+// RepoTags and RepoDigests: one per tag, with the repository's digest
+// when digests (one row per digest if it has several); a repository with
+// digests but no tag gets a "<none>" tag row; an image with neither is
+// "<none> <none>". Repositories are sorted.
+func imageRows(imgs []engine.Image, img engine.Image, digests bool) []imageRow {
+	tags, dgs := engine.ImageNames(imgs, img.Record.Config)
+	repoTags, repoDigests := map[string][]string{}, map[string][]string{}
+	var repos []string
+	for _, t := range tags {
+		if named, err := reference.ParseNormalizedNamed(t); err == nil {
+			if nt, ok := named.(reference.NamedTagged); ok {
+				repo := reference.FamiliarName(named)
+				repos = append(repos, repo)
+				repoTags[repo] = append(repoTags[repo], nt.Tag())
+			}
+		}
+	}
+	for _, d := range dgs {
+		if named, err := reference.ParseNormalizedNamed(d); err == nil {
+			if c, ok := named.(reference.Canonical); ok {
+				repo := reference.FamiliarName(named)
+				repos = append(repos, repo)
+				repoDigests[repo] = append(repoDigests[repo], c.Digest().String())
+			}
+		}
+	}
+	if len(repos) == 0 {
+		return []imageRow{{"<none>", "<none>", "<none>"}}
+	}
+	slices.Sort(repos)
+	var rows []imageRow
+	for _, repo := range slices.Compact(repos) {
+		ds := repoDigests[repo]
+		if !digests || len(ds) == 0 {
+			ds = []string{"<none>"}
+		}
+		ts := repoTags[repo]
+		if len(ts) == 0 {
+			ts = []string{"<none>"}
+			if !digests {
+				ds = ds[:1]
+			}
+		}
+		for _, t := range ts {
+			for _, d := range ds {
+				rows = append(rows, imageRow{repo, t, d})
+			}
+		}
+	}
+	return rows
+}
+
+// checkFields refuses a --format template that names a field rows do not
+// have, with Docker's message (Docker's templates run on a struct,
+// where a missing field is an error; rows here are maps). typ names the
+// type in the message as Docker's does.
+func checkFields(format string, fields map[string]string, typ string) error {
+	text := strings.TrimPrefix(format, "table")
+	if format == "json" || strings.TrimSpace(text) == "" {
+		return nil
+	}
+	t, err := output.Parse(strings.NewReplacer(`\t`, "\t", `\n`, "\n").Replace(strings.TrimSpace(text)))
+	if err != nil {
+		return err
+	}
+	row := map[string]string{}
+	for k := range fields {
+		row[k] = ""
+	}
+	if err := t.Option("missingkey=error").Execute(io.Discard, row); err != nil {
+		msg := err.Error()
+		if i := strings.Index(msg, "map has no entry for key "); i >= 0 {
+			key := strings.Trim(msg[i+len("map has no entry for key "):], `"`)
+			msg = msg[:i] + "can't evaluate field " + key + " in type " + typ
+		}
+		msg = strings.Replace(msg, `template: format:`, `template: :`, 1)
+		return fmt.Errorf("%s", strings.Replace(msg, `executing "format"`, `executing ""`, 1))
+	}
+	return nil
 }
 
 // imageFilter builds the predicate for `images --filter`: dangling,

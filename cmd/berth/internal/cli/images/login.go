@@ -2,6 +2,7 @@ package images
 
 import (
 	"bufio"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -78,9 +79,11 @@ func NewLoginCmd(g *cli.Globals) *cobra.Command {
 				return err
 			}
 			if err := engine.SaveCredentials("", server, username, password); err != nil {
-				return fmt.Errorf("saving credentials: %w", err)
+				return fmt.Errorf("Error saving credentials: %w", err)
 			}
-			fmt.Fprintf(os.Stderr, "WARNING! Your credentials are stored unencrypted in '%s'.\n", engine.DockerConfigPath())
+			if storedInPlaintext(engine.DockerConfigPath(), engine.NormalizeServer(server)) {
+				fmt.Fprintf(os.Stderr, "WARNING! Your credentials are stored unencrypted in '%s'.\n", engine.DockerConfigPath())
+			}
 			fmt.Fprintln(cmd.OutOrStdout(), "Login Succeeded")
 			return nil
 		},
@@ -89,6 +92,22 @@ func NewLoginCmd(g *cli.Globals) *cobra.Command {
 	cmd.Flags().StringVarP(&password, "password", "p", "", "Password or Personal Access Token (PAT)")
 	cmd.Flags().BoolVar(&passwordStdin, "password-stdin", false, "Take the Password or Personal Access Token (PAT) from stdin")
 	return cmd
+}
+
+// storedInPlaintext reports whether the config file at path holds key's
+// credential itself (no credential helper took it), which Docker warns
+// about.
+func storedInPlaintext(path, key string) bool {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return false
+	}
+	var cfg struct {
+		Auths map[string]struct {
+			Auth string `json:"auth"`
+		} `json:"auths"`
+	}
+	return json.Unmarshal(data, &cfg) == nil && cfg.Auths[key].Auth != ""
 }
 
 // NewLogoutCmd is `berth logout`: log out from a registry.

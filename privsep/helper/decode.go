@@ -1,15 +1,50 @@
-package privsep
+package helper
 
 import (
+	"bytes"
 	"fmt"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"time"
 
+	"github.com/berthproject/berth/privsep"
 	"github.com/containerd/errdefs"
 	"github.com/distribution/reference"
 )
+
+// Request is one decoded, validated request: Op and a pointer to its
+// argument type (*privsep.CreateArgs for container.create, …).
+type Request struct {
+	Op   privsep.Op
+	Args any
+}
+
+// DecodeRequest parses and checks one request frame body (without its
+// length prefix). Anything but a known op with a well-formed argument that
+// passes Validate gives errdefs.ErrInvalidArgument; nothing is run.
+func DecodeRequest(body []byte, c Confinement) (Request, error) {
+	if len(body) > privsep.MaxRequest {
+		return Request{}, fmt.Errorf("request of %d bytes exceeds %d: %w", len(body), privsep.MaxRequest, errdefs.ErrInvalidArgument)
+	}
+	var w privsep.WireRequest
+	if err := privsep.DecodeStrict(body, &w); err != nil {
+		return Request{}, fmt.Errorf("malformed request: %v: %w", err, errdefs.ErrInvalidArgument)
+	}
+	args, ok := privsep.NewArgs(w.Op)
+	if !ok {
+		return Request{}, fmt.Errorf("unknown request %.64q: %w", w.Op, errdefs.ErrInvalidArgument)
+	}
+	if len(w.Args) > 0 && !bytes.Equal(bytes.TrimSpace(w.Args), []byte("null")) {
+		if err := privsep.DecodeStrict(w.Args, args); err != nil {
+			return Request{}, fmt.Errorf("malformed %s arguments: %v: %w", w.Op, err, errdefs.ErrInvalidArgument)
+		}
+	}
+	if err := Validate(w.Op, args, c); err != nil {
+		return Request{}, err
+	}
+	return Request{Op: w.Op, Args: args}, nil
+}
 
 // Confinement is what the helper confines request paths to: berth's
 // persistent and runtime roots. A bind-mount source inside either must be
@@ -94,6 +129,14 @@ func checkHostPath(what, p string, c Confinement) error {
 	return bad("%s: %s is inside berth's state: only volume data directories may be mounted from there", what, p)
 }
 
+// checkSize accepts a terminal size: height and width 0..65535.
+func checkSize(what string, height, width int) error {
+	if height < 0 || height > 65535 || width < 0 || width > 65535 {
+		return bad("%s: %dx%d out of range", what, height, width)
+	}
+	return nil
+}
+
 // checkLabels bounds a label or option map.
 func checkLabels(what string, m map[string]string) error {
 	if len(m) > 256 {
@@ -107,11 +150,23 @@ func checkLabels(what string, m map[string]string) error {
 	return nil
 }
 
+// checkDriverMaps accepts what a network or volume create names besides
+// its name: the driver (empty or want) and bounded label and option maps.
+func checkDriverMaps(what, driver, want string, labels, options map[string]string) error {
+	if driver != "" && driver != want {
+		return bad("%s: driver %.20q", what, driver)
+	}
+	if err := checkLabels(what+" labels", labels); err != nil {
+		return err
+	}
+	return checkLabels(what+" options", options)
+}
+
 // Validate checks a decoded request's argument (a pointer to op's argument
 // type) against the rules of SPEC.md: IDs are 64 hex digits, names and
 // references well-formed, host paths absolute, clean and confined, numbers
 // in range. A violation gives errdefs.ErrInvalidArgument.
-func Validate(op Op, args any, c Confinement) error {
+func Validate(op privsep.Op, args any, c Confinement) error {
 	if err, ok := validateVerb(op, args); ok {
 		return err
 	}
@@ -119,24 +174,24 @@ func Validate(op Op, args any, c Confinement) error {
 		return err
 	}
 	switch a := args.(type) {
-	case *NoArgs:
+	case *privsep.NoArgs:
 		return nil
-	case *RefArgs:
+	case *privsep.RefArgs:
 		switch op {
-		case OpImageInspect:
+		case privsep.OpImageInspect:
 			return checkImage("image", a.Ref)
-		case OpVolumeGet, OpVolumeSize:
+		case privsep.OpVolumeGet, privsep.OpVolumeSize:
 			if !volumeName.MatchString(a.Ref) {
 				return bad("volume: invalid name %.80q", a.Ref)
 			}
 			return nil
 		}
 		return checkName(string(op), a.Ref)
-	case *IDArgs:
+	case *privsep.IDArgs:
 		return checkID(string(op), a.ID)
-	case *ListArgs:
+	case *privsep.ListArgs:
 		return nil
-	case *StopArgs:
+	case *privsep.StopArgs:
 		if a.Timeout != nil && (*a.Timeout < 0 || *a.Timeout > 101*365*24*time.Hour) {
 			return bad("stop: timeout out of range")
 		}
@@ -144,75 +199,68 @@ func Validate(op Op, args any, c Confinement) error {
 			return bad("stop: invalid signal %.20q", a.Signal)
 		}
 		return checkName("stop", a.Ref)
-	case *KillArgs:
+	case *privsep.KillArgs:
 		if a.Signal < 1 || a.Signal > 64 {
 			return bad("kill: signal %d out of range", a.Signal)
 		}
 		return checkName("kill", a.Ref)
-	case *RemoveArgs:
-		if op == OpImageRemove {
+	case *privsep.RemoveArgs:
+		if op == privsep.OpImageRemove {
+			if a.Volumes {
+				return bad("image.remove: volumes is container.remove's")
+			}
 			return checkImage("image", a.Ref)
 		}
 		return checkName("remove", a.Ref)
-	case *LogsArgs:
+	case *privsep.InspectArgs:
+		return checkName("inspect", a.Ref)
+	case *privsep.LogsArgs:
 		if a.Tail < -1 {
 			return bad("logs: tail %d", a.Tail)
 		}
 		return checkName("logs", a.Ref)
-	case *FollowArgs:
+	case *privsep.FollowArgs:
 		return checkID("follow-log", a.ID)
-	case *ResizeArgs:
-		if a.Height < 0 || a.Height > 65535 || a.Width < 0 || a.Width > 65535 {
-			return bad("resize: %dx%d out of range", a.Height, a.Width)
+	case *privsep.ResizeTTYArgs:
+		if err := checkSize("resize", a.Height, a.Width); err != nil {
+			return err
 		}
-		return checkID("resize", a.ID)
-	case *PullArgs:
+		return checkName("resize", a.Ref)
+	case *privsep.PullArgs:
 		if a.Platform != "" && !platformStr.MatchString(a.Platform) {
 			return bad("pull: invalid platform %.40q", a.Platform)
 		}
 		return checkImage("pull", a.Ref)
-	case *TagArgs:
+	case *privsep.TagArgs:
 		if err := checkImage("tag source", a.Source); err != nil {
 			return err
 		}
 		return checkImage("tag target", a.Target)
-	case *CreateArgs:
+	case *privsep.CreateArgs:
 		return validateCreate(a, c)
-	case *NetworkCreateArgs:
+	case *privsep.NetworkCreateArgs:
 		o := a.Options
 		if err := checkName("network", o.Name); err != nil {
 			return err
 		}
-		if o.Driver != "" && o.Driver != "bridge" {
-			return bad("network: driver %.20q", o.Driver)
-		}
-		if err := checkLabels("network labels", o.Labels); err != nil {
-			return err
-		}
-		return checkLabels("network options", o.Options)
-	case *VolumeCreateArgs:
+		return checkDriverMaps("network", o.Driver, "bridge", o.Labels, o.Options)
+	case *privsep.VolumeCreateArgs:
 		if a.Name != "" && !volumeName.MatchString(a.Name) {
 			return bad("volume: invalid name %.80q", a.Name)
 		}
-		if a.Driver != "" && a.Driver != "local" {
-			return bad("volume: driver %.20q", a.Driver)
-		}
-		if err := checkLabels("volume labels", a.Labels); err != nil {
-			return err
-		}
-		return checkLabels("volume options", a.Options)
-	case *VolumeRemoveArgs:
+		return checkDriverMaps("volume", a.Driver, "local", a.Labels, a.Options)
+	case *privsep.VolumeRemoveArgs:
 		if !volumeName.MatchString(a.Name) {
 			return bad("volume: invalid name %.80q", a.Name)
 		}
 		return nil
-	case *EventAppendArgs:
+	case *privsep.EventAppendArgs:
 		ev := a.Event
 		if !eventTypes[ev.Type] || !eventWord.MatchString(ev.Action) || len(ev.ID) > 512 || ev.TimeNano != 0 {
 			return bad("event: malformed %.20q %.40q", ev.Type, ev.Action)
 		}
 		return checkLabels("event attributes", ev.Attributes)
-	case *EventReadArgs:
+	case *privsep.EventReadArgs:
 		return nil
 	}
 	return bad("no validation rule for %s", op)
@@ -221,7 +269,7 @@ func Validate(op Op, args any, c Confinement) error {
 // validateCreate checks container.create: the name, the image, every
 // host path the container would see, and the runtime fields the engine
 // fills itself (which a request may not set).
-func validateCreate(a *CreateArgs, c Confinement) error {
+func validateCreate(a *privsep.CreateArgs, c Confinement) error {
 	if a.Name != "" && !objectName.MatchString(a.Name) {
 		return bad("Invalid container name (%.80s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", a.Name)
 	}

@@ -1,4 +1,4 @@
-package privsep
+package helper
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 
 	"github.com/berthproject/berth/engine"
 	"github.com/berthproject/berth/events"
+	"github.com/berthproject/berth/privsep"
 	"github.com/berthproject/berth/volume"
 	"github.com/containerd/errdefs"
 	"golang.org/x/sys/unix"
@@ -36,7 +37,7 @@ func pair(t *testing.T) (*net.UnixConn, *net.UnixConn) {
 }
 
 // helper starts a Helper over a fresh engine and returns a client of it.
-func startHelper(t *testing.T) (*Client, *net.UnixConn, string) {
+func startHelper(t *testing.T) (*privsep.Client, *net.UnixConn, string) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root (the engine's roots)")
@@ -67,7 +68,7 @@ func startHelper(t *testing.T) (*Client, *net.UnixConn, string) {
 			t.Error("Serve did not return when the client closed the control socket")
 		}
 	})
-	c, err := NewClient(ctx, cliEnd)
+	c, err := privsep.NewClient(ctx, cliEnd)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,6 +100,15 @@ func TestRoundTrip(t *testing.T) {
 	if _, err := c.Container(t.Context(), "../../etc"); !errdefs.IsInvalidArgument(err) {
 		t.Errorf("traversal ref: %v, want invalid argument", err)
 	}
+	if _, err := c.InspectContainer(t.Context(), "nosuch", true); !errdefs.IsNotFound(err) {
+		t.Errorf("inspect of a missing container: %v, want not found", err)
+	}
+	if err := c.RemoveWithVolumes(t.Context(), "nosuch", true); !errdefs.IsNotFound(err) {
+		t.Errorf("rm -v of a missing container: %v, want not found", err)
+	}
+	if err := c.ResizeTTY(t.Context(), "nosuch", 24, 80); !errdefs.IsNotFound(err) {
+		t.Errorf("resize of a missing container: %v, want not found", err)
+	}
 	if code, ok := c.Host().ExitStatus("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"); ok || code != 0 {
 		t.Errorf("exit status of nothing: %d %v", code, ok)
 	}
@@ -113,7 +123,7 @@ func TestRoundTrip(t *testing.T) {
 
 // rawCall sends body as a call's request frame (bypassing the client's
 // checks) and returns the helper's first reply.
-func rawCall(t *testing.T, ctrl *net.UnixConn, frame []byte) Reply {
+func rawCall(t *testing.T, ctrl *net.UnixConn, frame []byte) privsep.Reply {
 	t.Helper()
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
@@ -126,12 +136,12 @@ func rawCall(t *testing.T, ctrl *net.UnixConn, frame []byte) Reply {
 	f := os.NewFile(uintptr(fds[0]), "call")
 	defer f.Close()
 	f.Write(frame)
-	body, err := readFrame(f, MaxReply)
+	body, err := privsep.ReadFrame(f, privsep.MaxReply)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var r Reply
-	if err := strict(body, &r); err != nil {
+	var r privsep.Reply
+	if err := privsep.DecodeStrict(body, &r); err != nil {
 		t.Fatal(err)
 	}
 	return r
@@ -140,14 +150,14 @@ func rawCall(t *testing.T, ctrl *net.UnixConn, frame []byte) Reply {
 func TestHelperRefusesOnTheWire(t *testing.T) {
 	c, ctrl, _ := startHelper(t)
 	var hdr [4]byte
-	binary.BigEndian.PutUint32(hdr[:], MaxRequest+1)
-	if r := rawCall(t, ctrl, hdr[:]); r.Kind != KindError || r.Category != "invalid-argument" {
+	binary.BigEndian.PutUint32(hdr[:], privsep.MaxRequest+1)
+	if r := rawCall(t, ctrl, hdr[:]); r.Kind != privsep.KindError || r.Category != "invalid-argument" {
 		t.Errorf("oversized frame: %+v", r)
 	}
 	var b []byte
 	body := []byte(`{"op":"host.exec","args":{"cmd":"sh"}}`)
 	b = binary.BigEndian.AppendUint32(b, uint32(len(body)))
-	if r := rawCall(t, ctrl, append(b, body...)); r.Kind != KindError || r.Category != "invalid-argument" {
+	if r := rawCall(t, ctrl, append(b, body...)); r.Kind != privsep.KindError || r.Category != "invalid-argument" {
 		t.Errorf("unknown op: %+v", r)
 	}
 	// Malformed control messages are dropped; the helper keeps serving.
