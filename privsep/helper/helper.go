@@ -103,7 +103,7 @@ type sender struct {
 	mu   sync.Mutex
 	conn *net.UnixConn
 	err  error
-	in   *os.File // the descriptor the request carried (requestInput), else nil
+	in   *os.File // the descriptor the request carried (TakeInput), else nil
 }
 
 func (s *sender) send(r privsep.Reply, fd int) error {

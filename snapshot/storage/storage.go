@@ -61,6 +61,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -71,6 +72,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 	"golang.org/x/sys/unix"
 
+	"github.com/berthproject/berth/internal/flock"
 	"github.com/berthproject/berth/snapshot"
 )
 
@@ -176,7 +178,7 @@ func (s *Store) checkOpen() error {
 // metadata.lock, then on bbolt's own flock. The returned func closes it
 // and drops metadata.lock.
 func (s *Store) openDB(readOnly bool) (*bolt.DB, func(), error) {
-	unlock, err := lockFile(filepath.Join(s.root, lockName), !readOnly, DefaultLockTimeout)
+	unlock, err := lockMetadata(filepath.Join(s.root, lockName), !readOnly, DefaultLockTimeout)
 	if err != nil {
 		return nil, nil, fmt.Errorf("snapshot metadata %s: %w", s.root, err)
 	}
@@ -189,6 +191,24 @@ func (s *Store) openDB(readOnly bool) (*bolt.DB, func(), error) {
 		return nil, nil, fmt.Errorf("open snapshot metadata %s: %w", s.root, err)
 	}
 	return db, func() { db.Close(); unlock() }, nil
+}
+
+// lockMetadata takes metadata.lock (shared or exclusive), waiting up to
+// timeout (then errdefs.ErrUnavailable); the returned func drops it. A
+// lock file that cannot be created (a read-only root) is skipped:
+// bbolt's own flock still serialises.
+func lockMetadata(path string, exclusive bool, timeout time.Duration) (func(), error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	l, err := flock.Acquire(ctx, path, exclusive)
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return func() {}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return l.Unlock, nil
 }
 
 // txn is one write transaction with hooks that run while the lock is
@@ -689,53 +709,6 @@ func (s *Store) Check(ctx context.Context) error {
 		}
 	}
 	return errors.Join(problems...)
-}
-
-// lockFile takes a flock on path (created if missing), shared or
-// exclusive, waiting up to timeout (then errdefs.ErrUnavailable); the
-// returned func drops it. A lock file that cannot be created (a read-only
-// root) is skipped: bbolt's own flock still serialises.
-func lockFile(path string, exclusive bool, timeout time.Duration) (func(), error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		return func() {}, nil
-	}
-	how := unix.LOCK_SH
-	if exclusive {
-		how = unix.LOCK_EX
-	}
-	fd := int(f.Fd())
-	if unix.Flock(fd, how|unix.LOCK_NB) == nil {
-		return func() { f.Close() }, nil
-	}
-	// A blocking flock on a helper goroutine, so that the wait is bounded;
-	// if the timeout comes first, it drops the lock once it gets it.
-	done := make(chan error, 1)
-	go func() {
-		var err error
-		for {
-			if err = unix.Flock(fd, how); err != unix.EINTR {
-				break
-			}
-		}
-		done <- err
-	}()
-	timer := time.NewTimer(timeout)
-	defer timer.Stop()
-	select {
-	case err := <-done:
-		if err != nil {
-			f.Close()
-			return nil, fmt.Errorf("flock %s: %w", path, err)
-		}
-		return func() { f.Close() }, nil
-	case <-timer.C:
-		go func() {
-			<-done
-			f.Close()
-		}()
-		return nil, fmt.Errorf("locked by another process for over %s: %w", timeout, errdefs.ErrUnavailable)
-	}
 }
 
 // testHook, when set by tests, is called at named points of an operation.

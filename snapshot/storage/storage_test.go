@@ -294,22 +294,22 @@ func TestOpenWritesNothing(t *testing.T) {
 	}
 }
 
-// TestLockFileWaitsAndTimesOut checks that metadata.lock blocks a second
+// TestMetadataLockWaitsAndTimesOut checks that metadata.lock blocks a second
 // exclusive holder until the first lets go (handing it over at once, not
 // at a poll interval), lets shared holders in together, and gives up
 // with errdefs.ErrUnavailable after the timeout.
-func TestLockFileWaitsAndTimesOut(t *testing.T) {
+func TestMetadataLockWaitsAndTimesOut(t *testing.T) {
 	path := filepath.Join(t.TempDir(), lockName)
-	unlock, err := lockFile(path, true, time.Second)
+	unlock, err := lockMetadata(path, true, time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := lockFile(path, false, 50*time.Millisecond); !errdefs.IsUnavailable(err) {
+	if _, err := lockMetadata(path, false, 50*time.Millisecond); !errdefs.IsUnavailable(err) {
 		t.Fatalf("shared lock while held exclusively: %v, want Unavailable", err)
 	}
 	got := make(chan time.Time, 1)
 	go func() {
-		u, err := lockFile(path, true, 5*time.Second)
+		u, err := lockMetadata(path, true, 5*time.Second)
 		if err == nil {
 			got <- time.Now()
 			u()
@@ -326,11 +326,11 @@ func TestLockFileWaitsAndTimesOut(t *testing.T) {
 	if wait := at.Sub(released); wait > 40*time.Millisecond {
 		t.Errorf("the waiter got the lock %v after its release", wait)
 	}
-	a, err := lockFile(path, false, time.Second)
+	a, err := lockMetadata(path, false, time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := lockFile(path, false, time.Second)
+	b, err := lockMetadata(path, false, time.Second)
 	if err != nil {
 		t.Fatalf("second shared lock: %v", err)
 	}

@@ -1,12 +1,13 @@
 package lifecycle
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
 
-	"golang.org/x/sys/unix"
+	"github.com/berthproject/berth/internal/flock"
 )
 
 // containerLocks are the per-container locks this process holds, so that
@@ -37,36 +38,24 @@ func (m *Manager) lockContainer(id string) (func(), error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	f, err := os.OpenFile(filepath.Join(dir, id), os.O_CREATE|os.O_RDWR, 0o600)
+	l, err := flock.Acquire(context.Background(), filepath.Join(dir, id), true)
 	if err != nil {
-		return nil, err
-	}
-	for {
-		err = unix.Flock(int(f.Fd()), unix.LOCK_EX)
-		if err != unix.EINTR {
-			break
-		}
-	}
-	if err != nil {
-		f.Close()
 		return nil, fmt.Errorf("lock container %.12s: %w", id, err)
 	}
 	containerLocks.Lock()
 	containerLocks.held[id]++
 	containerLocks.Unlock()
-	return func() { m.releaseLock(id, f) }, nil
+	return func() { m.releaseLock(id, l) }, nil
 }
 
-func (m *Manager) releaseLock(id string, f *os.File) {
+func (m *Manager) releaseLock(id string, l *flock.Lock) {
 	containerLocks.Lock()
 	containerLocks.held[id]--
 	if containerLocks.held[id] <= 0 {
 		delete(containerLocks.held, id)
 	}
 	containerLocks.Unlock()
-	if f != nil {
-		f.Close() // drops the flock
-	}
+	l.Unlock() // nil for a reentrant hold
 }
 
 // removeLock deletes container id's lock file once the container is gone.

@@ -20,12 +20,12 @@ import (
 
 	"github.com/berthproject/berth/engine/internal/probe"
 	"github.com/berthproject/berth/engine/internal/record"
+	"github.com/berthproject/berth/internal/flock"
 	"github.com/berthproject/berth/network"
 	"github.com/berthproject/berth/network/netns"
 	"github.com/berthproject/berth/state"
 	"github.com/containerd/errdefs"
 	"github.com/opencontainers/runtime-spec/specs-go"
-	"golang.org/x/sys/unix"
 )
 
 // Networking is what the network operations need of the engine. Every
@@ -379,11 +379,11 @@ func (nw *Networking) refreshHostsOf(ctx context.Context, ids []string, netNames
 	// Our change (endpoint and own hosts.json) is on disk before this
 	// instant; a refresh that read the endpoints after it covered us.
 	committed := time.Now().UnixNano()
-	l, err := lockFile(ctx, filepath.Join(nw.Root, "network", "hosts.lock"))
+	l, err := flock.Acquire(ctx, filepath.Join(nw.Root, "network", "hosts.lock"), true)
 	if err != nil {
 		return
 	}
-	defer l.Close()
+	defer l.Unlock()
 	stampPath := filepath.Join(nw.Root, "network", "hosts.stamp")
 	stamps := map[string]int64{} // network → when its last refresh read the endpoints
 	if b, err := os.ReadFile(stampPath); err == nil {
@@ -470,35 +470,6 @@ func (nw *Networking) refreshHostsOf(ctx context.Context, ids []string, netNames
 type hostsConfig struct {
 	Hostname   string   `json:"hostname"`
 	ExtraHosts []string `json:"extraHosts,omitempty"`
-}
-
-// lockFile takes an exclusive flock on path (created if missing), waiting
-// until ctx is done; closing the file releases it, as does death.
-func lockFile(ctx context.Context, path string) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	// A blocking flock: the kernel hands the lock over the moment it is
-	// released, where polling would leave it idle under contention.
-	done := make(chan error, 1)
-	go func() {
-		var err error
-		for err = unix.Flock(int(f.Fd()), unix.LOCK_EX); err == unix.EINTR; err = unix.Flock(int(f.Fd()), unix.LOCK_EX) {
-		}
-		done <- err
-	}()
-	select {
-	case err := <-done:
-		if err != nil {
-			f.Close()
-			return nil, err
-		}
-		return f, nil
-	case <-ctx.Done():
-		go func() { <-done; f.Close() }()
-		return nil, ctx.Err()
-	}
 }
 
 // Teardown releases the container's endpoints, ports and network

@@ -10,61 +10,18 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/containerd/errdefs"
-	"golang.org/x/sys/unix"
+	"github.com/berthproject/berth/internal/flock"
 )
 
-// Lock is a held flock on a lock file.
-type Lock struct{ f *os.File }
+// Lock is a held flock on a lock file (internal/flock).
+type Lock = flock.Lock
 
 // Acquire takes an exclusive flock on path (created if missing), waiting
 // until it is free or ctx is done (then the error wraps ctx.Err() and
 // errdefs.ErrUnavailable). The lock is released by Unlock or when the
 // process dies, which is what makes kill -9 safe.
 func Acquire(ctx context.Context, path string) (*Lock, error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	// Blocking flock on a helper goroutine: the kernel hands the lock to
-	// a waiter the moment it is released, where polling left it idle for
-	// up to the poll interval (which dominated with ~100 berth processes
-	// contending). If ctx ends first, the goroutine releases the lock as
-	// soon as it gets it.
-	done := make(chan error, 1)
-	go func() {
-		var err error
-		for {
-			if err = unix.Flock(int(f.Fd()), unix.LOCK_EX); err != unix.EINTR {
-				break
-			}
-		}
-		done <- err
-	}()
-	select {
-	case err := <-done:
-		if err != nil {
-			f.Close()
-			return nil, fmt.Errorf("flock %s: %w", path, err)
-		}
-		return &Lock{f: f}, nil
-	case <-ctx.Done():
-		go func() {
-			<-done
-			f.Close()
-		}()
-		return nil, fmt.Errorf("waiting for lock %s: %w: %w", path, ctx.Err(), errdefs.ErrUnavailable)
-	}
-}
-
-// Unlock releases the lock. Calling it twice is harmless.
-func (l *Lock) Unlock() {
-	if l == nil || l.f == nil {
-		return
-	}
-	unix.Flock(int(l.f.Fd()), unix.LOCK_UN)
-	l.f.Close()
-	l.f = nil
+	return flock.Acquire(ctx, path, true)
 }
 
 // ReadJSON decodes the JSON file at path into v. A missing file leaves v

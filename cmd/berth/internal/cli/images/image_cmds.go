@@ -73,10 +73,16 @@ func NewPushCmd(g *cli.Globals) *cobra.Command {
 			}
 			for _, ref := range refs {
 				opts := engine.PushOptions{Insecure: !tlsVerify}
+				var d *progressDisplay
 				if !quiet {
-					opts.Progress = cmd.OutOrStdout()
+					d = newProgressDisplay(cmd.OutOrStdout())
+					opts.Progress = d
 				}
-				if _, err := e.Push(cmd.Context(), ref, opts); err != nil {
+				_, err := e.Push(cmd.Context(), ref, opts)
+				if d != nil {
+					d.Close()
+				}
+				if err != nil {
 					return err
 				}
 				if quiet {
