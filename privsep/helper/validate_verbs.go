@@ -3,7 +3,6 @@ package helper
 import (
 	"net/netip"
 	"path"
-	"regexp"
 	"strings"
 	"time"
 
@@ -34,7 +33,7 @@ func isVerb(op privsep.Op) bool {
 	return false
 }
 
-var psArg = regexp.MustCompile(`^[A-Za-z0-9,=:_+%./-]{0,256}$`)
+var psArg = pattern(`^[A-Za-z0-9,=:_+%./-]{0,256}$`)
 
 // checkContainerPath accepts a path inside a container: non-empty, at
 // most 4 KiB, no NUL. Confinement to the container's root is the
@@ -139,7 +138,7 @@ const (
 	maxExecPath     = 4096      // the working directory
 )
 
-var execUser = regexp.MustCompile(`^[A-Za-z0-9_.@$+-]{1,256}(:[A-Za-z0-9_.@$+-]{1,256})?$`)
+var execUser = pattern(`^[A-Za-z0-9_.@$+-]{1,256}(:[A-Za-z0-9_.@$+-]{1,256})?$`)
 
 // validateExec checks the exec ops' arguments; ok is false for any other
 // op. exec.start: both IDs 64 hex digits; 1…4096 argv entries, the first
