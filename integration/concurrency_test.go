@@ -21,7 +21,7 @@ func TestConcurrentDetached(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			runs[i] = e.berth("run", "-d", "--name", fmt.Sprintf("c%02d", i), "--network", "none", ref, "sleep", "60")
+			runs[i] = e.berth("run", "-d", "--name", fmt.Sprintf("ctr-%02d", i), "--network", "none", ref, "sleep", "60")
 		}()
 	}
 	// Readers and removers race with the runs.
@@ -45,8 +45,10 @@ func TestConcurrentDetached(t *testing.T) {
 		go func() {
 			defer side.Done()
 			// The container may not exist yet: retry until the rm finds it.
+			// (Names are not hex, so that a name not yet recorded can never
+			// match another container's ID prefix, as Docker's lookup would.)
 			for range 50 {
-				if r := e.berth("rm", "-f", fmt.Sprintf("c%02d", i)); r.code == 0 {
+				if r := e.berth("rm", "-f", fmt.Sprintf("ctr-%02d", i)); r.code == 0 {
 					return
 				}
 			}
@@ -77,7 +79,7 @@ func TestConcurrentDetached(t *testing.T) {
 		names[name] = true
 	}
 	for i := range n {
-		name := fmt.Sprintf("c%02d", i)
+		name := fmt.Sprintf("ctr-%02d", i)
 		if removed[i] == names[name] {
 			t.Errorf("container %s: removed=%v but listed=%v", name, removed[i], names[name])
 		}
