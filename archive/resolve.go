@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path"
 	"strings"
 	"syscall"
@@ -15,6 +14,15 @@ import (
 // maxSymlinks bounds symlink expansions while resolving one name, like the
 // kernel's MAXSYMLINKS.
 const maxSymlinks = 40
+
+// Tree is what [ResolveInRoot] reads of a root: Lstat and Readlink of
+// slash-separated names relative to it, which never start with "/" nor
+// contain "." or "..". *os.Root is one; a caller can supply a view that
+// spans several roots (a container's rootfs and its mounts).
+type Tree interface {
+	Lstat(name string) (fs.FileInfo, error)
+	Readlink(name string) (string, error)
+}
 
 // Resolved is where a name lies inside a root, as [ResolveInRoot] found it.
 type Resolved struct {
@@ -49,9 +57,9 @@ type Resolved struct {
 //
 // Cost: one Lstat per component walked, plus a Readlink per link. The
 // result describes the tree at the time of the check only; callers that
-// act on it must go through root (os.Root) so that a later change cannot
-// lead outside it.
-func ResolveInRoot(root *os.Root, name string, followLast bool) (Resolved, error) {
+// act on it must go through root (an os.Root) so that a later change
+// cannot lead outside it.
+func ResolveInRoot(root Tree, name string, followLast bool) (Resolved, error) {
 	var resolved []string
 	var infos []fs.FileInfo // Lstat of each resolved component
 	pending := strings.Split(strings.TrimPrefix(path.Clean("/"+name), "/"), "/")

@@ -35,14 +35,37 @@ const (
 
 // containerFS is what package containerfs needs of the engine.
 func (e *Engine) containerFS() *containerfs.FS {
-	return &containerfs.FS{Snaps: e.snaps, Scratch: e.opts.RunRoot, Bundle: e.bundleDir}
+	return &containerfs.FS{Snaps: e.snaps, Scratch: e.opts.RunRoot, Bundle: e.bundleDir, EtcMounts: e.etcMounts}
+}
+
+// etcMounts are the /etc files a start binds into container c, as
+// netops writes them (the host's /etc/hosts and /etc/resolv.conf,
+// read-only, with the host network), those that exist: they are
+// written at the first start.
+func (e *Engine) etcMounts(c Container) []containerfs.MountPoint {
+	var out []containerfs.MountPoint
+	for _, name := range []string{"hostname", "hosts", "resolv.conf"} {
+		src, ro := e.nets.EtcFile(c.ID, name), false
+		if c.Net.Mode == "host" && name != "hostname" {
+			src, ro = "/etc/"+name, true
+		}
+		if _, err := os.Stat(src); err == nil {
+			out = append(out, containerfs.MountPoint{Destination: "/etc/" + name, Source: src, ReadOnly: ro})
+		}
+	}
+	return out
 }
 
 // StatContainerPath describes path p inside container ref (Docker's HEAD
-// archive): symbolic links in its directories are followed inside the
-// container's root, a link at the end only with followLink (else it is
-// described, with its LinkTarget). A missing path gives
-// errdefs.ErrNotFound ("Could not find the file P in container REF").
+// archive), running or not. p is resolved as the container sees it:
+// through its binds, volumes, /etc/hosts, /etc/hostname and
+// /etc/resolv.conf and, while it runs, its tmpfs mounts (the longest
+// mount destination holding the path wins); symbolic links are followed
+// inside the container's tree, never to other host paths, a link at the
+// end only with followLink (else it is described, with its LinkTarget).
+// A missing path gives errdefs.ErrNotFound ("Could not find the file P
+// in container REF"); a path in a tmpfs of a stopped container
+// errdefs.ErrFailedPrecondition.
 func (e *Engine) StatContainerPath(ctx context.Context, ref, p string, followLink bool) (PathStat, error) {
 	c, err := e.Container(ctx, ref)
 	if err != nil {
@@ -52,9 +75,9 @@ func (e *Engine) StatContainerPath(ctx context.Context, ref, p string, followLin
 }
 
 // CopyFromContainer writes path src of container ref to w as a tar
-// stream, as `docker cp CONTAINER:SRC -`. src is resolved inside the
-// container's root (symbolic links cannot lead out of it). A missing src
-// gives errdefs.ErrNotFound.
+// stream, as `docker cp CONTAINER:SRC -`. src is resolved as
+// StatContainerPath resolves it, and a directory's tree includes what is
+// mounted inside it. A missing src gives errdefs.ErrNotFound.
 func (e *Engine) CopyFromContainer(ctx context.Context, ref, src string, opts CopyOptions, w io.Writer) error {
 	c, err := e.Container(ctx, ref)
 	if err != nil {
@@ -64,11 +87,15 @@ func (e *Engine) CopyFromContainer(ctx context.Context, ref, src string, opts Co
 }
 
 // CopyToContainer extracts the tar stream r into directory dstDir of
-// container ref, as `docker cp - CONTAINER:DIR`. dstDir is resolved inside
-// the container's root and the extraction is confined to it (package
-// archive). Errors: errdefs.ErrNotFound when dstDir does not exist,
-// errdefs.ErrInvalidArgument when it is not a directory or the tar is
-// malformed.
+// container ref, as `docker cp - CONTAINER:DIR`. dstDir is resolved as
+// StatContainerPath resolves it; entries land where the container sees
+// them (in its binds and volumes; a bind-mounted file such as /etc/hosts
+// is rewritten in place), each extraction confined to its tree (package
+// archive). Errors: errdefs.ErrNotFound when dstDir does not exist;
+// errdefs.ErrInvalidArgument when it is not a directory, the tar is
+// malformed or an entry would replace a mount point;
+// errdefs.ErrPermissionDenied for a read-only mount ("mounted volume is
+// marked read-only") or rootfs.
 func (e *Engine) CopyToContainer(ctx context.Context, ref, dstDir string, r io.Reader, opts CopyOptions) error {
 	c, err := e.Container(ctx, ref)
 	if err != nil {

@@ -141,7 +141,7 @@ func (e *Engine) InspectContainer(ctx context.Context, ref string, size bool) (c
 		for _, r := range all {
 			if r.Config == c.ImageID {
 				t := r.Target
-				in.Manifest = &t
+				in.Manifest, in.ImageSize = &t, r.Size
 				break
 			}
 		}

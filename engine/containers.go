@@ -83,6 +83,9 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (Container, err
 	if opts.Name != "" && !record.ValidName.MatchString(opts.Name) {
 		return Container{}, fmt.Errorf("Invalid container name (%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed: %w", opts.Name, errdefs.ErrInvalidArgument)
 	}
+	if err := runtime.ValidateStopSignal(opts.StopSignal); err != nil {
+		return Container{}, err
+	}
 	rec, err := e.imageForCreate(ctx, opts)
 	if err != nil {
 		return Container{}, err
@@ -121,8 +124,11 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (Container, err
 	if c.AutoRemove && c.Restart.Name != "" && c.Restart.Name != "no" {
 		return Container{}, fmt.Errorf("conflicting options: cannot specify both --restart and --rm: %w", errdefs.ErrInvalidArgument)
 	}
-	if c.Run.Hostname == "" {
-		c.Run.Hostname = c.ShortID()
+	// Docker's rules: the requested name, else the host's (--network host)
+	// or the joined container's (container:X, where -h is refused), else
+	// the short ID.
+	if c.Run.Hostname, err = e.nets.Hostname(ctx, c.Net.Mode, c.Run.Hostname, c.ShortID()); err != nil {
+		return Container{}, err
 	}
 	vols, resolved, err := e.resolveVolumes(&opts, cfg.Config.Volumes)
 	if err != nil {

@@ -108,6 +108,11 @@ func (e *Engine) LogPath(id string) string {
 // ErrCommandNotExecutable when the executable is missing or cannot run
 // (Docker's 127 and 126). A failed start leaves the container "created"
 // (and removes it if AutoRemove).
+//
+// ctx bounds only finding the container: once it is marked running, the
+// start is carried through or undone whatever becomes of ctx, so a caller
+// that is interrupted (a signal) never leaves it half-started; such a
+// caller keeps the Process and relays the signal instead.
 func (e *Engine) Start(ctx context.Context, ref string, stdio runtime.Stdio) (*Process, error) {
 	return e.life.Start(ctx, ref, stdio)
 }
@@ -115,7 +120,7 @@ func (e *Engine) Start(ctx context.Context, ref string, stdio runtime.Stdio) (*P
 // StartDetached starts a created (or exited) container under its own
 // monitor process, which holds its output (into its log), records its exit
 // and applies --rm and the restart policy after every berth process has
-// gone. Errors as Start.
+// gone. Errors and ctx as Start.
 func (e *Engine) StartDetached(ctx context.Context, ref string) error {
 	return e.life.StartDetached(ctx, ref)
 }

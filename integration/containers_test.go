@@ -220,8 +220,8 @@ func TestInspect(t *testing.T) {
 			LogConfig       struct{ Type string }
 		}
 		Mounts []struct {
-			Type, Name, Source, Destination string
-			RW                              bool
+			Type, Name, Source, Destination, Mode string
+			RW                                    bool
 		}
 	}
 	if err := json.Unmarshal([]byte(e.ok("inspect", "insp2")), &hc); err != nil || len(hc) != 1 {
@@ -237,12 +237,42 @@ func TestInspect(t *testing.T) {
 		t.Fatalf("ulimits %+v", h.Ulimits)
 	case h.Init == nil || !*h.Init || !slices.Equal(h.CapAdd, []string{"NET_ADMIN"}) || !slices.Equal(h.CapDrop, []string{"CHOWN"}):
 		t.Fatalf("init/caps %+v", h)
-	case !h.Privileged || !h.ReadonlyRootfs || !slices.Equal(h.SecurityOpt, []string{"no-new-privileges"}) || h.LogConfig.Type != "json-file":
+	case !h.Privileged || !h.ReadonlyRootfs || !slices.Equal(h.SecurityOpt, []string{"no-new-privileges"}) || h.LogConfig.Type != "k8s-file":
 		t.Fatalf("security %+v", h)
 	}
 	ms := hc[0].Mounts
 	if len(ms) != 2 || ms[0].Type != "bind" || ms[0].Source != host || ms[0].RW || ms[1].Type != "volume" || ms[1].Name != "ivol" || !ms[1].RW {
 		t.Fatalf("Mounts %+v", ms)
+	}
+	// -v's mode: "ro" for a read-only bind, as Docker.
+	if ms[0].Mode != "ro" || ms[1].Mode != "" {
+		t.Fatalf("Mounts modes %q %q, want \"ro\" \"\"", ms[0].Mode, ms[1].Mode)
+	}
+	// [] and null where docker 28 prints them, OnBuild null, no
+	// NetworkDisabled; a privileged container has no masked paths.
+	raw := got[0]
+	rawHC, rawCfg := raw["HostConfig"].(map[string]any), raw["Config"].(map[string]any)
+	for _, k := range []string{"Devices", "Ulimits", "BlkioWeightDevice", "BlkioDeviceReadBps"} {
+		if v, ok := rawHC[k].([]any); !ok || len(v) != 0 {
+			t.Errorf("HostConfig.%s = %#v, want []", k, rawHC[k])
+		}
+	}
+	for _, k := range []string{"DeviceCgroupRules", "DeviceRequests"} {
+		if v, ok := rawHC[k]; !ok || v != nil {
+			t.Errorf("HostConfig.%s = %#v (present %v), want null", k, v, ok)
+		}
+	}
+	if v, ok := rawHC["MaskedPaths"].([]any); !ok || !slices.Contains(v, any("/proc/kcore")) {
+		t.Errorf("HostConfig.MaskedPaths = %#v", rawHC["MaskedPaths"])
+	}
+	if v, ok := rawCfg["OnBuild"]; !ok || v != nil {
+		t.Errorf("Config.OnBuild = %#v (present %v), want null", v, ok)
+	}
+	if _, ok := rawCfg["NetworkDisabled"]; ok {
+		t.Error("Config.NetworkDisabled present; Docker omits it")
+	}
+	if out := strings.TrimSpace(e.ok("inspect", "-f", "{{json .HostConfig.MaskedPaths}} {{.HostConfig.LogConfig.Type}} {{json .HostConfig.LogConfig.Config}}", "insp2")); out != "null k8s-file {}" {
+		t.Errorf("privileged MaskedPaths and LogConfig: %s", out)
 	}
 
 	// -f templates with Docker's functions, one line per object.
@@ -618,6 +648,24 @@ func TestPsFiltersAndFormat(t *testing.T) {
 	}
 	if out := e.ok("ps", "-a", "-s", "--filter", "name=ex3"); !strings.Contains(out, "SIZE") || !strings.Contains(out, "(virtual ") {
 		t.Fatalf("ps -s:\n%s", out)
+	}
+	// An untouched writable layer is 0B; the virtual size adds the
+	// image's unpacked size.
+	imgSize := strings.TrimSpace(e.ok("image", "inspect", "-f", "{{.Size}}", ref))
+	if out := e.ok("ps", "-a", "--filter", "name=ex0", "--format", "{{.Size}}"); !strings.HasPrefix(out, "0B (virtual ") || imgSize == "0" {
+		t.Fatalf("ps size of an untouched container: %q (image size %s)", out, imgSize)
+	}
+	// Docker matches name filters without the leading "/" too.
+	if got := names("-a", "--filter", "name=^ex[03]$"); got != "ex0 ex3" {
+		t.Errorf("ps name regexp: %q", got)
+	}
+	// Docker's Label method of the template context.
+	if out := e.ok("ps", "--format", `{{.Names}} {{.Label "app"}}/{{.Label "none"}}`); out != "up web/\n" {
+		t.Errorf("ps .Label: %q", out)
+	}
+	// COMMAND quotes an argument that holds spaces, as Docker.
+	if out := e.ok("ps", "-a", "--no-trunc", "--filter", "name=ex3", "--format", "{{.Command}}"); out != `"sh -c 'exit 3'"`+"\n" {
+		t.Errorf("ps command: %q", out)
 	}
 	if out := e.ok("container", "ls", "-q", "--no-trunc"); out != upID+"\n" {
 		t.Fatalf("container ls: %q", out)

@@ -180,6 +180,14 @@ func ReadLog(ctx context.Context, path string, opts LogOptions, fn func(LogEntry
 		if opts.Follow && opts.Tail >= 0 && !tailDone {
 			tailDone = true // Tail with Follow: handled by the caller's first pass
 		}
+		if opts.Follow && partial == nil {
+			// Caught up: a line still being written shows now, as in
+			// Docker's json-file, rather than when its newline comes
+			// (which may be never); the rest follows as its own entry.
+			if err := flushPending(); err != nil {
+				return err
+			}
+		}
 		if !opts.Follow || (opts.Done != nil && opts.Done()) {
 			// Drain what was written before the container ended.
 			if opts.Follow {

@@ -332,6 +332,29 @@ func (m *Manager) EnsureDefault(ctx context.Context) (Network, error) {
 	return out, err
 }
 
+// DefaultGateway returns the gateway address of the predefined "bridge"
+// network: what Docker writes for --add-host NAME:host-gateway in a
+// container that has no network of its own (host, none). When the network
+// does not exist yet, it is the first address of Options.DefaultSubnet;
+// with AutoDefaultSubnet the network is created (EnsureDefault) to learn it.
+func (m *Manager) DefaultGateway(ctx context.Context) (netip.Addr, error) {
+	var gw netip.Addr
+	err := m.read(ctx, func(st *state) error {
+		if n, err := st.find(DefaultNetworkName); err == nil {
+			gw = n.Gateway
+		}
+		return nil
+	})
+	switch {
+	case err != nil || gw.IsValid():
+		return gw, err
+	case m.opts.DefaultSubnet.IsValid():
+		return m.opts.DefaultSubnet.Masked().Addr().Next(), nil
+	}
+	n, err := m.EnsureDefault(ctx)
+	return n.Gateway, err
+}
+
 func (m *Manager) create(ctx context.Context, st *state, o CreateOptions, isDefault bool, save func() error) (Network, error) {
 	if !validName.MatchString(o.Name) {
 		return Network{}, fmt.Errorf("invalid network name %q: %w", o.Name, errdefs.ErrInvalidArgument)
@@ -637,7 +660,7 @@ func (m *Manager) Attach(ctx context.Context, network, containerID, netnsPath st
 			return fmt.Errorf("network %s: %w", n.Name, err)
 		}
 		hook("allocated")
-		ports, err := m.resolvePorts(st, o.Ports)
+		ports, err := m.resolvePorts(st, o.Ports, ip)
 		if err != nil {
 			return errors.Join(err, m.ipam.Release(ctx, n.ID, containerID))
 		}

@@ -69,6 +69,12 @@ func TestHosts(t *testing.T) {
 	if _, err := Hosts(HostsConfig{ExtraHosts: []string{"nocolon"}}); !errdefs.IsInvalidArgument(err) {
 		t.Errorf("bad add-host: %v", err)
 	}
+	// Base (host networking) replaces the standard entries; a missing
+	// final newline is added before the extra entries.
+	got, err = Hosts(HostsConfig{Base: []byte("127.0.0.1 localhost myhost"), ExtraHosts: []string{"db:10.1.2.3"}})
+	if err != nil || string(got) != "127.0.0.1 localhost myhost\n10.1.2.3\tdb\n" {
+		t.Errorf("hosts from a base: %q, %v", got, err)
+	}
 }
 
 func TestResolvConf(t *testing.T) {

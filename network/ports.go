@@ -1,6 +1,7 @@
 package network
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -8,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/containerd/errdefs"
 )
@@ -173,9 +175,20 @@ func clashes(a, b PortBinding) bool {
 }
 
 // resolvePorts picks host ports for bindings that need one and checks every
-// binding against the ports held by all endpoints and against sockets open
-// on the host (a trial bind).
-func (m *Manager) resolvePorts(st *state, in []PortBinding) ([]PortBinding, error) {
+// binding, for a container at address ip, against the ports held by all
+// endpoints (Docker's "Bind for 0.0.0.0:80 failed: port is already
+// allocated") and against sockets of other programs on the host, by
+// binding the host address (tcp: listen, udp: bind) and closing it again
+// (Docker's "failed to bind host port for 0.0.0.0:80:IP:80/tcp: address
+// already in use"). Both are errdefs.ErrConflict.
+//
+// Nothing stays bound: berth has no daemon to hold the sockets for the
+// container's lifetime (only its monitor lives that long, and it is a
+// different process started later). A program that binds the port after
+// the container started is thus not refused by the kernel; its traffic
+// goes to the container (DNAT) while the container runs, the ports
+// already recorded keep refusing other containers.
+func (m *Manager) resolvePorts(st *state, in []PortBinding, ip netip.Addr) ([]PortBinding, error) {
 	var held []PortBinding
 	for _, e := range st.Endpoints {
 		held = append(held, e.Ports...)
@@ -183,10 +196,14 @@ func (m *Manager) resolvePorts(st *state, in []PortBinding) ([]PortBinding, erro
 	var out []PortBinding
 	free := func(p PortBinding) error {
 		if slices.ContainsFunc(held, func(h PortBinding) bool { return clashes(h, p) }) {
-			return fmt.Errorf("bind for %s/%s failed: port is already allocated: %w", p.hostAddr(), p.Proto, errdefs.ErrConflict)
+			return fmt.Errorf("Bind for %s failed: port is already allocated: %w", p.hostAddr(), errdefs.ErrConflict)
 		}
 		if err := trialBind(p); err != nil {
-			return fmt.Errorf("bind for %s/%s failed: %w: %w", p.hostAddr(), p.Proto, err, errdefs.ErrConflict)
+			var errno syscall.Errno
+			if errors.As(err, &errno) {
+				err = errno
+			}
+			return fmt.Errorf("failed to bind host port for %s:%s:%d/%s: %w: %w", p.hostAddr(), ip, p.ContainerPort, p.Proto, err, errdefs.ErrConflict)
 		}
 		return nil
 	}

@@ -20,19 +20,30 @@ type HostsConfig struct {
 	Addresses []netip.Addr
 	// ExtraHosts are --add-host entries "name:ip" (also "name=ip").
 	// The caller replaces the special value "host-gateway" with an address
-	// (the default network's gateway) before calling.
+	// (the gateway of the container's first network) before calling.
 	ExtraHosts []string
+	// Base, when not nil, replaces the loopback and IPv6 well-known
+	// entries: --network host starts from a copy of the host's /etc/hosts,
+	// as Docker does.
+	Base []byte
 }
 
 // Hosts renders /etc/hosts like Docker does: the loopback and IPv6
-// well-known entries, then the --add-host entries in order, then one line
-// per container address naming the hostname. Name resolution of other
-// containers is not done through this file (it would miss containers that
-// join later). errdefs.ErrInvalidArgument for a malformed --add-host.
+// well-known entries (or Base), then the --add-host entries in order, then
+// one line per container address naming the hostname. Name resolution of
+// other containers is not done through this file (it would miss containers
+// that join later). errdefs.ErrInvalidArgument for a malformed --add-host.
 func Hosts(c HostsConfig) ([]byte, error) {
 	var b bytes.Buffer
-	b.WriteString("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n" +
-		"fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n")
+	if c.Base != nil {
+		b.Write(c.Base)
+		if len(c.Base) > 0 && c.Base[len(c.Base)-1] != '\n' {
+			b.WriteByte('\n')
+		}
+	} else {
+		b.WriteString("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n" +
+			"fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n")
+	}
 	for _, h := range c.ExtraHosts {
 		name, ip, ok := strings.Cut(h, ":")
 		if i := strings.Index(h, "="); i >= 0 && (!ok || i < len(name)) {

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/containerd/errdefs"
+	"github.com/moby/sys/signal"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -165,6 +166,21 @@ type hostInfo struct {
 	// seccomp returns the default seccomp profile for a spec whose
 	// capabilities are already set.
 	seccomp func(*specs.Spec) (*specs.LinuxSeccomp, error)
+}
+
+// ValidateStopSignal checks a container's stop signal (Docker's
+// --stop-signal and Config.StopSignal): "" (the default, SIGTERM), a
+// signal name with or without the SIG prefix in any case, or a non-zero
+// number. Anything else gives errdefs.ErrInvalidArgument "invalid signal:
+// NAME", the check and message Docker's daemon applies at create.
+func ValidateStopSignal(sig string) error {
+	if sig == "" {
+		return nil
+	}
+	if _, err := signal.ParseSignal(sig); err != nil {
+		return invalidf("invalid signal: %s", sig)
+	}
+	return nil
 }
 
 func invalidf(format string, a ...any) error {

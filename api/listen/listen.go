@@ -72,8 +72,12 @@ func Listen(host string, t TLSOptions) ([]net.Listener, error) {
 			return nil, fmt.Errorf("invalid host %q: %v: %w", host, err, errdefs.ErrInvalidArgument)
 		}
 		var cfg *tls.Config
+		var m *TLSMaterial
 		if t.Cert != "" || t.Verify {
-			if cfg, err = serverTLS(t); err != nil {
+			if m, err = LoadTLS(t); err != nil {
+				return nil, err
+			}
+			if cfg, err = m.Config(); err != nil {
 				return nil, err
 			}
 		}
@@ -91,7 +95,7 @@ func Listen(host string, t TLSOptions) ([]net.Listener, error) {
 			return nil, err
 		}
 		if cfg != nil {
-			l = tls.NewListener(l, cfg)
+			return []net.Listener{&TLSListener{Listener: tls.NewListener(l, cfg), Raw: l.(*net.TCPListener), Material: m}}, nil
 		}
 		return []net.Listener{l}, nil
 	case "fd":
@@ -107,30 +111,68 @@ func Listen(host string, t TLSOptions) ([]net.Listener, error) {
 	return nil, fmt.Errorf("invalid host %q: want unix://, tcp:// or fd://: %w", host, errdefs.ErrInvalidArgument)
 }
 
-func serverTLS(t TLSOptions) (*tls.Config, error) {
+// TLSMaterial is the PEM content of --tlscert, --tlskey and --tlscacert
+// and whether client certificates are required: what a server needs to
+// terminate TLS. The root service reads it from the files and hands it to
+// the unprivileged API server, which never opens them itself.
+type TLSMaterial struct {
+	CertPEM, KeyPEM, CAPEM []byte
+	Verify                 bool
+}
+
+// LoadTLS reads the files named by t. Errors: errdefs.ErrInvalidArgument
+// when --tlscert/--tlskey (or --tlscacert with Verify) is missing; the
+// read error of a file otherwise.
+func LoadTLS(t TLSOptions) (*TLSMaterial, error) {
 	if t.Cert == "" || t.Key == "" {
 		return nil, fmt.Errorf("TLS needs --tlscert and --tlskey: %w", errdefs.ErrInvalidArgument)
 	}
-	cert, err := tls.LoadX509KeyPair(t.Cert, t.Key)
+	if t.Verify && t.CACert == "" {
+		return nil, fmt.Errorf("--tlsverify needs --tlscacert: %w", errdefs.ErrInvalidArgument)
+	}
+	m := &TLSMaterial{Verify: t.Verify}
+	var err error
+	if m.CertPEM, err = os.ReadFile(t.Cert); err != nil {
+		return nil, err
+	}
+	if m.KeyPEM, err = os.ReadFile(t.Key); err != nil {
+		return nil, err
+	}
+	if t.CACert != "" {
+		if m.CAPEM, err = os.ReadFile(t.CACert); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// Config is the server's tls.Config (TLS 1.2 or later; with Verify, a
+// client certificate signed by the CA is required, as dockerd's
+// --tlsverify). Errors: errdefs.ErrInvalidArgument for a key pair or CA
+// that does not parse.
+func (m *TLSMaterial) Config() (*tls.Config, error) {
+	cert, err := tls.X509KeyPair(m.CertPEM, m.KeyPEM)
 	if err != nil {
 		return nil, fmt.Errorf("load TLS key pair: %v: %w", err, errdefs.ErrInvalidArgument)
 	}
 	cfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-	if t.Verify {
-		if t.CACert == "" {
-			return nil, fmt.Errorf("--tlsverify needs --tlscacert: %w", errdefs.ErrInvalidArgument)
-		}
-		pem, err := os.ReadFile(t.CACert)
-		if err != nil {
-			return nil, err
-		}
+	if m.Verify {
 		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("no certificate in %s: %w", t.CACert, errdefs.ErrInvalidArgument)
+		if !pool.AppendCertsFromPEM(m.CAPEM) {
+			return nil, fmt.Errorf("no certificate in --tlscacert: %w", errdefs.ErrInvalidArgument)
 		}
 		cfg.ClientCAs, cfg.ClientAuth = pool, tls.RequireAndVerifyClientCert
 	}
 	return cfg, nil
+}
+
+// TLSListener is a TCP endpoint served with TLS: Listener terminates it
+// in this process; Raw is the bare TCP socket and Material what a process
+// given Raw needs to terminate TLS itself.
+type TLSListener struct {
+	net.Listener
+	Raw      *net.TCPListener
+	Material *TLSMaterial
 }
 
 // ActivationListeners returns the sockets systemd passed (LISTEN_PID is

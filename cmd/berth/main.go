@@ -61,6 +61,8 @@ func newRoot() *cobra.Command {
 	root.AddCommand(network.NewNetworkCmd(c), containers.NewPortCmd(c), newAttachCmd(g), volume.NewVolumeCmd(c))
 	root.AddCommand(newFetcherCmd()) // hidden: the unprivileged registry fetcher
 	addSystemService(root, g)        // `system service`: the Docker Engine API (service.go)
+	root.SetFlagErrorFunc(cli.FlagError)
+	cli.DockerArgs(root)
 	return root
 }
 
@@ -100,10 +102,18 @@ func main() {
 
 // report prints err as one line on stderr and returns the exit code: the
 // one a cli.ExitError carries, else 1 (Docker's CLI exits 1 when a request
-// fails; `run` and `create` use 125, via cli.ExitError).
+// fails; `run` and `create` use 125, via cli.ExitError). A command-line
+// error (cli.UsageError) is its message and a "See '... --help'." line,
+// with its own code (125 for flags, 1 for arguments, as Docker's CLI).
 func report(err error) int {
 	if err == nil {
 		return 0
+	}
+	var ue cli.UsageError
+	if errors.As(err, &ue) {
+		fmt.Fprintln(os.Stderr, ue.Msg)
+		fmt.Fprintln(os.Stderr, ue.Hint())
+		return ue.Code
 	}
 	var ee cli.ExitError
 	if errors.As(err, &ee) {

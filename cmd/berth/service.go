@@ -2,8 +2,11 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -84,10 +87,19 @@ func newSystemServiceCmd(g *globals) *cobra.Command {
 			}
 			defer closeAll()
 			if os.Geteuid() == 0 && os.Getenv("BERTH_SERVICE_NO_PRIVSEP") == "" {
-				if files, ok := listenerFiles(listeners); ok {
-					return serveSplit(ctx, g, files, timeout)
+				files, tlsOf, err := listenerFiles(listeners)
+				if err != nil {
+					return err
 				}
-				fmt.Fprintln(os.Stderr, "WARNING: a TLS endpoint cannot be passed to the unprivileged server yet: serving in-process as root")
+				// Once the API server has the sockets, this process keeps
+				// none of them open; it removes the unix socket files at exit.
+				for _, l := range listeners {
+					if ul, ok := l.(*net.UnixListener); ok {
+						ul.SetUnlinkOnClose(false)
+						defer os.Remove(ul.Addr().String())
+					}
+				}
+				return serveSplit(ctx, g, files, tlsOf, timeout, closeAll)
 			}
 			e, err := g.open(ctx)
 			if err != nil {
@@ -119,25 +131,39 @@ func newSystemServiceCmd(g *globals) *cobra.Command {
 // is started as root (Debian's nobody/nogroup).
 const serviceUID = 65534
 
-// listenerFiles duplicates the listeners' descriptors for a child; false
-// when one cannot be passed (a TLS listener wraps its socket).
-func listenerFiles(ls []net.Listener) ([]*os.File, bool) {
-	var files []*os.File
-	for _, l := range ls {
+// listenerFiles duplicates the listeners' descriptors for a child. A TLS
+// endpoint passes its bare TCP socket; tlsOf maps its index to the key
+// material the child needs to terminate TLS itself.
+func listenerFiles(ls []net.Listener) (files []*os.File, tlsOf map[int]*listen.TLSMaterial, err error) {
+	tlsOf = map[int]*listen.TLSMaterial{}
+	for i, l := range ls {
+		if tl, ok := l.(*listen.TLSListener); ok {
+			l, tlsOf[i] = tl.Raw, tl.Material
+		}
 		fl, ok := l.(interface{ File() (*os.File, error) })
 		if !ok {
 			closeFiles(files)
-			return nil, false
+			return nil, nil, fmt.Errorf("endpoint %s cannot be passed to the API server process", l.Addr())
 		}
 		f, err := fl.File()
 		if err != nil {
 			closeFiles(files)
-			return nil, false
+			return nil, nil, err
 		}
 		files = append(files, f)
 	}
-	return files, true
+	return files, tlsOf, nil
 }
+
+// tlsHandoff is what the root service writes to the API server on a pipe
+// (the fd after the listeners): which listeners are TLS endpoints and the
+// PEM material to terminate them with.
+type tlsHandoff struct {
+	Listeners map[int]*listen.TLSMaterial
+}
+
+// maxTLSHandoff bounds what the API server reads from that pipe.
+const maxTLSHandoff = 1 << 20
 
 func closeFiles(fs []*os.File) {
 	for _, f := range fs {
@@ -150,7 +176,7 @@ func closeFiles(fs []*os.File) {
 // capability set empty and no_new_privs, on the listeners bound here; this
 // process stays as the privileged helper and serves the child's requests
 // (package privsep/helper) until the child exits.
-func serveSplit(ctx context.Context, g *globals, listeners []*os.File, timeout int) error {
+func serveSplit(ctx context.Context, g *globals, listeners []*os.File, tlsOf map[int]*listen.TLSMaterial, timeout int, closeListeners func()) error {
 	defer closeFiles(listeners)
 	e, err := g.open(ctx)
 	if err != nil {
@@ -177,6 +203,21 @@ func serveSplit(ctx context.Context, g *globals, listeners []*os.File, timeout i
 
 	cmd := exec.Command("/proc/self/exe", "service-server", "--listeners", strconv.Itoa(len(listeners)), "--timeout", strconv.Itoa(timeout))
 	cmd.ExtraFiles = append([]*os.File{theirs}, listeners...)
+	// The TLS material goes over a pipe, never in argv or the environment.
+	hr, hw, err := os.Pipe()
+	if err != nil {
+		theirs.Close()
+		return err
+	}
+	defer hr.Close()
+	cmd.ExtraFiles = append(cmd.ExtraFiles, hr)
+	handoff, _ := json.Marshal(tlsHandoff{Listeners: tlsOf})
+	if len(handoff) > maxTLSHandoff {
+		hw.Close()
+		theirs.Close()
+		return fmt.Errorf("TLS certificate and key files are larger than %d bytes", maxTLSHandoff)
+	}
+	go func() { hw.Write(handoff); hw.Close() }()
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	cmd.Dir = "/"
 	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=/nonexistent"}
@@ -190,6 +231,7 @@ func serveSplit(ctx context.Context, g *globals, listeners []*os.File, timeout i
 	}
 	closeFiles(listeners)
 	listeners = nil
+	closeListeners()
 
 	hctx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	defer stop()
@@ -248,6 +290,10 @@ func newServiceServerCmd() *cobra.Command {
 			if !ok {
 				return errors.New("fd 3 is not a unix socket")
 			}
+			handoff, err := readTLSHandoff(os.NewFile(uintptr(4+n), "tls"))
+			if err != nil {
+				return err
+			}
 			var listeners []net.Listener
 			for i := 0; i < n; i++ {
 				lf := os.NewFile(uintptr(4+i), "listener")
@@ -258,6 +304,13 @@ func newServiceServerCmd() *cobra.Command {
 				}
 				if ul, ok := l.(*net.UnixListener); ok {
 					ul.SetUnlinkOnClose(false) // the helper owns the socket file
+				}
+				if m := handoff.Listeners[i]; m != nil {
+					cfg, err := m.Config()
+					if err != nil {
+						return err
+					}
+					l = tls.NewListener(l, cfg)
 				}
 				listeners = append(listeners, l)
 			}
@@ -276,6 +329,24 @@ func newServiceServerCmd() *cobra.Command {
 	cmd.Flags().IntVar(&n, "listeners", 0, "number of listening sockets passed from fd 4 on")
 	cmd.Flags().IntVar(&timeout, "timeout", 0, "exit after this many idle seconds")
 	return cmd
+}
+
+// readTLSHandoff reads the root service's tlsHandoff from f (bounded by
+// maxTLSHandoff) and closes it.
+func readTLSHandoff(f *os.File) (tlsHandoff, error) {
+	defer f.Close()
+	var h tlsHandoff
+	data, err := io.ReadAll(io.LimitReader(f, maxTLSHandoff+1))
+	if err != nil {
+		return h, fmt.Errorf("TLS hand-off: %w", err)
+	}
+	if len(data) > maxTLSHandoff {
+		return h, errors.New("TLS hand-off too large")
+	}
+	if err := json.Unmarshal(data, &h); err != nil {
+		return h, fmt.Errorf("TLS hand-off: %w", err)
+	}
+	return h, nil
 }
 
 var _ api.Backend = (*privsep.Client)(nil)

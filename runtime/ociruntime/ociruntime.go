@@ -60,10 +60,21 @@ func (r *Runtime) Run(ctx context.Context, id, bundle string, stdio runtime.Stdi
 	cmd := exec.Command(r.Binary, "--root", r.Root, "--log", logFile, "--log-format", "json",
 		"run", "--pid-file", pidFile, "--bundle", bundle, id)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdio.Stdin, stdio.Stdout, stdio.Stderr
+	// A process group of its own: a terminal's Ctrl-C must reach only the
+	// caller, which relays it to the container once that runs (a SIGINT
+	// to the runtime while it creates the container breaks the start).
+	// Not with a terminal as stdin: the container must stay able to read
+	// it, which a background process group cannot.
+	if stdio.Stdin == nil || !isTerminal(stdio.Stdin) {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start OCI runtime: %w", err)
 	}
 	p := &process{id: id, logFile: logFile, started: make(chan struct{}), done: make(chan struct{})}
+	if exe, err := filepath.EvalSymlinks(r.Binary); err == nil {
+		p.runtimeExe = exe
+	}
 	go func() {
 		p.waitErr = cmd.Wait()
 		close(p.done)
@@ -79,6 +90,8 @@ type process struct {
 	pid         atomic.Int64
 	done        chan struct{} // closed when the runtime exited
 	waitErr     error
+	runtimeExe  string    // the runtime binary's real path
+	settleUntil time.Time // see awaitReceptive; set before pid
 }
 
 // watchPidFile closes started once the pid file appears or the runtime
@@ -135,7 +148,8 @@ func (p *process) readPid(path string) bool {
 	if err != nil || pid <= 0 {
 		return false
 	}
-	p.pid.Store(int64(pid))
+	p.settleUntil = time.Now().Add(settleTime)
+	p.pid.Store(int64(pid)) // publishes settleUntil to Signal
 	return true
 }
 
@@ -158,10 +172,20 @@ func (p *process) Started() <-chan struct{} { return p.started }
 func (p *process) Done() <-chan struct{}    { return p.done }
 func (p *process) Pid() int                 { return int(p.pid.Load()) }
 
+// Signal sends sig to the container's process; errdefs.ErrNotFound
+// before its pid is known and once the runtime has exited (the pid may
+// then belong to another process). Just after the start it waits, briefly,
+// until the process can receive sig (see awaitReceptive).
 func (p *process) Signal(sig syscall.Signal) error {
 	pid := p.Pid()
 	if pid <= 0 {
 		return fmt.Errorf("container %s has no process yet: %w", p.id, errdefs.ErrNotFound)
+	}
+	p.awaitReceptive(pid, sig)
+	select {
+	case <-p.done:
+		return fmt.Errorf("container %s has exited: %w", p.id, errdefs.ErrNotFound)
+	default:
 	}
 	return syscall.Kill(pid, sig)
 }

@@ -300,7 +300,7 @@ func changesTar(cs changeSet, w io.Writer) error {
 	}
 	defer root.Close()
 	tw := tar.NewWriter(w)
-	tt := treeTar{ctx: context.Background(), root: root, tw: tw, keepOwner: true, links: map[[2]uint64]string{}}
+	tt := treeTar{ctx: context.Background(), tw: tw, keepOwner: true, links: map[[2]uint64]string{}}
 	for _, ch := range cs.changes {
 		rel := strings.TrimPrefix(ch.Path, "/")
 		if ch.Kind == ChangeDelete {
@@ -317,7 +317,7 @@ func changesTar(cs changeSet, w io.Writer) error {
 		if fi.IsDir() {
 			// Only the directory itself: its changed children are
 			// changes of their own.
-			if err := tt.one(rel); err != nil {
+			if err := tt.one(root, rel); err != nil {
 				return err
 			}
 			if ch.opaque {
@@ -327,16 +327,16 @@ func changesTar(cs changeSet, w io.Writer) error {
 			}
 			continue
 		}
-		if err := tt.add(rel, rel); err != nil {
+		if err := tt.add(root, rel, rel, ""); err != nil {
 			return err
 		}
 	}
 	return tw.Close()
 }
 
-// one writes the header of directory rel alone.
-func (t *treeTar) one(rel string) error {
-	fi, err := t.root.Lstat(rel)
+// one writes the header of directory rel of root alone.
+func (t *treeTar) one(root *os.Root, rel string) error {
+	fi, err := root.Lstat(rel)
 	if err != nil {
 		return err
 	}

@@ -76,49 +76,48 @@ func (cf *FS) WithRootfs(ctx context.Context, c record.Container, writable bool,
 	return fn(dir)
 }
 
-// lookup resolves p inside root (archive.ResolveInRoot: ".." stops at
-// the root, symbolic links are followed inside it, the last one only when
-// followLast) and returns its real path ("." for the root) with its Lstat
-// info. info is nil when p does not exist or runs through a file.
-func lookup(root *os.Root, p string, followLast bool) (rel string, info fs.FileInfo, err error) {
-	r, err := archive.ResolveInRoot(root, p, followLast)
-	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
-		return "", nil, nil
+// withView calls fn with container c's filesystem as its processes see
+// it: the rootfs (WithRootfs) with the container's mounts over it.
+func (cf *FS) withView(ctx context.Context, c record.Container, writable bool, fn func(v *view) error) error {
+	var extra []MountPoint
+	if cf.EtcMounts != nil {
+		extra = cf.EtcMounts(c)
 	}
-	if err != nil || !r.Exists {
-		return "", nil, err
-	}
-	if r.Path == "" {
-		fi, err := root.Lstat(".")
-		return ".", fi, err
-	}
-	return r.Path, r.Info, nil
-}
-
-// StatPath describes path p inside container c, named ref by the caller
-// (Docker's HEAD
-// archive): symbolic links in its directories are followed inside the
-// container's root, a link at the end only with followLink (else it is
-// described, with its LinkTarget). A missing path gives
-// errdefs.ErrNotFound ("Could not find the file P in container REF").
-func (cf *FS) StatPath(ctx context.Context, c record.Container, ref, p string, followLink bool) (PathStat, error) {
-	var st PathStat
-	err := cf.WithRootfs(ctx, c, false, func(rootfs string) error {
+	return cf.WithRootfs(ctx, c, writable, func(rootfs string) error {
 		root, err := os.OpenRoot(rootfs)
 		if err != nil {
 			return err
 		}
 		defer root.Close()
-		rel, fi, err := lookup(root, p, followLink)
+		v := newView(c, root, extra)
+		defer v.close()
+		return fn(v)
+	})
+}
+
+// StatPath describes path p inside container c, named ref by the caller
+// (Docker's HEAD archive). p is resolved as the container sees it: through
+// its binds, volumes, the /etc files the engine binds and, while it runs,
+// its tmpfs mounts (the longest mount destination that holds the path
+// wins); symbolic links are followed inside the container's tree (never
+// to other host paths), a link at the end only with followLink (else it
+// is described, with its LinkTarget). A missing path gives
+// errdefs.ErrNotFound ("Could not find the file P in container REF"); a
+// tmpfs of a stopped container errdefs.ErrFailedPrecondition.
+func (cf *FS) StatPath(ctx context.Context, c record.Container, ref, p string, followLink bool) (PathStat, error) {
+	var st PathStat
+	err := cf.withView(ctx, c, false, func(v *view) error {
+		l, err := v.lookup(p, followLink)
 		if err != nil {
 			return err
 		}
-		if fi == nil {
+		if l.info == nil {
 			return fmt.Errorf("Could not find the file %s in container %s: %w", p, ref, errdefs.ErrNotFound)
 		}
+		fi := l.info
 		st = PathStat{Name: path.Base("/" + p), Size: fi.Size(), Mode: fi.Mode(), Mtime: fi.ModTime()}
 		if fi.Mode()&fs.ModeSymlink != 0 {
-			st.LinkTarget, _ = root.Readlink(rel)
+			st.LinkTarget, _ = l.root.Readlink(l.rel)
 		}
 		return nil
 	})
@@ -126,21 +125,16 @@ func (cf *FS) StatPath(ctx context.Context, c record.Container, ref, p string, f
 }
 
 // CopyFrom writes path src of container c (named ref) to w as a tar
-// stream, as `docker cp CONTAINER:SRC -`. src is resolved inside the
-// container's root (symbolic links cannot lead out of it). A missing src
-// gives errdefs.ErrNotFound.
+// stream, as `docker cp CONTAINER:SRC -`. src is resolved as StatPath
+// resolves it, and a directory's tree includes what is mounted inside it.
+// A missing src gives errdefs.ErrNotFound.
 func (cf *FS) CopyFrom(ctx context.Context, c record.Container, ref, src string, opts CopyOptions, w io.Writer) error {
-	return cf.WithRootfs(ctx, c, false, func(rootfs string) error {
-		root, err := os.OpenRoot(rootfs)
+	return cf.withView(ctx, c, false, func(v *view) error {
+		l, err := v.lookup(src, opts.FollowLink)
 		if err != nil {
 			return err
 		}
-		defer root.Close()
-		rel, fi, err := lookup(root, src, opts.FollowLink)
-		if err != nil {
-			return err
-		}
-		if fi == nil {
+		if l.info == nil {
 			return fmt.Errorf("Could not find the file %s in container %s: %w", src, ref, errdefs.ErrNotFound)
 		}
 		name := opts.Rename
@@ -150,34 +144,38 @@ func (cf *FS) CopyFrom(ctx context.Context, c record.Container, ref, src string,
 				name = "."
 			}
 		}
-		return WriteTar(ctx, root, rel, name, opts, w)
+		tw := tar.NewWriter(w)
+		tp := treeTar{ctx: ctx, tw: tw, keepOwner: opts.KeepOwner, links: map[[2]uint64]string{}, mounts: v.mountAt}
+		if err := tp.top(l.root, l.rel, name, l.cpath); err != nil {
+			return err
+		}
+		return tw.Close()
 	})
 }
 
-// CopyTo extracts the tar stream r into directory dstDir of
-// container c (named ref), as `docker cp - CONTAINER:DIR`. dstDir is
-// resolved inside the container's root and the extraction is confined to it (package
-// archive). Errors: errdefs.ErrNotFound when dstDir does not exist,
-// errdefs.ErrInvalidArgument when it is not a directory or the tar is
-// malformed.
+// CopyTo extracts the tar stream r into directory dstDir of container c
+// (named ref), as `docker cp - CONTAINER:DIR`. dstDir is resolved as
+// StatPath resolves it and the extraction is confined to the tree it
+// lands in (package archive); entries that fall on mounts below dstDir
+// go into those mounts (a bind-mounted file is rewritten in place).
+// Errors: errdefs.ErrNotFound when dstDir does not exist;
+// errdefs.ErrInvalidArgument when it is not a directory, the tar is
+// malformed or an entry would replace a mount point;
+// errdefs.ErrPermissionDenied for a read-only mount ("mounted volume is
+// marked read-only") or read-only rootfs, as Docker.
 func (cf *FS) CopyTo(ctx context.Context, c record.Container, ref, dstDir string, r io.Reader, opts CopyOptions) error {
-	if c.Run.ReadOnlyRootfs {
-		return fmt.Errorf("container rootfs is marked read-only: %w", errdefs.ErrPermissionDenied)
-	}
-	return cf.WithRootfs(ctx, c, true, func(rootfs string) error {
-		root, err := os.OpenRoot(rootfs)
+	return cf.withView(ctx, c, !c.Run.ReadOnlyRootfs, func(v *view) error {
+		l, err := v.lookup(dstDir, true)
 		if err != nil {
 			return err
 		}
-		defer root.Close()
-		rel, fi, err := lookup(root, dstDir, true)
-		if err != nil {
-			return err
-		}
-		if fi == nil {
+		if l.info == nil {
 			return fmt.Errorf("Could not find the file %s in container %s: %w", dstDir, ref, errdefs.ErrNotFound)
 		}
-		d, err := root.Open(rel)
+		if err := v.writable(l.mount); err != nil {
+			return err
+		}
+		d, err := l.root.Open(l.rel)
 		if err != nil {
 			return fmt.Errorf("Could not find the file %s in container %s: %w", dstDir, ref, errdefs.ErrNotFound)
 		}
@@ -185,7 +183,7 @@ func (cf *FS) CopyTo(ctx context.Context, c record.Container, ref, dstDir string
 		if fi, err := d.Stat(); err != nil || !fi.IsDir() {
 			return fmt.Errorf("extraction point is not a directory: %w", errdefs.ErrInvalidArgument)
 		}
-		return ExtractTar(ctx, fmt.Sprintf("/proc/self/fd/%d", d.Fd()), r, true)
+		return v.extract(ctx, l.cpath, d, r)
 	})
 }
 
@@ -208,14 +206,8 @@ func ExtractTar(ctx context.Context, dir string, r io.Reader, keepOwner bool) er
 // are skipped. Without opts.KeepOwner entries are owned by 0:0.
 func WriteTar(ctx context.Context, root *os.Root, rel, name string, opts CopyOptions, w io.Writer) error {
 	tw := tar.NewWriter(w)
-	tp := treeTar{ctx: ctx, root: root, tw: tw, keepOwner: opts.KeepOwner, links: map[[2]uint64]string{}}
-	var err error
-	if name == "." {
-		err = tp.children(rel, "")
-	} else {
-		err = tp.add(rel, name)
-	}
-	if err != nil {
+	tp := treeTar{ctx: ctx, tw: tw, keepOwner: opts.KeepOwner, links: map[[2]uint64]string{}}
+	if err := tp.top(root, rel, name, ""); err != nil {
 		return err
 	}
 	return tw.Close()
@@ -223,14 +215,26 @@ func WriteTar(ctx context.Context, root *os.Root, rel, name string, opts CopyOpt
 
 type treeTar struct {
 	ctx       context.Context
-	root      *os.Root
 	tw        *tar.Writer
 	keepOwner bool
 	links     map[[2]uint64]string
+	// mounts, when set, gives the root of the mount whose destination is
+	// the container path cpath (ok false for none): the walk crosses
+	// into it as the container's tree does.
+	mounts func(cpath string) (r *os.Root, rel string, ok bool, err error)
 }
 
-func (t *treeTar) children(rel, name string) error {
-	d, err := t.root.Open(rel)
+// top adds the tree at rel in root as name ("." for a directory's
+// children only); cpath is its path in the container ("" outside one).
+func (t *treeTar) top(root *os.Root, rel, name, cpath string) error {
+	if name == "." {
+		return t.children(root, rel, "", cpath)
+	}
+	return t.add(root, rel, name, cpath)
+}
+
+func (t *treeTar) children(root *os.Root, rel, name, cpath string) error {
+	d, err := root.Open(rel)
 	if err != nil {
 		return err
 	}
@@ -241,18 +245,31 @@ func (t *treeTar) children(rel, name string) error {
 	}
 	sort.Slice(entries, func(i, j int) bool { return entries[i].Name() < entries[j].Name() })
 	for _, de := range entries {
-		if err := t.add(path.Join(rel, de.Name()), path.Join(name, de.Name())); err != nil {
+		child := ""
+		if cpath != "" {
+			child = path.Join(cpath, de.Name())
+		}
+		if err := t.add(root, path.Join(rel, de.Name()), path.Join(name, de.Name()), child); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (t *treeTar) add(rel, name string) error {
+func (t *treeTar) add(root *os.Root, rel, name, cpath string) error {
 	if err := t.ctx.Err(); err != nil {
 		return err
 	}
-	fi, err := t.root.Lstat(rel)
+	if t.mounts != nil && cpath != "" {
+		r, mrel, ok, err := t.mounts(cpath)
+		if err != nil {
+			return err
+		}
+		if ok {
+			root, rel = r, mrel
+		}
+	}
+	fi, err := root.Lstat(rel)
 	if err != nil {
 		return err
 	}
@@ -261,7 +278,7 @@ func (t *treeTar) add(rel, name string) error {
 	}
 	link := ""
 	if fi.Mode()&fs.ModeSymlink != 0 {
-		if link, err = t.root.Readlink(rel); err != nil {
+		if link, err = root.Readlink(rel); err != nil {
 			return err
 		}
 	}
@@ -282,9 +299,9 @@ func (t *treeTar) add(rel, name string) error {
 	}
 	switch {
 	case fi.IsDir():
-		return t.children(rel, name)
+		return t.children(root, rel, name, cpath)
 	case hdr.Typeflag == tar.TypeReg && hdr.Size > 0:
-		f, err := t.root.Open(rel)
+		f, err := root.Open(rel)
 		if err != nil {
 			return err
 		}

@@ -10,11 +10,12 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 
+	"github.com/berthproject/berth/engine/internal/record"
 	"github.com/berthproject/berth/snapshot"
 )
 
 // FS is what the filesystem operations need of the engine. Every field
-// must be set.
+// but EtcMounts must be set.
 type FS struct {
 	// Snaps holds the containers' snapshots (key: container ID) and the
 	// images' committed layers (key: chain ID).
@@ -25,6 +26,11 @@ type FS struct {
 	// Bundle returns the bundle directory of container id; a running
 	// container's rootfs is mounted at its "rootfs".
 	Bundle func(id string) string
+	// EtcMounts returns the files the engine binds into container c at
+	// start besides its Run.Mounts (/etc/hostname, /etc/hosts,
+	// /etc/resolv.conf), those that exist, in mount order; cp reads and
+	// writes them rather than the rootfs underneath. Nil: none.
+	EtcMounts func(c record.Container) []MountPoint
 }
 
 // scratchID is 12 random hex digits for temporary snapshot keys.

@@ -3,17 +3,24 @@ package containerops
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
+	"io/fs"
 	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/berthproject/berth/engine/internal/record"
 	bmount "github.com/berthproject/berth/mount"
 	"github.com/berthproject/berth/network"
+	"github.com/berthproject/berth/runtime"
 	"github.com/berthproject/berth/volume"
+	"github.com/moby/moby/api/types/blkiodev"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
 	mobynet "github.com/moby/moby/api/types/network"
@@ -43,8 +50,14 @@ type InspectInput struct {
 	// Endpoints are the running container's network endpoints.
 	Endpoints []network.Endpoint
 	// SizeRw and SizeRootFs are the writable layer's bytes and those plus
-	// the image's unpacked layers; nil unless asked for.
+	// the image's unpacked layers; nil unless asked for. When the
+	// snapshot's writable directory is known (Mounts), Inspect counts
+	// SizeRw itself as Docker does (see WritableSize), and SizeRootFs is
+	// that plus ImageSize when ImageSize is set.
 	SizeRw, SizeRootFs *int64
+	// ImageSize is the image's unpacked size in bytes (its record's
+	// Size); 0 when unknown.
+	ImageSize int64
 	// VolumeName names the volume whose data directory a bind mount's
 	// source is (false: a plain bind); nil for none.
 	VolumeName func(source string) (string, bool)
@@ -64,8 +77,10 @@ func Inspect(in InspectInput) container.InspectResponse {
 		Args:    nonNil(c.Args),
 		State: &container.State{
 			Status:     container.ContainerState(c.DisplayStatus()),
-			Running:    st.Status == record.StatusRunning,
+			Running:    c.Live(), // Docker counts a restarting container as running
 			Paused:     st.Status == record.StatusRunning && st.Paused,
+			Restarting: c.DisplayStatus() == record.StatusRestarting,
+			OOMKilled:  st.OOMKilled,
 			Dead:       false,
 			Pid:        st.Pid,
 			ExitCode:   st.ExitCode,
@@ -82,7 +97,7 @@ func Inspect(in InspectInput) container.InspectResponse {
 		RestartCount:            st.RestartCount,
 		Driver:                  in.Snapshotter,
 		Platform:                "linux",
-		HostConfig:              hostConfig(c, in.Runtime, in.VolumeName),
+		HostConfig:              hostConfig(c, in.Runtime, in.VolumeName, bundleSpec(in.MergedDir)),
 		Mounts:                  mountPoints(c, in.VolumeName),
 		Config:                  containerConfig(c, in.Image.Config),
 		ImageManifestDescriptor: in.Manifest,
@@ -109,9 +124,58 @@ func Inspect(in InspectInput) container.InspectResponse {
 			}
 		}
 		resp.GraphDriver = &storage.DriverData{Name: in.Snapshotter, Data: data}
+		resp.SizeRw, resp.SizeRootFs = layerSizes(in, data["UpperDir"])
 	}
 	resp.NetworkSettings = networkSettings(c, in.Image.Config, in.SandboxKey, in.Endpoints)
 	return resp
+}
+
+// layerSizes are inspect's SizeRw and SizeRootFs (see InspectInput)
+// given the writable directory upper.
+func layerSizes(in InspectInput, upper string) (*int64, *int64) {
+	if in.SizeRw == nil || in.SizeRootFs == nil || upper == "" {
+		return in.SizeRw, in.SizeRootFs
+	}
+	rw, err := WritableSize(upper)
+	if err != nil {
+		return in.SizeRw, in.SizeRootFs
+	}
+	rootfs := rw + *in.SizeRootFs - *in.SizeRw
+	if in.ImageSize > 0 {
+		rootfs = rw + in.ImageSize
+	}
+	return &rw, &rootfs
+}
+
+// WritableSize is the size in bytes of a container's writable layer
+// directory dir as Docker counts it (SizeRw, `docker ps -s`): the
+// lengths of the files, symlinks and devices in it, a hard-linked file
+// once, directories not at all; so an untouched container's layer is 0
+// bytes. Errors are the walk's (errors.Is os.ErrNotExist for a missing
+// dir).
+func WritableSize(dir string) (int64, error) {
+	type inode struct{ dev, ino uint64 }
+	seen := map[inode]bool{}
+	var total int64
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Nlink > 1 {
+			k := inode{uint64(st.Dev), st.Ino}
+			if seen[k] {
+				return nil
+			}
+			seen[k] = true
+		}
+		total += fi.Size()
+		return nil
+	})
+	return total, err
 }
 
 func nonNil[T any](s []T) []T {
@@ -204,6 +268,9 @@ func mountPoints(c record.Container, names func(string) (string, bool)) []contai
 	out := []container.MountPoint{}
 	for _, m := range c.Run.Mounts {
 		mp := container.MountPoint{Type: mount.Type(m.Type), Source: m.Source, Destination: m.Destination, RW: !readOnly(m)}
+		if !mp.RW && m.Type == "bind" {
+			mp.Mode = "ro" // -v's mode field; a read-write -v has none
+		}
 		switch {
 		case volumeOf(m, names) != "":
 			mp.Type, mp.Name, mp.Driver = "volume", volumeOf(m, names), "local"
@@ -247,7 +314,11 @@ func binds(c record.Container, names func(string) (string, bool)) []string {
 	return out
 }
 
-func hostConfig(c record.Container, runtimeName string, names func(string) (string, bool)) *container.HostConfig {
+// logDriver is the log format the monitor writes (package monitor):
+// Podman's name for it, as `podman inspect` reports.
+const logDriver = "k8s-file"
+
+func hostConfig(c record.Container, runtimeName string, names func(string) (string, bool), spec *specs.Spec) *container.HostConfig {
 	policy := c.Restart.Name
 	if policy == "" {
 		policy = "no"
@@ -256,7 +327,7 @@ func hostConfig(c record.Container, runtimeName string, names func(string) (stri
 		NetworkMode:    container.NetworkMode(c.Net.Mode),
 		RestartPolicy:  container.RestartPolicy{Name: container.RestartPolicyMode(policy), MaximumRetryCount: c.Restart.MaximumRetryCount},
 		AutoRemove:     c.AutoRemove,
-		LogConfig:      container.LogConfig{Type: "json-file", Config: map[string]string{}},
+		LogConfig:      container.LogConfig{Type: logDriver, Config: map[string]string{}},
 		Binds:          binds(c, names),
 		PortBindings:   mobynet.PortMap{},
 		DNS:            []netip.Addr{},
@@ -276,6 +347,13 @@ func hostConfig(c record.Container, runtimeName string, names func(string) (stri
 	if hc.ShmSize == 0 {
 		hc.ShmSize = 64 << 20
 	}
+	// The lists docker's CLI sends empty ([]) rather than absent (null),
+	// as `docker inspect` then shows them.
+	hc.BlkioWeightDevice = []*blkiodev.WeightDevice{}
+	hc.BlkioDeviceReadBps, hc.BlkioDeviceWriteBps = []*blkiodev.ThrottleDevice{}, []*blkiodev.ThrottleDevice{}
+	hc.BlkioDeviceReadIOps, hc.BlkioDeviceWriteIOps = []*blkiodev.ThrottleDevice{}, []*blkiodev.ThrottleDevice{}
+	hc.Devices, hc.Ulimits = []container.DeviceMapping{}, []*container.Ulimit{}
+	hc.MaskedPaths, hc.ReadonlyPaths = maskedPaths(c, spec)
 	r := c.Run
 	hc.Memory, hc.NanoCPUs, hc.MemorySwap = r.Memory, r.NanoCPUs, r.MemorySwap
 	if r.Memory > 0 && r.MemorySwap == 0 {
@@ -393,4 +471,35 @@ func networkSettings(c record.Container, img ocispec.ImageConfig, sandboxKey str
 func endpointID(networkID, containerID string) string {
 	h := sha256.Sum256([]byte(networkID + "/" + containerID))
 	return hex.EncodeToString(h[:])
+}
+
+// bundleSpec reads the OCI spec the container last ran with from its
+// bundle (the parent of its rootfs mount point mergedDir); nil if it
+// never ran or the bundle is gone.
+func bundleSpec(mergedDir string) *specs.Spec {
+	if mergedDir == "" {
+		return nil
+	}
+	data, err := os.ReadFile(filepath.Join(filepath.Dir(mergedDir), "config.json"))
+	if err != nil {
+		return nil
+	}
+	var s specs.Spec
+	if json.Unmarshal(data, &s) != nil {
+		return nil
+	}
+	return &s
+}
+
+// maskedPaths are HostConfig.MaskedPaths and ReadonlyPaths: none for a
+// privileged container (Docker's null), else those of the spec it last
+// ran with, or Berth's defaults before its first start.
+func maskedPaths(c record.Container, spec *specs.Spec) (masked, readonly []string) {
+	if c.Run.Privileged {
+		return nil, nil
+	}
+	if spec != nil && spec.Linux != nil {
+		return nonNil(spec.Linux.MaskedPaths), nonNil(spec.Linux.ReadonlyPaths)
+	}
+	return runtime.DefaultMaskedPaths(), runtime.DefaultReadonlyPaths()
 }

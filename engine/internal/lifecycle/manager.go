@@ -118,6 +118,8 @@ func (m *Manager) reconcile(ctx context.Context, c record.Container) record.Cont
 		}
 		code, at = 255, time.Now().UTC()
 	}
+	// The runtime keeps the cgroup until the Delete below.
+	oom := oomKilled(c.ID)
 	err := m.DB.Update(ctx, func(tx *state.Tx) error {
 		var cur record.Container
 		if err := tx.Get(record.Bucket, c.ID, &cur); err != nil {
@@ -129,6 +131,7 @@ func (m *Manager) reconcile(ctx context.Context, c record.Container) record.Cont
 		}
 		cur.State.Status, cur.State.ExitCode, cur.State.FinishedAt = record.StatusExited, code, at
 		cur.State.Pid, cur.State.Watcher = 0, record.ProcessID{}
+		cur.State.OOMKilled = cur.State.OOMKilled || oom
 		if exitErr != nil {
 			cur.State.Error = "exit status lost: the process watching the container ended first"
 		}

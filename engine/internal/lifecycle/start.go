@@ -68,7 +68,7 @@ func (m *Manager) beginStart(ctx context.Context, ref string) (record.Container,
 		case record.StatusRemoving:
 			return fmt.Errorf("container %s is marked for removal and cannot be started: %w", c.ShortID(), errdefs.ErrConflict)
 		}
-		c.State = record.State{Status: record.StatusRunning, StartedAt: time.Now().UTC(), Watcher: record.Self(), RestartCount: c.State.RestartCount}
+		c.State = c.State.Begin(time.Now().UTC(), record.Self())
 		return tx.Put(record.Bucket, c.ID, c)
 	})
 	if err != nil {
@@ -173,16 +173,22 @@ func (p *Process) Pid() int { return p.rp.Pid() }
 // ErrCommandNotExecutable when the executable is missing or cannot run
 // (Docker's 127 and 126). A failed start leaves the container "created"
 // (and removes it if AutoRemove).
+//
+// ctx bounds only the lookup: once the container is marked running, the
+// start is carried through (or undone) whatever becomes of ctx, so that a
+// cancelled caller never leaves a container half-started or unwatched.
 func (m *Manager) Start(ctx context.Context, ref string, stdio runtime.Stdio) (p *Process, err error) {
 	c, unlock, err := m.beginStart(ctx, ref)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock() // once the runtime runs the container (or failed)
+	ctx = context.WithoutCancel(ctx)
 	probe.Crash("start-recorded")
+	spawned := false // from then on, Wait finishes
 	defer func() {
-		if err != nil {
-			m.finish(context.WithoutCancel(ctx), c, -1, err)
+		if err != nil && !spawned {
+			m.finish(ctx, c, -1, err)
 		}
 	}()
 	bundle, err := m.prepareBundle(ctx, c)
@@ -240,6 +246,8 @@ func (m *Manager) Start(ctx context.Context, ref string, stdio runtime.Stdio) (p
 		return nil, err
 	}
 	p = &Process{m: m, c: c, rp: rp, copyDone: make(chan struct{}), log: logf, stderr: stderrHold}
+	spawned = true
+	sinks = append(sinks, func() { m.watchOOM(ctx, c.ID, rp) }) // Wait waits for it too
 	containerops.Drain(sinks, p.copyDone)
 	<-rp.Started()
 	if rp.Pid() == 0 {
@@ -251,7 +259,14 @@ func (m *Manager) Start(ctx context.Context, ref string, stdio runtime.Stdio) (p
 		return p, nil // over already: a pid would be stale before it is stored
 	default:
 	}
-	return p, m.setPid(ctx, c.ID, rp.Pid(), record.Self())
+	if err := m.setPid(ctx, c.ID, rp.Pid(), record.Self()); err != nil {
+		// A container its record does not show running must not run on:
+		// kill it and let Wait record the end and release everything.
+		rp.Signal(syscall.SIGKILL)
+		_, werr := p.Wait(ctx)
+		return nil, errors.Join(err, werr)
+	}
+	return p, nil
 }
 
 // holdWriter buffers writes until release, then passes them on to dst;
@@ -321,6 +336,8 @@ func (p *Process) Wait(ctx context.Context) (int, error) {
 // monitor process, which holds its output (into its log), records its exit
 // and applies --rm and the restart policy after every berth process has
 // gone. Errors as Start.
+//
+// As with Start, ctx bounds only the lookup.
 func (m *Manager) StartDetached(ctx context.Context, ref string) (err error) {
 	mon, err := m.monitor()
 	if err != nil {
@@ -331,9 +348,10 @@ func (m *Manager) StartDetached(ctx context.Context, ref string) (err error) {
 		return err
 	}
 	defer unlock()
+	ctx = context.WithoutCancel(ctx)
 	defer func() {
 		if err != nil {
-			m.finish(context.WithoutCancel(ctx), c, -1, err)
+			m.finish(ctx, c, -1, err)
 		}
 	}()
 	bundle, err := m.prepareBundle(ctx, c)
@@ -424,9 +442,7 @@ func (m *Manager) finish(ctx context.Context, c record.Container, code int, star
 		cur.State.ExitCode = code
 		cur.State.Watcher = record.ProcessID{}
 		if startErr != nil {
-			cur.State.Status = record.StatusCreated
-			cur.State.ExitCode = startExitCode(startErr)
-			cur.State.Error = startErr.Error()
+			cur.State.StartFailed(startExitCode(startErr), startErr.Error())
 		}
 		return nil
 	})

@@ -31,6 +31,9 @@ func (m *Manager) applyRestartPolicy(ctx context.Context, c record.Container) er
 		}
 		first = true
 		cur.State.ExitHandled = true
+		// Docker's "restarting" state covers the back-off: ps and inspect
+		// show it until the next start (or a stop) clears it.
+		cur.State.Restarting = !cur.AutoRemove && cur.ShouldRestart()
 		c = cur
 		return tx.Put(record.Bucket, c.ID, cur)
 	})
@@ -40,15 +43,16 @@ func (m *Manager) applyRestartPolicy(ctx context.Context, c record.Container) er
 	if c.AutoRemove {
 		return m.Remove(ctx, c.ID, true)
 	}
-	if !c.ShouldRestart() {
+	if !c.State.Restarting {
 		return nil
 	}
 	time.Sleep(min(100*time.Millisecond<<min(c.State.RestartCount, 10), time.Minute))
 	// A stop during the back-off ends the restart loop, as in Docker.
 	stopped := false
 	if err := record.Update(ctx, m.DB, c.ID, func(cur *record.Container) error {
-		if cur.State.StoppedByUser {
+		if cur.State.StoppedByUser || !cur.State.Restarting || !cur.State.StartedAt.Equal(c.State.StartedAt) {
 			stopped = true
+			cur.State.Restarting = false
 			return nil
 		}
 		cur.State.RestartCount++
@@ -100,10 +104,12 @@ func (m *Manager) resumeForSignal(ctx context.Context, c record.Container, sig s
 
 // markStopped records that the user stopped the container, so that the
 // restart policy leaves it stopped (Docker's rule for always and
-// unless-stopped).
+// unless-stopped); a container waiting to be restarted is no longer
+// "restarting".
 func (m *Manager) markStopped(ctx context.Context, id string) error {
 	return record.Update(ctx, m.DB, id, func(cur *record.Container) error {
 		cur.State.StoppedByUser = true
+		cur.State.Restarting = false
 		return nil
 	})
 }

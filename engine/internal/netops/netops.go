@@ -74,15 +74,23 @@ func (nw *Networking) Resolve(ctx context.Context, req record.NetworkRequest, ex
 		exposed[p] = struct{}{}
 	}
 	if !IsBridgeMode(s.Mode) {
-		if s.IP != "" || len(s.Aliases) > 0 {
-			return s, fmt.Errorf("--ip and --network-alias need a bridge network, not --network %s: %w", s.Mode, errdefs.ErrInvalidArgument)
+		if strings.HasPrefix(s.Mode, "container:") {
+			if err := containerModeConflicts(req); err != nil {
+				return s, err
+			}
+		}
+		if s.IP != "" {
+			return s, fmt.Errorf("user specified IP address is supported on user defined networks only: %w", errdefs.ErrInvalidArgument)
+		}
+		if len(s.Aliases) > 0 {
+			return s, fmt.Errorf("network-scoped alias is supported only for containers in user defined networks: %w", errdefs.ErrInvalidArgument)
 		}
 		if strings.HasPrefix(s.Mode, "container:") {
 			if _, err := nw.Container(ctx, strings.TrimPrefix(s.Mode, "container:")); err != nil {
 				return s, err
 			}
 		}
-		return s, nil // published ports are discarded, as Docker does
+		return s, nil // host and none: published ports are discarded, as Docker does
 	}
 	if s.IP != "" {
 		if _, err := netip.ParseAddr(s.IP); err != nil {
@@ -125,6 +133,59 @@ func (nw *Networking) Resolve(ctx context.Context, req record.NetworkRequest, ex
 	return s, nil
 }
 
+// containerModeConflicts refuses, for --network container:X, the options
+// that would configure the network X owns, with Docker's messages
+// (moby's runconfig.validateNetContainerMode, in its order; Docker's
+// reference documents --dns-search and --dns-option as invalid there too).
+// --hostname is checked by Hostname. errdefs.ErrInvalidArgument.
+func containerModeConflicts(req record.NetworkRequest) error {
+	msg := ""
+	switch {
+	case strings.TrimPrefix(req.Mode, "container:") == "":
+		msg = "Invalid network mode: invalid container format container:<name|id>"
+	case len(req.DNS) > 0 || len(req.DNSSearch) > 0 || len(req.DNSOptions) > 0:
+		msg = "conflicting options: dns and the network mode"
+	case len(req.ExtraHosts) > 0:
+		msg = "conflicting options: custom host-to-IP mapping and the network mode"
+	case len(req.Publish) > 0 || req.PublishAll || len(req.Ports) > 0:
+		msg = "conflicting options: port publishing and the container type network mode"
+	case len(req.Expose) > 0:
+		msg = "conflicting options: port exposing and the container type network mode"
+	default:
+		return nil
+	}
+	return fmt.Errorf("%s: %w", msg, errdefs.ErrInvalidArgument)
+}
+
+// Hostname returns the hostname of a container being created with
+// network mode `mode`, -h value `requested` and short ID shortID, by
+// Docker's rules: with --network container:X, X's hostname (and a
+// requested one is refused: "conflicting options: hostname and the
+// network mode", errdefs.ErrInvalidArgument; an unknown X is
+// errdefs.ErrNotFound); else the requested one; else with --network host
+// the host's hostname; else shortID.
+func (nw *Networking) Hostname(ctx context.Context, mode, requested, shortID string) (string, error) {
+	if ref, ok := strings.CutPrefix(mode, "container:"); ok {
+		if requested != "" {
+			return "", fmt.Errorf("conflicting options: hostname and the network mode: %w", errdefs.ErrInvalidArgument)
+		}
+		other, err := nw.Container(ctx, ref)
+		if err != nil {
+			return "", err
+		}
+		return other.Run.Hostname, nil
+	}
+	if requested != "" {
+		return requested, nil
+	}
+	if mode == "host" {
+		if h, err := os.Hostname(); err == nil && h != "" {
+			return h, nil
+		}
+	}
+	return shortID, nil
+}
+
 // checkRequestedIP validates --ip on network n before anything is made:
 // errdefs.ErrInvalidArgument when it is not an IPv4 address of n's subnet
 // usable by a container, errdefs.ErrConflict when another container (not
@@ -158,7 +219,8 @@ func checkRequestedIP(n network.Network, ip, self string) error {
 // runs: its namespace (joined by path), endpoints (Mode's network, then
 // the networks joined with `network connect` while it was stopped, as
 // eth1, eth2, ...) and published ports, and the /etc/hosts,
-// /etc/resolv.conf and /etc/hostname files bound into it. It returns the
+// /etc/resolv.conf and /etc/hostname files bound into it (with
+// --network container:X, X's own files, as Docker). It returns the
 // runtime's NetworkNamespace value and the extra mounts. On error the
 // caller's Teardown undoes whatever was made.
 func (nw *Networking) Setup(ctx context.Context, c record.Container) (string, []specs.Mount, error) {
@@ -166,6 +228,7 @@ func (nw *Networking) Setup(ctx context.Context, c record.Container) (string, []
 	nsSpec := ""
 	var addrs []netip.Addr
 	var userNets []string
+	var gateway netip.Addr // of the first network, for host-gateway
 	switch {
 	case mode == "host":
 		nsSpec = "host"
@@ -185,6 +248,8 @@ func (nw *Networking) Setup(ctx context.Context, c record.Container) (string, []
 		if _, err := os.Stat(nsSpec); err != nil {
 			nsSpec = fmt.Sprintf("/proc/%d/ns/net", other.State.Pid)
 		}
+		mounts, err := nw.sharedEtcFiles(ctx, other)
+		return nsSpec, mounts, err
 	default:
 		nsSpec = nw.NetnsPath(c.ID)
 		netns.Remove(nsSpec) // left by a crash
@@ -220,13 +285,16 @@ func (nw *Networking) Setup(ctx context.Context, c record.Container) (string, []
 				nw.recordPublished(ctx, c, ep.Ports)
 			}
 			addrs = append(addrs, ep.Address.Addr())
+			if i == 0 {
+				gateway = ep.Gateway
+			}
 			if ep.NetworkName != network.DefaultNetworkName {
 				userNets = append(userNets, ep.NetworkName)
 			}
 		}
 		probe.Crash("after-attach")
 	}
-	mounts, err := nw.writeEtcFiles(c, addrs, nil)
+	mounts, err := nw.writeEtcFiles(ctx, c, addrs, gateway)
 	if err != nil {
 		return "", nil, err
 	}
@@ -277,63 +345,131 @@ func (nw *Networking) recordPublished(ctx context.Context, c record.Container, r
 	})
 }
 
-// writeEtcFiles renders /etc/hosts (own addresses, --add-host, and on a
-// user-defined network every peer's name and aliases), /etc/resolv.conf and
-// /etc/hostname, and returns their bind mounts.
-func (nw *Networking) writeEtcFiles(c record.Container, addrs []netip.Addr, peers []network.Endpoint) ([]specs.Mount, error) {
-	hosts, err := nw.renderHosts(c, addrs, peers)
+// writeEtcFiles renders /etc/hosts (own addresses and --add-host; on a
+// user-defined network refreshHosts adds every peer's name and aliases),
+// /etc/resolv.conf and /etc/hostname, and returns their bind mounts.
+// gateway is the gateway of the container's first network, which
+// --add-host NAME:host-gateway resolves to (the default network's when
+// the container has none). With --network host, hosts is a copy of the
+// host's plus the --add-host entries, and resolv.conf a copy of the
+// host's unless --dns* options are given, as Docker does.
+func (nw *Networking) writeEtcFiles(ctx context.Context, c record.Container, addrs []netip.Addr, gateway netip.Addr) ([]specs.Mount, error) {
+	hc := hostsConfig{Hostname: c.Run.Hostname, ExtraHosts: c.Net.ExtraHosts}
+	if slices.ContainsFunc(hc.ExtraHosts, isHostGateway) {
+		if !gateway.IsValid() {
+			m, err := nw.Manager()
+			if err != nil {
+				return nil, err
+			}
+			if gateway, err = m.DefaultGateway(ctx); err != nil {
+				return nil, fmt.Errorf("host-gateway: %w", err)
+			}
+		}
+		hc.HostGateway = gateway.String()
+	}
+	hostMode := c.Net.Mode == "host"
+	var base []byte
+	if hostMode {
+		base, _ = os.ReadFile("/etc/hosts")
+		if base == nil {
+			base = []byte{}
+		}
+	}
+	hosts, err := nw.renderHosts(hc, c.ID, addrs, nil, base)
 	if err != nil {
 		return nil, err
 	}
 	hostResolv, _ := os.ReadFile("/etc/resolv.conf")
-	rc := network.ResolvConfig{Host: hostResolv, Search: c.Net.DNSSearch, Options: c.Net.DNSOptions}
-	for _, d := range c.Net.DNS {
-		a, err := netip.ParseAddr(d)
-		if err != nil {
-			return nil, fmt.Errorf("%s is not an ip address: %w", d, errdefs.ErrInvalidArgument)
+	resolv := hostResolv
+	if !hostMode || len(c.Net.DNS)+len(c.Net.DNSSearch)+len(c.Net.DNSOptions) > 0 {
+		rc := network.ResolvConfig{Host: hostResolv, Search: c.Net.DNSSearch, Options: c.Net.DNSOptions}
+		for _, d := range c.Net.DNS {
+			a, err := netip.ParseAddr(d)
+			if err != nil {
+				return nil, fmt.Errorf("%s is not an ip address: %w", d, errdefs.ErrInvalidArgument)
+			}
+			rc.DNS = append(rc.DNS, a)
 		}
-		rc.DNS = append(rc.DNS, a)
+		resolv, _ = network.ResolvConf(rc)
 	}
-	resolv, _ := network.ResolvConf(rc)
 	// hosts.json keeps what refreshHosts needs to re-render hosts; written
 	// before hosts, so a member whose hosts.json is missing has no hosts
-	// file to refresh yet (its start renders it).
-	hc, _ := json.Marshal(hostsConfig{Hostname: c.Run.Hostname, ExtraHosts: c.Net.ExtraHosts})
-	if err := writeInPlace(nw.EtcFile(c.ID, "hosts.json"), hc); err != nil {
+	// file to refresh yet (its start renders it). A host-mode container
+	// is on no network, so never refreshed.
+	b, _ := json.Marshal(hc)
+	if err := writeInPlace(nw.EtcFile(c.ID, "hosts.json"), b); err != nil {
 		return nil, err
 	}
 	files := map[string][]byte{"hosts": hosts, "resolv.conf": resolv, "hostname": []byte(c.Run.Hostname + "\n")}
 	var mounts []specs.Mount
-	for _, name := range []string{"hostname", "hosts", "resolv.conf"} {
-		if c.Net.Mode == "host" && name != "hostname" {
-			// the host's own files, as Docker
-			mounts = append(mounts, specs.Mount{Destination: "/etc/" + name, Type: "bind", Source: "/etc/" + name, Options: []string{"rbind", "rprivate", "ro"}})
-			continue
-		}
+	for _, name := range etcNames {
 		if err := writeInPlace(nw.EtcFile(c.ID, name), files[name]); err != nil {
 			return nil, err
 		}
-		mounts = append(mounts, specs.Mount{Destination: "/etc/" + name, Type: "bind", Source: nw.EtcFile(c.ID, name), Options: []string{"rbind", "rprivate"}})
+		mounts = append(mounts, etcMount(name, nw.EtcFile(c.ID, name)))
 	}
 	return mounts, nil
 }
 
-func (nw *Networking) renderHosts(c record.Container, addrs []netip.Addr, peers []network.Endpoint) ([]byte, error) {
-	extra := slices.Clone(c.Net.ExtraHosts)
+// etcNames are the /etc files a container's network gives it.
+var etcNames = []string{"hostname", "hosts", "resolv.conf"}
+
+func etcMount(name, source string) specs.Mount {
+	return specs.Mount{Destination: "/etc/" + name, Type: "bind", Source: source, Options: []string{"rbind", "rprivate"}}
+}
+
+// sharedEtcFiles returns the bind mounts of the /etc files of other, whose
+// network a --network container:OTHER container joins (following other's
+// own container: mode to the owner of the namespace), as Docker gives such
+// a container the files of the one it joins.
+func (nw *Networking) sharedEtcFiles(ctx context.Context, other record.Container) ([]specs.Mount, error) {
+	for range 16 {
+		ref, ok := strings.CutPrefix(other.Net.Mode, "container:")
+		if !ok {
+			break
+		}
+		next, err := nw.Container(ctx, ref)
+		if err != nil {
+			return nil, err
+		}
+		other = next
+	}
+	var mounts []specs.Mount
+	for _, name := range etcNames {
+		src := nw.EtcFile(other.ID, name)
+		if _, err := os.Stat(src); err != nil {
+			if other.Net.Mode != "host" {
+				continue
+			}
+			src = "/etc/" + name // a host-mode container started by an older berth
+		}
+		mounts = append(mounts, etcMount(name, src))
+	}
+	return mounts, nil
+}
+
+func isHostGateway(h string) bool {
+	return strings.HasSuffix(h, ":host-gateway") || strings.HasSuffix(h, "=host-gateway")
+}
+
+// renderHosts renders the hosts file of container id from hc, its own
+// addresses and its peers on user-defined networks; base, when not nil,
+// replaces the standard entries (see network.HostsConfig.Base).
+func (nw *Networking) renderHosts(hc hostsConfig, id string, addrs []netip.Addr, peers []network.Endpoint, base []byte) ([]byte, error) {
+	extra := slices.Clone(hc.ExtraHosts)
 	for i, h := range extra {
-		if strings.HasSuffix(h, ":host-gateway") {
-			gw := network.DefaultSubnet.Addr().Next()
-			extra[i] = strings.TrimSuffix(h, "host-gateway") + gw.String()
+		if isHostGateway(h) {
+			extra[i] = strings.TrimSuffix(h, "host-gateway") + hc.HostGateway
 		}
 	}
-	hosts, err := network.Hosts(network.HostsConfig{Hostname: c.Run.Hostname, Addresses: addrs, ExtraHosts: extra})
+	hosts, err := network.Hosts(network.HostsConfig{Hostname: hc.Hostname, Addresses: addrs, ExtraHosts: extra, Base: base})
 	if err != nil {
 		return nil, err
 	}
 	// Peers on a user-defined network, by container name and aliases: the
 	// hosts file of every member is rewritten when one joins or leaves.
 	for _, p := range peers {
-		if p.ContainerID == c.ID || !p.Address.IsValid() {
+		if p.ContainerID == id || !p.Address.IsValid() {
 			continue
 		}
 		names := append([]string{p.ContainerName}, p.Aliases...)
@@ -433,20 +569,18 @@ func (nw *Networking) refreshHostsOf(ctx context.Context, ids []string, netNames
 	// What renderHosts needs of each member comes from its hosts.json,
 	// not from the metadata store: under many concurrent starts, waiting
 	// for the store's lock while holding hosts.lock serialised them all.
-	recs := map[string]record.Container{}
+	recs := map[string]hostsConfig{}
 	for id := range members {
 		var hc hostsConfig
 		if b, err := os.ReadFile(nw.EtcFile(id, "hosts.json")); err == nil && json.Unmarshal(b, &hc) == nil {
-			c := record.Container{ID: id}
-			c.Run.Hostname, c.Net.ExtraHosts = hc.Hostname, hc.ExtraHosts
-			recs[id] = c
+			recs[id] = hc
 		}
 	}
 	defaults := map[string]bool{}
 	for _, n := range nets {
 		defaults[n.Name] = n.Default
 	}
-	for id, c := range recs {
+	for id, hc := range recs {
 		var addrs []netip.Addr
 		var peers []network.Endpoint
 		seen := map[string]bool{}
@@ -459,7 +593,7 @@ func (nw *Networking) refreshHostsOf(ctx context.Context, ids []string, netNames
 			peers = append(peers, byNet[own.NetworkName]...)
 		}
 		path := nw.EtcFile(id, "hosts")
-		if hosts, err := nw.renderHosts(c, addrs, peers); err == nil {
+		if hosts, err := nw.renderHosts(hc, id, addrs, peers, nil); err == nil {
 			writeInPlace(path, hosts)
 		}
 	}
@@ -470,6 +604,8 @@ func (nw *Networking) refreshHostsOf(ctx context.Context, ids []string, netNames
 type hostsConfig struct {
 	Hostname   string   `json:"hostname"`
 	ExtraHosts []string `json:"extraHosts,omitempty"`
+	// HostGateway is what --add-host NAME:host-gateway resolves to.
+	HostGateway string `json:"hostGateway,omitempty"`
 }
 
 // Teardown releases the container's endpoints, ports and network

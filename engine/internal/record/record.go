@@ -20,6 +20,7 @@ import (
 	"github.com/berthproject/berth/network"
 	"github.com/berthproject/berth/runtime"
 	"github.com/berthproject/berth/state"
+	units "github.com/docker/go-units"
 	digest "github.com/opencontainers/go-digest"
 )
 
@@ -39,6 +40,10 @@ const (
 	// StatusPaused is what inspect and ps show for a running container
 	// whose processes are frozen (State.Paused); records keep "running".
 	StatusPaused = "paused"
+	// StatusRestarting is what inspect and ps show for an exited
+	// container waiting out its restart policy's back-off
+	// (State.Restarting); records keep "exited".
+	StatusRestarting = "restarting"
 )
 
 // Container is the stored record of one container.
@@ -95,6 +100,45 @@ type State struct {
 	// Paused is set by Pause and cleared by Unpause; it means something
 	// only while Status is "running" (see Container.DisplayStatus).
 	Paused bool `json:"paused,omitempty"`
+	// Restarting is set while Status is "exited" and the restart policy
+	// waits out its back-off before the next start (Docker's
+	// State.Restarting); a start, a stop or the policy giving up clears it.
+	Restarting bool `json:"restarting,omitempty"`
+	// OOMKilled is set when the kernel's OOM killer killed a process of
+	// the container during its last run (the memory cgroup's oom_kill
+	// count), as Docker's State.OOMKilled.
+	OOMKilled bool `json:"oomKilled,omitempty"`
+	// Prior is the state a start replaced, kept so that a start that
+	// fails can put it back (see StartFailed); nil in records of older
+	// Berth versions.
+	Prior *State `json:"prior,omitempty"`
+}
+
+// Begin is the state of a start begun now (UTC) under watcher: running,
+// with the restart count carried over and s kept as Prior.
+func (s State) Begin(now time.Time, watcher ProcessID) State {
+	s.Prior = nil
+	return State{Status: StatusRunning, StartedAt: now, Watcher: watcher, RestartCount: s.RestartCount, Prior: &s}
+}
+
+// StartFailed records a start that failed with message msg, as Docker:
+// the container keeps the state it had before the start (exited with its
+// exit code, or created) and gets Error. code is the exit code the
+// failure maps to (127 command not found, 126 not executable, else 128);
+// 128 keeps a non-zero earlier exit code, as Docker's "exit code unknown"
+// applies only where none was set. A state without Prior (a record of an
+// older version) becomes "created".
+func (s *State) StartFailed(code int, msg string) {
+	next := State{Status: StatusCreated, FinishedAt: s.FinishedAt, RestartCount: s.RestartCount}
+	if s.Prior != nil {
+		next = *s.Prior
+		next.RestartCount = s.RestartCount
+	}
+	if code != 128 || next.ExitCode == 0 {
+		next.ExitCode = code
+	}
+	next.Error, next.Pid, next.Watcher, next.Restarting, next.Paused = msg, 0, ProcessID{}, false, false
+	*s = next
 }
 
 // RestartPolicy is Docker's --restart: Name is "no" (or ""), "always",
@@ -148,12 +192,57 @@ type NetworkRequest struct {
 func (c Container) ShortID() string { return c.ID[:12] }
 
 // DisplayStatus is Docker's State.Status word for c: "paused" for a
-// running container that is paused, else the record's status.
+// running container that is paused, "restarting" for an exited one
+// waiting to be restarted, else the record's status.
 func (c Container) DisplayStatus() string {
-	if c.State.Status == StatusRunning && c.State.Paused {
+	switch {
+	case c.State.Status == StatusRunning && c.State.Paused:
 		return StatusPaused
+	case c.State.Status == StatusExited && c.State.Restarting:
+		return StatusRestarting
 	}
 	return c.State.Status
+}
+
+// Live reports whether c counts as running for Docker's listings and
+// State.Running: running (paused or not) or restarting.
+func (c Container) Live() bool {
+	return c.State.Status == StatusRunning || c.DisplayStatus() == StatusRestarting
+}
+
+// StatusText is c's state as Docker's STATUS column (`docker ps`, the
+// API's container list): "Up 3 seconds", "Up 3 seconds (Paused)",
+// "Restarting (1) 2 seconds ago", "Exited (0) 2 minutes ago",
+// "Removal In Progress" or "Created".
+func (c Container) StatusText() string {
+	s := c.State
+	switch c.DisplayStatus() {
+	case StatusRunning:
+		return "Up " + units.HumanDuration(time.Since(s.StartedAt))
+	case StatusPaused:
+		return "Up " + units.HumanDuration(time.Since(s.StartedAt)) + " (Paused)"
+	case StatusRestarting:
+		return fmt.Sprintf("Restarting (%d) %s ago", s.ExitCode, units.HumanDuration(time.Since(s.FinishedAt)))
+	case StatusExited:
+		return fmt.Sprintf("Exited (%d) %s ago", s.ExitCode, units.HumanDuration(time.Since(s.FinishedAt)))
+	case StatusRemoving:
+		return "Removal In Progress"
+	}
+	return "Created"
+}
+
+// Command is c's command line as Docker's container list shows it: the
+// path and arguments joined by spaces, an argument holding a space put
+// in single quotes ("sh -c 'exit 1'").
+func (c Container) Command() string {
+	parts := []string{c.Path}
+	for _, a := range c.Args {
+		if strings.Contains(a, " ") {
+			a = "'" + a + "'"
+		}
+		parts = append(parts, a)
+	}
+	return strings.Join(parts, " ")
 }
 
 // ShouldRestart reports whether c's restart policy restarts it after the

@@ -2,11 +2,14 @@ package cli
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"os"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/containerd/errdefs"
 )
@@ -35,6 +38,8 @@ func ParseTime(s string) (time.Time, error) {
 
 // ReadEnv merges --env-file files and -e values in Docker's order; a bare
 // KEY takes its value from berth's own environment and is dropped if unset.
+// Files are read as the docker CLI reads them (see envFileLines). Errors
+// are errdefs.ErrInvalidArgument.
 func ReadEnv(files, vals []string) ([]string, error) {
 	var out []string
 	add := func(kv string) {
@@ -45,25 +50,59 @@ func ReadEnv(files, vals []string) ([]string, error) {
 		}
 	}
 	for _, f := range files {
-		fh, err := os.Open(f)
+		lines, err := envFileLines(f)
 		if err != nil {
-			return nil, fmt.Errorf("open %s: no such file or directory: %w", f, errdefs.ErrInvalidArgument)
+			return nil, err
 		}
-		sc := bufio.NewScanner(fh)
-		for sc.Scan() {
-			line := strings.TrimLeft(sc.Text(), " \t")
-			if line == "" || strings.HasPrefix(line, "#") {
-				continue
-			}
-			add(line)
+		for _, l := range lines {
+			add(l)
 		}
-		fh.Close()
 	}
 	for _, v := range vals {
 		if strings.HasPrefix(v, "=") {
 			return nil, fmt.Errorf("invalid environment variable: %s: %w", v, errdefs.ErrInvalidArgument)
 		}
 		add(v)
+	}
+	return out, nil
+}
+
+// envFileLines reads an --env-file with the docker CLI's rules: a UTF-8
+// BOM is dropped, leading whitespace is trimmed, empty lines and lines
+// starting with # are skipped, and trailing whitespace belongs to the
+// value. A variable name that is empty or contains a space or tab is an
+// error ("variable 'C ' contains whitespaces"), as is invalid UTF-8.
+func envFileLines(path string) ([]string, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: no such file or directory: %w", path, errdefs.ErrInvalidArgument)
+	}
+	defer fh.Close()
+	var out []string
+	sc := bufio.NewScanner(fh)
+	for n := 1; sc.Scan(); n++ {
+		b := sc.Bytes()
+		if n == 1 {
+			b = bytes.TrimPrefix(b, []byte("\xEF\xBB\xBF"))
+		}
+		if !utf8.Valid(b) {
+			return nil, fmt.Errorf("invalid utf8 bytes at line %d of %s: %w", n, path, errdefs.ErrInvalidArgument)
+		}
+		line := strings.TrimLeftFunc(string(b), unicode.IsSpace)
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		key, _, _ := strings.Cut(line, "=")
+		switch {
+		case key == "":
+			return nil, fmt.Errorf("no variable name on line '%s': %w", line, errdefs.ErrInvalidArgument)
+		case strings.ContainsAny(key, " \t"):
+			return nil, fmt.Errorf("variable '%s' contains whitespaces: %w", key, errdefs.ErrInvalidArgument)
+		}
+		out = append(out, line)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("reading %s: %w", path, err)
 	}
 	return out, nil
 }

@@ -18,8 +18,10 @@ import (
 )
 
 // NewCpCmd is `berth cp`, Docker's copy between a container and the host
-// (or a tar stream on stdin/stdout with "-"). Paths inside the container
-// are resolved inside its root: symbolic links cannot lead out of it.
+// (or a tar stream on stdin/stdout with "-"), running or stopped. Paths
+// inside the container are resolved as it sees them, through its binds,
+// volumes and /etc files (engine.StatContainerPath): symbolic links
+// cannot lead out of its tree.
 func NewCpCmd(g *cli.Globals) *cobra.Command {
 	var opts engine.CopyOptions
 	var quiet bool

@@ -1,14 +1,18 @@
 package containers
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
+	"slices"
 
 	"github.com/berthproject/berth/cmd/berth/internal/cli"
 	"github.com/berthproject/berth/cmd/berth/internal/cli/output"
 	"github.com/berthproject/berth/engine"
 	"github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/container"
 	"github.com/spf13/cobra"
 )
 
@@ -72,8 +76,11 @@ func NewInspectCmd(g *cli.Globals, objType string) *cobra.Command {
 func inspectObject(ctx context.Context, e *engine.Engine, objType, ref string, size bool) (any, error) {
 	if objType != "image" {
 		c, err := e.InspectContainer(ctx, ref, size)
-		if err == nil || objType == "container" || !errdefs.IsNotFound(err) {
-			return c, err
+		if err == nil {
+			return dockerInspect{c}, nil
+		}
+		if objType == "container" || !errdefs.IsNotFound(err) {
+			return nil, err
 		}
 	}
 	img, err := e.InspectImage(ctx, ref)
@@ -81,4 +88,36 @@ func inspectObject(ctx context.Context, e *engine.Engine, objType, ref string, s
 		return nil, fmt.Errorf("No such object: %s: %w", ref, errdefs.ErrNotFound)
 	}
 	return img, err
+}
+
+// dockerInspect is a container's inspect object as docker 28 prints it:
+// Config.OnBuild is null there, where the API module's type (a newer
+// one) omits an empty OnBuild.
+type dockerInspect struct{ container.InspectResponse }
+
+// configStart and configLabels find where Docker's Config has OnBuild: before Labels,
+// Config starting with Hostname (compact JSON, so no string holds it).
+var configStart, configLabels = []byte(`"Config":{"Hostname":`), []byte(`,"Labels":`)
+
+func (d dockerInspect) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(d.InspectResponse); err != nil {
+		return nil, err
+	}
+	data := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+	if d.Config == nil || d.Config.OnBuild != nil {
+		return data, nil
+	}
+	i := bytes.Index(data, configStart)
+	if i < 0 {
+		return data, nil
+	}
+	j := bytes.Index(data[i:], configLabels)
+	if j < 0 {
+		return data, nil
+	}
+	at := i + j
+	return slices.Concat(data[:at], []byte(`,"OnBuild":null`), data[at:]), nil
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/berthproject/berth/cmd/berth/internal/cli"
+	"github.com/berthproject/berth/cmd/berth/internal/cli/run"
 	"github.com/berthproject/berth/cmd/berth/internal/cli/tty"
 	"github.com/berthproject/berth/engine"
 	"github.com/berthproject/berth/runtime"
@@ -25,16 +26,18 @@ import (
 func NewStartCmd(g *cli.Globals) *cobra.Command {
 	var attach, interactive bool
 	var detachKeys string
+	var sigs *run.SignalProxy // attached: caught from the start, as `run`
 	cmd := &cobra.Command{
 		Use:   "start [OPTIONS] CONTAINER [CONTAINER...]",
 		Short: "Start one or more stopped containers",
 		Args:  cobra.MinimumNArgs(1),
-		RunE: cli.WithEngine(g, func(ctx context.Context, e *engine.Engine, cmd *cobra.Command, args []string) error {
+		RunE: catchSignals(&sigs, &attach, &interactive, cli.WithEngine(g, func(ctx context.Context, e *engine.Engine, cmd *cobra.Command, args []string) error {
 			if attach || interactive {
 				if len(args) > 1 {
 					return fmt.Errorf("you cannot start and attach multiple containers at once")
 				}
 				if c, err := e.Container(ctx, args[0]); err == nil && c.Run.Tty {
+					sigs.Stop() // tty.Run relays signals itself
 					code, err := tty.Run(ctx, e, c.ID, tty.Options{Stdin: interactive, DetachKeys: detachKeys})
 					if err != nil || code != 0 {
 						return cli.ExitError{Code: max(code, 1), Err: err}
@@ -45,13 +48,18 @@ func NewStartCmd(g *cli.Globals) *cobra.Command {
 				if interactive {
 					stdio.Stdin = os.Stdin
 				}
-				p, err := e.Start(ctx, args[0], stdio)
+				if sig, ok := sigs.Interrupted(); ok {
+					return cli.ExitError{Code: 128 + int(sig)} // not started
+				}
+				// main's context ends at a signal: the start and the wait
+				// go on, and the signal goes to the container.
+				bg := context.WithoutCancel(ctx)
+				p, err := e.Start(bg, args[0], stdio)
 				if err != nil {
 					return cli.ExitError{Code: 1, Err: err}
 				}
-				stopForwarding := cli.ForwardSignals(p.Signal)
-				defer stopForwarding()
-				code, err := p.Wait(ctx)
+				sigs.Forward(p.Signal)
+				code, err := p.Wait(bg)
 				if err != nil {
 					return cli.ExitError{Code: 1, Err: err}
 				}
@@ -60,13 +68,38 @@ func NewStartCmd(g *cli.Globals) *cobra.Command {
 				}
 				return nil
 			}
-			return cli.EachContainer(cmd, args, func(ref string) error { return e.StartDetached(ctx, ref) })
-		}),
+			return cli.EachContainer(cmd, args, func(ref string) error { return startDetached(ctx, e, ref) })
+		})),
 	}
 	cmd.Flags().BoolVarP(&attach, "attach", "a", false, "Attach STDOUT/STDERR and forward signals")
 	cmd.Flags().BoolVarP(&interactive, "interactive", "i", false, "Attach container's STDIN")
 	cmd.Flags().StringVar(&detachKeys, "detach-keys", "", "Override the key sequence for detaching a container")
 	return cmd
+}
+
+// startDetached starts ref under its monitor; a container that is
+// already running (and not paused) counts as started, as Docker's daemon
+// answers 304 Not Modified and its CLI prints the name and exits 0.
+func startDetached(ctx context.Context, e *engine.Engine, ref string) error {
+	err := e.StartDetached(ctx, ref)
+	if errdefs.IsConflict(err) {
+		if c, cerr := e.Container(ctx, ref); cerr == nil && c.State.Status == engine.StatusRunning && !c.State.Paused {
+			return nil
+		}
+	}
+	return err
+}
+
+// catchSignals wraps start's body: with -a or -i, signals are caught
+// (into *sigs) before the engine is opened, as `run` does.
+func catchSignals(sigs **run.SignalProxy, attach, interactive *bool, body func(*cobra.Command, []string) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		if *attach || *interactive {
+			*sigs = run.CatchSignals()
+			defer (*sigs).Stop()
+		}
+		return body(cmd, args)
+	}
 }
 
 func timeoutFlag(cmd *cobra.Command, secs int) *time.Duration {
@@ -183,7 +216,11 @@ func NewLogsCmd(g *cli.Globals) *cobra.Command {
 			if opts.Until, err = cli.ParseTime(until); err != nil {
 				return err
 			}
-			return e.Logs(ctx, args[0], opts, os.Stdout, os.Stderr)
+			err = e.Logs(ctx, args[0], opts, os.Stdout, os.Stderr)
+			if err != nil && opts.Follow && ctx.Err() != nil {
+				return nil // Ctrl-C ends `logs -f` quietly with status 0, as Docker
+			}
+			return err
 		}),
 	}
 	f := cmd.Flags()
@@ -216,11 +253,23 @@ func NewRmCmd(g *cli.Globals) *cobra.Command {
 		Short: "Remove one or more containers",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: cli.WithEngine(g, func(ctx context.Context, e *engine.Engine, cmd *cobra.Command, args []string) error {
-			return cli.EachContainer(cmd, args, func(ref string) error {
+			// With --force a container that does not exist is no error and
+			// prints nothing, as the docker CLI's rm.
+			return cli.EachArg(args, func(ref string) error {
+				var err error
 				if volumes {
-					return e.RemoveWithVolumes(ctx, ref, force)
+					err = e.RemoveWithVolumes(ctx, ref, force)
+				} else {
+					err = e.Remove(ctx, ref, force)
 				}
-				return e.Remove(ctx, ref, force)
+				switch {
+				case force && errdefs.IsNotFound(err):
+				case err != nil:
+					return err
+				default:
+					fmt.Fprintln(cmd.OutOrStdout(), ref)
+				}
+				return nil
 			})
 		}),
 	}

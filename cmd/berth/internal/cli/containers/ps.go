@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"regexp"
 	"slices"
 	"sort"
@@ -72,8 +73,7 @@ func listContainers(ctx context.Context, e *engine.Engine, out io.Writer, o psOp
 	}
 	var kept []engine.Container
 	for _, c := range cs {
-		running := c.State.Status == engine.StatusRunning
-		if !running && !o.all && !impliesAll && o.last <= 0 {
+		if !c.Live() && !o.all && !impliesAll && o.last <= 0 {
 			continue
 		}
 		if match(c) {
@@ -98,26 +98,65 @@ func listContainers(ctx context.Context, e *engine.Engine, out io.Writer, o psOp
 		def += "\t{{.Size}}"
 	}
 	withSize := o.size || strings.Contains(o.format, ".Size") || o.format == "json"
-	rf, err := output.NewRows(out, o.format, def, psHeaders)
+	format, labelKeys := labelFields(o.format)
+	headers := psHeaders
+	if len(labelKeys) > 0 {
+		headers = maps.Clone(psHeaders)
+		for _, k := range labelKeys {
+			headers[labelField(k)] = "LABEL"
+		}
+	}
+	rf, err := output.NewRows(out, format, def, headers)
 	if err != nil {
 		return err
 	}
+	imageSizes := map[string]int64{}
 	for _, c := range kept {
-		if err := rf.Row(psRow(ctx, e, c, o.noTrunc, withSize)); err != nil {
+		row := psRow(ctx, e, c, o.noTrunc, withSize, imageSizes)
+		for _, k := range labelKeys {
+			row[labelField(k)] = c.Labels[k]
+		}
+		if err := rf.Row(row); err != nil {
 			return err
 		}
 	}
 	return rf.Flush()
 }
 
+// labelCall matches Docker's {{.Label "KEY"}} in a ps template.
+var labelCall = regexp.MustCompile(`\.Label\s+("(?:[^"\\]|\\.)*"|` + "`[^`]*`" + `)`)
+
+// labelFields rewrites the calls of Docker's Label method in a --format
+// template, which ps's row fields (a string map) cannot offer, into
+// lookups of a field per label (see labelField); it returns the
+// rewritten format and the label keys it needs.
+func labelFields(format string) (string, []string) {
+	var keys []string
+	format = labelCall.ReplaceAllStringFunc(format, func(call string) string {
+		lit := labelCall.FindStringSubmatch(call)[1]
+		key, err := strconv.Unquote(lit)
+		if err != nil {
+			return call
+		}
+		keys = append(keys, key)
+		return "(index . " + strconv.Quote(labelField(key)) + ")"
+	})
+	return format, keys
+}
+
+// labelField is the row field labelFields gives label key.
+func labelField(key string) string { return "Label\x00" + key }
+
 // psRow is one container's fields for `ps` templates, as Docker names and
 // renders them.
-func psRow(ctx context.Context, e *engine.Engine, c engine.Container, noTrunc, withSize bool) map[string]string {
-	id, command := c.ShortID(), strings.Join(append([]string{c.Path}, c.Args...), " ")
+// imageSizes caches the images' unpacked sizes by ID for the virtual
+// size.
+func psRow(ctx context.Context, e *engine.Engine, c engine.Container, noTrunc, withSize bool, imageSizes map[string]int64) map[string]string {
+	id, command := c.ShortID(), c.Command()
 	if noTrunc {
 		id = c.ID
-	} else if len([]rune(command)) > 20 {
-		command = string([]rune(command)[:19]) + "…"
+	} else {
+		command = output.Ellipsis(command, 20)
 	}
 	var labels []string
 	for k, v := range c.Labels {
@@ -132,34 +171,27 @@ func psRow(ctx context.Context, e *engine.Engine, c engine.Container, noTrunc, w
 		"ID": id, "Image": c.Image, "Command": strconv.Quote(command),
 		"CreatedAt":  c.Created.Local().Format("2006-01-02 15:04:05 -0700 MST"),
 		"RunningFor": output.Ago(c.Created), "Ports": FormatPorts(c), "State": c.DisplayStatus(),
-		"Status": status(c), "Names": c.Name, "Labels": strings.Join(labels, ","),
+		"Status": c.StatusText(), "Names": c.Name, "Labels": strings.Join(labels, ","),
 		"Mounts": "", "Networks": network, "LocalVolumes": "0", "Size": "",
 	}
 	if withSize {
 		if info, err := e.InspectContainer(ctx, c.ID, true); err == nil && info.SizeRw != nil {
+			// Docker's virtual size: the writable layer plus the image.
+			virtual := *info.SizeRootFs
+			img := c.ImageID.String()
+			if _, ok := imageSizes[img]; !ok {
+				if ii, err := e.InspectImage(ctx, img); err == nil {
+					imageSizes[img] = ii.Size
+				}
+			}
+			if n := imageSizes[img]; n > 0 {
+				virtual = *info.SizeRw + n
+			}
 			row["Size"] = units.HumanSizeWithPrecision(float64(*info.SizeRw), 3) +
-				" (virtual " + units.HumanSizeWithPrecision(float64(*info.SizeRootFs), 3) + ")"
+				" (virtual " + units.HumanSizeWithPrecision(float64(virtual), 3) + ")"
 		}
 	}
 	return row
-}
-
-// status renders a container's state as Docker's STATUS column.
-func status(c engine.Container) string {
-	s := c.State
-	switch s.Status {
-	case engine.StatusRunning:
-		up := "Up " + units.HumanDuration(time.Since(s.StartedAt))
-		if s.Paused {
-			up += " (Paused)"
-		}
-		return up
-	case engine.StatusExited:
-		return fmt.Sprintf("Exited (%d) %s", s.ExitCode, output.Ago(s.FinishedAt))
-	case engine.StatusRemoving:
-		return "Removal In Progress"
-	}
-	return "Created"
 }
 
 // psStates are the values the status filter accepts, Docker's.
@@ -192,9 +224,10 @@ func psFilter(ctx context.Context, e *engine.Engine, filters []string) (func(eng
 		case "id":
 			p = func(c engine.Container, v string) bool { return strings.HasPrefix(c.ID, v) }
 		case "name":
+			// Docker matches the name with and without its leading "/".
 			p = func(c engine.Container, v string) bool {
 				re, err := regexp.Compile(v)
-				return err == nil && re.MatchString("/"+c.Name)
+				return err == nil && (re.MatchString(c.Name) || re.MatchString("/"+c.Name))
 			}
 		case "label":
 			p = func(c engine.Container, v string) bool {

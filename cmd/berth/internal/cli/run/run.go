@@ -4,6 +4,7 @@
 package run
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -14,7 +15,6 @@ import (
 	"github.com/berthproject/berth/engine"
 	"github.com/berthproject/berth/runtime"
 	"github.com/containerd/errdefs"
-	"github.com/docker/go-units"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 )
@@ -95,7 +95,7 @@ func (rf *runFlags) register(cmd *cobra.Command) {
 	f.StringVar(&rf.stopSignal, "stop-signal", "", "Signal to stop the container")
 	f.IntVar(&rf.stopTimeout, "stop-timeout", 0, "Timeout (in seconds) to stop a container")
 	f.StringArrayVarP(&rf.labels, "label", "l", nil, "Set meta data on a container")
-	f.StringArrayVar(&rf.logOpts, "log-opt", nil, "Log driver options (max-size)")
+	rf.registerValidated(cmd) // --log-opt, --log-driver (validate.go)
 	f.StringArrayVarP(&rf.volumes, "volume", "v", nil, "Bind mount a volume (HOST-PATH:CONTAINER-PATH[:ro])")
 	f.StringArrayVar(&rf.mounts, "mount", nil, "Attach a filesystem mount to the container")
 	f.StringArrayVar(&rf.tmpfs, "tmpfs", nil, "Mount a tmpfs directory")
@@ -161,29 +161,24 @@ func (rf *runFlags) createOptions(cmd *cobra.Command, args []string) (engine.Cre
 			opts.Labels[k] = v
 		}
 	}
-	for _, o := range rf.logOpts {
-		k, v, _ := strings.Cut(o, "=")
-		switch k {
-		case "max-size":
-			n, err := units.RAMInBytes(v)
-			if err != nil || n <= 0 {
-				return opts, fmt.Errorf("invalid value for log-opt max-size: %s: %w", v, errdefs.ErrInvalidArgument)
-			}
-			opts.LogMaxSize = n
-		case "max-file":
-			// One file is kept: the monitor starts the log afresh at max-size.
-		default:
-			return opts, fmt.Errorf("unknown log opt '%s' for the k8s-file log driver: %w", k, errdefs.ErrInvalidArgument)
-		}
-	}
-	return opts, nil
+	err = rf.validate(cmd, &opts) // validate.go: log, stop signal, expose
+	return opts, err
 }
 
 // runContainer creates and starts the container in the foreground and
 // returns the exit code berth should exit with: the container's, or 125
 // (engine error), 126/127 (command cannot run / not found), as Docker.
+//
+// Signals are caught from the start (see SignalProxy): the engine's work
+// is never cancelled half-way. A SIGINT or SIGTERM that arrives before the
+// container is started leaves it unstarted (removed with --rm) and berth
+// exits 130 or 143; later ones reach the container.
 func runContainer(cmd *cobra.Command, g *cli.Globals, rf *runFlags, args []string) (int, error) {
-	ctx := cmd.Context()
+	sigs := CatchSignals()
+	defer sigs.Stop()
+	// main's context ends at the first SIGINT/SIGTERM; what is made here
+	// must be finished (or undone) whatever arrives.
+	ctx := context.WithoutCancel(cmd.Context())
 	if rf.tty && rf.interactive && !rf.detach && !term.IsTerminal(int(os.Stdin.Fd())) {
 		return 1, fmt.Errorf("the input device is not a TTY")
 	}
@@ -203,6 +198,9 @@ func runContainer(cmd *cobra.Command, g *cli.Globals, rf *runFlags, args []strin
 	if err != nil {
 		return 125, err
 	}
+	if sig, ok := sigs.Interrupted(); ok {
+		return 128 + int(sig), abandon(ctx, e, c.ID, rf.rm)
+	}
 	if rf.detach {
 		if err := e.StartDetached(ctx, c.ID); err != nil {
 			return startCode(err), err
@@ -212,7 +210,9 @@ func runContainer(cmd *cobra.Command, g *cli.Globals, rf *runFlags, args []strin
 	}
 	if rf.tty {
 		// Under the monitor, attached: the detach keys leave it running.
-		code, err := tty.Run(ctx, e, c.ID, tty.Options{Stdin: rf.interactive, DetachKeys: rf.detachKeys})
+		// tty.Run relays signals itself and ends at main's context.
+		sigs.Stop()
+		code, err := tty.Run(cmd.Context(), e, c.ID, tty.Options{Stdin: rf.interactive, DetachKeys: rf.detachKeys})
 		if err != nil {
 			return startCode(err), err
 		}
@@ -226,8 +226,7 @@ func runContainer(cmd *cobra.Command, g *cli.Globals, rf *runFlags, args []strin
 	if err != nil {
 		return startCode(err), err
 	}
-	stopForwarding := cli.ForwardSignals(p.Signal)
-	defer stopForwarding()
+	sigs.Forward(p.Signal) // what arrived during the start, then the rest
 	code, err := p.Wait(ctx)
 	if err != nil {
 		return startCode(err), err
