@@ -1,41 +1,17 @@
 package convert
 
 import (
-	"fmt"
 	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/berthproject/berth/engine"
 	"github.com/berthproject/berth/network"
-	units "github.com/docker/go-units"
 	containertypes "github.com/moby/moby/api/types/container"
 	mounttypes "github.com/moby/moby/api/types/mount"
 	networktypes "github.com/moby/moby/api/types/network"
 )
-
-// statusText is the Status column of `docker ps`: "Up 3 seconds",
-// "Exited (0) 2 minutes ago", "Created".
-func statusText(c engine.Container) string {
-	switch c.State.Status {
-	case engine.StatusRunning:
-		if c.State.Paused {
-			return "Up " + units.HumanDuration(time.Since(c.State.StartedAt)) + " (Paused)"
-		}
-		return "Up " + units.HumanDuration(time.Since(c.State.StartedAt))
-	case engine.StatusExited:
-		return fmt.Sprintf("Exited (%d) %s ago", c.State.ExitCode, units.HumanDuration(time.Since(c.State.FinishedAt)))
-	case engine.StatusRemoving:
-		return "Removal In Progress"
-	}
-	return "Created"
-}
-
-func command(c engine.Container) string {
-	return strings.Join(append([]string{c.Path}, c.Args...), " ")
-}
 
 // ImageName is the image as the user named it.
 func ImageName(c engine.Container) string {
@@ -108,8 +84,8 @@ func mountPoints(c engine.Container, volDir string) []containertypes.MountPoint 
 func Summary(c engine.Container, eps map[string]*networktypes.EndpointSettings, volDir string) containertypes.Summary {
 	sum := containertypes.Summary{
 		ID: c.ID, Names: []string{"/" + c.Name}, Image: ImageName(c), ImageID: c.ImageID.String(),
-		Command: command(c), Created: c.Created.Unix(), Ports: ports(c),
-		Labels: c.Labels, State: containertypes.ContainerState(c.DisplayStatus()), Status: statusText(c),
+		Command: c.Command(), Created: c.Created.Unix(), Ports: ports(c),
+		Labels: c.Labels, State: containertypes.ContainerState(c.DisplayStatus()), Status: c.StatusText(),
 		NetworkSettings: &containertypes.NetworkSettingsSummary{Networks: eps},
 		Mounts:          mountPoints(c, volDir),
 	}
