@@ -48,7 +48,10 @@ func TestConcurrentDetached(t *testing.T) {
 			// (Names are not hex, so that a name not yet recorded can never
 			// match another container's ID prefix, as Docker's lookup would.)
 			for range 50 {
-				if r := e.berth("rm", "-f", fmt.Sprintf("ctr-%02d", i)); r.code == 0 {
+				// rm -f of a missing container succeeds silently (as
+				// Docker's); it removed ours when it prints the name.
+				name := fmt.Sprintf("ctr-%02d", i)
+				if r := e.berth("rm", "-f", name); r.code == 0 && strings.TrimSpace(r.stdout) == name {
 					return
 				}
 			}

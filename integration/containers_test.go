@@ -237,7 +237,7 @@ func TestInspect(t *testing.T) {
 		t.Fatalf("ulimits %+v", h.Ulimits)
 	case h.Init == nil || !*h.Init || !slices.Equal(h.CapAdd, []string{"NET_ADMIN"}) || !slices.Equal(h.CapDrop, []string{"CHOWN"}):
 		t.Fatalf("init/caps %+v", h)
-	case !h.Privileged || !h.ReadonlyRootfs || !slices.Equal(h.SecurityOpt, []string{"no-new-privileges"}) || h.LogConfig.Type != "k8s-file":
+	case !h.Privileged || !h.ReadonlyRootfs || !slices.Equal(h.SecurityOpt, []string{"no-new-privileges"}) || h.LogConfig.Type != "json-file":
 		t.Fatalf("security %+v", h)
 	}
 	ms := hc[0].Mounts
@@ -271,7 +271,7 @@ func TestInspect(t *testing.T) {
 	if _, ok := rawCfg["NetworkDisabled"]; ok {
 		t.Error("Config.NetworkDisabled present; Docker omits it")
 	}
-	if out := strings.TrimSpace(e.ok("inspect", "-f", "{{json .HostConfig.MaskedPaths}} {{.HostConfig.LogConfig.Type}} {{json .HostConfig.LogConfig.Config}}", "insp2")); out != "null k8s-file {}" {
+	if out := strings.TrimSpace(e.ok("inspect", "-f", "{{json .HostConfig.MaskedPaths}} {{.HostConfig.LogConfig.Type}} {{json .HostConfig.LogConfig.Config}}", "insp2")); out != "null json-file {}" {
 		t.Errorf("privileged MaskedPaths and LogConfig: %s", out)
 	}
 

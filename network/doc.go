@@ -95,12 +95,13 @@
 //
 // # Threads and namespaces
 //
-// Namespace work runs on goroutines that lock their OS thread and exit
-// without unlocking (package netns), so the thread is discarded. Go does
-// not exit the main thread but parks it, so after netns.New the
-// thread-group leader may sit in the new namespace: code in the same
-// process must read /proc/thread-self/ns/net, never /proc/self/ns/net, to
-// learn the host namespace.
+// Namespace work runs on goroutines that lock their OS thread, switch it,
+// and switch it back before unlocking it (package netns); a thread that
+// cannot switch back is discarded. So no thread, the main one included,
+// stays in a container's namespace and keeps it alive after the work is
+// done, and /proc/self/ns/net is the host namespace. Netlink work in a
+// container's namespace uses one socket opened there (bridge.Attach), so
+// it needs no switched thread at all.
 //
 // # Not done yet
 //

@@ -682,17 +682,20 @@ func (m *Manager) Attach(ctx context.Context, network, containerID, netnsPath st
 			return errors.Join(err, m.ipam.Release(ctx, n.ID, containerID))
 		}
 		hook("recorded")
-		// Fast path: a present bridge means the network was plumbed; a
-		// missing one (reboot, manual deletion) gets bridge and rules again.
-		if !bridge.Exists(n.Bridge) {
-			err = m.plumb(ctx, n)
+		veth := bridge.Veth{
+			HostName: e.HostIfName, Bridge: n.Bridge, NetnsPath: netnsPath, IfName: e.IfName,
+			Address: e.Address, Gateway: n.Gateway, MAC: mac, DefaultRoute: !n.Internal,
+			MTU: atoi(n.Options[optMTU]),
 		}
-		if err == nil {
-			err = bridge.Attach(bridge.Veth{
-				HostName: e.HostIfName, Bridge: n.Bridge, NetnsPath: netnsPath, IfName: e.IfName,
-				Address: e.Address, Gateway: n.Gateway, MAC: mac, DefaultRoute: !n.Internal,
-				MTU: atoi(n.Options[optMTU]),
-			})
+		// Fast path: a present bridge means the network was plumbed; a
+		// missing one (reboot, manual deletion) gets bridge and rules
+		// again. bridge.Attach looks the bridge up anyway, so its
+		// absence is learnt from Attach's error, not from a lookup more.
+		err = bridge.Attach(veth)
+		if errdefs.IsNotFound(err) && !bridge.Exists(n.Bridge) {
+			if err = m.plumb(ctx, n); err == nil {
+				err = bridge.Attach(veth)
+			}
 		}
 		hook("veth")
 		for _, r := range e.Rules {

@@ -73,7 +73,12 @@ func Exists(name string) bool {
 }
 
 func deleteLink(name string) error {
-	link, err := netlink.LinkByName(name)
+	return deleteLinkWith(&netlink.Handle{}, name) // a socket per request, like netlink's package functions
+}
+
+// deleteLinkWith is deleteLink through the netlink handle h.
+func deleteLinkWith(h *netlink.Handle, name string) error {
+	link, err := h.LinkByName(name)
 	if err != nil {
 		var nf netlink.LinkNotFoundError
 		if errors.As(err, &nf) {
@@ -81,7 +86,7 @@ func deleteLink(name string) error {
 		}
 		return fmt.Errorf("link %s: %w", name, err)
 	}
-	if err := netlink.LinkDel(link); err != nil && !errors.Is(err, unix.ENODEV) {
+	if err := h.LinkDel(link); err != nil && !errors.Is(err, unix.ENODEV) {
 		return fmt.Errorf("delete link %s: %w", name, err)
 	}
 	return nil
@@ -121,14 +126,26 @@ func MACFromIP(ip netip.Addr) net.HardwareAddr {
 // namespace, enslaves the host end to the bridge and configures the
 // container end (address, MAC, up, loopback up, default route). A leftover
 // pair with the same host name (from a crashed attempt) is replaced.
-// On failure the pair is removed again.
+// On failure the pair is removed again. A missing bridge gives
+// errdefs.ErrNotFound, a missing namespace too.
+//
+// It costs two netlink sockets, one per namespace, and about ten round
+// trips: the container end's index comes from the host end's link, and
+// the default route is added without listing routes first (an existing
+// default route makes the kernel answer EEXIST, which means done).
 func Attach(v Veth) (err error) {
-	br, err := netlink.LinkByName(v.Bridge)
+	host, err := netlink.NewHandle(unix.NETLINK_ROUTE)
 	if err != nil {
-		return fmt.Errorf("bridge %s: %w", v.Bridge, errdefs.ErrNotFound)
+		return fmt.Errorf("netlink: %w", err)
 	}
-	if err := deleteLink(v.HostName); err != nil {
-		return err
+	defer host.Close()
+	br, err := host.LinkByName(v.Bridge)
+	if err != nil {
+		var nf netlink.LinkNotFoundError
+		if errors.As(err, &nf) {
+			return fmt.Errorf("bridge %s: %w", v.Bridge, errdefs.ErrNotFound)
+		}
+		return fmt.Errorf("bridge %s: %w", v.Bridge, err)
 	}
 	nsf, err := os.Open(v.NetnsPath)
 	if err != nil {
@@ -149,61 +166,79 @@ func Attach(v Veth) (err error) {
 	attrs := netlink.NewLinkAttrs()
 	attrs.Name = v.HostName
 	attrs.MTU = mtu
-	veth := &netlink.Veth{LinkAttrs: attrs, PeerName: v.IfName, PeerNamespace: netlink.NsFd(int(nsf.Fd())), PeerHardwareAddr: mac}
-	if err := netlink.LinkAdd(veth); err != nil {
+	attrs.Flags = net.FlagUp
+	newVeth := func() *netlink.Veth {
+		return &netlink.Veth{LinkAttrs: attrs, PeerName: v.IfName, PeerNamespace: netlink.NsFd(int(nsf.Fd())), PeerHardwareAddr: mac}
+	}
+	veth := newVeth()
+	err = host.LinkAdd(veth)
+	if errors.Is(err, unix.EEXIST) {
+		// A pair left by a crashed attempt (or whose namespace is still
+		// held): replace it. Looking it up first would cost every Attach
+		// a round trip.
+		if err := deleteLinkWith(host, v.HostName); err != nil {
+			return err
+		}
+		veth = newVeth()
+		err = host.LinkAdd(veth)
+	}
+	if err != nil {
 		return fmt.Errorf("create veth %s: %w", v.HostName, err)
 	}
 	defer func() {
 		if err != nil {
-			deleteLink(v.HostName)
+			deleteLinkWith(host, v.HostName)
 		}
 	}()
-	host, err := netlink.LinkByName(v.HostName)
-	if err != nil {
-		return err
-	}
-	if err := netlink.LinkSetMaster(host, br); err != nil {
+	// LinkAdd filled in the host end's index; the pair's other end is
+	// found by name in the namespace below.
+	if err := host.LinkSetMasterByIndex(veth, br.Attrs().Index); err != nil {
 		return fmt.Errorf("veth %s: enslave to %s: %w", v.HostName, v.Bridge, err)
 	}
-	if err := netlink.LinkSetHairpin(host, true); err != nil {
+	if err := host.LinkSetHairpin(veth, true); err != nil {
 		return fmt.Errorf("veth %s: hairpin: %w", v.HostName, err)
 	}
-	if err := netlink.LinkSetUp(host); err != nil {
-		return fmt.Errorf("veth %s: up: %w", v.HostName, err)
+	var inside *netlink.Handle
+	if err := netns.Do(v.NetnsPath, func() error {
+		var err error
+		inside, err = netlink.NewHandle(unix.NETLINK_ROUTE)
+		return err
+	}); err != nil {
+		return fmt.Errorf("netlink in %s: %w", v.NetnsPath, err)
 	}
-	return netns.Do(v.NetnsPath, func() error { return configureInside(v) })
+	defer inside.Close()
+	return configureInside(inside, v)
 }
 
-func configureInside(v Veth) error {
-	if lo, err := netlink.LinkByName("lo"); err == nil {
-		if err := netlink.LinkSetUp(lo); err != nil {
-			return fmt.Errorf("lo up: %w", err)
-		}
+// loopbackIndex is the interface index of lo in every network namespace
+// (the kernel registers it first, with this fixed index).
+const loopbackIndex = 1
+
+// configureInside configures the container end through h, a netlink
+// handle whose socket lives in the container's namespace.
+func configureInside(h *netlink.Handle, v Veth) error {
+	lo := &netlink.Device{LinkAttrs: netlink.LinkAttrs{Index: loopbackIndex, Name: "lo"}}
+	if err := h.LinkSetUp(lo); err != nil {
+		return fmt.Errorf("lo up: %w", err)
 	}
-	link, err := netlink.LinkByName(v.IfName)
+	link, err := h.LinkByName(v.IfName)
 	if err != nil {
 		return fmt.Errorf("container interface %s: %w", v.IfName, err)
 	}
-	if err := netlink.AddrReplace(link, &netlink.Addr{IPNet: ipNet(v.Address)}); err != nil {
+	if err := h.AddrReplace(link, &netlink.Addr{IPNet: ipNet(v.Address)}); err != nil {
 		return fmt.Errorf("%s: add address %s: %w", v.IfName, v.Address, err)
 	}
-	if err := netlink.LinkSetUp(link); err != nil {
+	if err := h.LinkSetUp(link); err != nil {
 		return fmt.Errorf("%s: up: %w", v.IfName, err)
 	}
 	if !v.DefaultRoute || !v.Gateway.IsValid() {
 		return nil
 	}
-	routes, err := netlink.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Dst: nil}, netlink.RT_FILTER_DST)
-	if err != nil {
-		return fmt.Errorf("list routes: %w", err)
-	}
-	for _, r := range routes {
-		if r.Dst == nil || r.Dst.IP.IsUnspecified() {
-			return nil // the namespace already has a default route
-		}
-	}
+	// The kernel refuses a second default route of the same metric with
+	// EEXIST (RouteAdd asks for NLM_F_EXCL): the namespace already has
+	// one, from the container's first network, which is what we want.
 	gw := v.Gateway.As4()
-	if err := netlink.RouteAdd(&netlink.Route{LinkIndex: link.Attrs().Index, Gw: net.IP(gw[:])}); err != nil && !errors.Is(err, unix.EEXIST) {
+	if err := h.RouteAdd(&netlink.Route{LinkIndex: link.Attrs().Index, Gw: net.IP(gw[:])}); err != nil && !errors.Is(err, unix.EEXIST) {
 		return fmt.Errorf("default route via %s: %w", v.Gateway, err)
 	}
 	return nil
@@ -224,7 +259,12 @@ func Detach(hostName string) error {
 // background, where Detach would wait for the deletion. A missing link is
 // not an error.
 func Unbridge(hostName string) error {
-	link, err := netlink.LinkByName(hostName)
+	h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
+	if err != nil {
+		return fmt.Errorf("netlink: %w", err)
+	}
+	defer h.Close()
+	link, err := h.LinkByName(hostName)
 	if err != nil {
 		var nf netlink.LinkNotFoundError
 		if errors.As(err, &nf) {
@@ -235,7 +275,7 @@ func Unbridge(hostName string) error {
 	if link.Attrs().MasterIndex == 0 {
 		return nil
 	}
-	if err := netlink.LinkSetNoMaster(link); err != nil && !errors.Is(err, unix.ENODEV) {
+	if err := h.LinkSetNoMaster(link); err != nil && !errors.Is(err, unix.ENODEV) {
 		return fmt.Errorf("veth %s: release from bridge: %w", hostName, err)
 	}
 	return nil

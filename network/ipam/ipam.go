@@ -6,11 +6,12 @@
 // Addresses are keyed by owner (berth uses the container ID). Allocate is
 // idempotent per owner: asking again returns the address the owner already
 // holds, so a retry after a crash neither leaks nor duplicates. Release is
-// idempotent too. The allocation is written (fsync + rename) before Allocate
+// idempotent too. The allocation is written (atomic rename) before Allocate
 // returns, so the caller can record it and only then create kernel
 // resources; whatever a kill -9 leaves behind is found again by owner.
-// The rename is not fsynced: after a power loss (when no container is
-// running any more) a pool file may be one write behind.
+// Pool files are replaced by rename without fsync: after a power loss
+// (when no container is running any more) a pool file may be behind,
+// empty or torn, and an unreadable one counts as empty.
 //
 // On-disk layout under the directory given to Open:
 //
@@ -22,7 +23,10 @@ package ipam
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -110,7 +114,14 @@ func (s *Store) update(ctx context.Context, pool string, fn func(p *poolFile) (c
 	defer l.Unlock()
 	var p poolFile
 	if err := filelock.ReadJSON(data, &p); err != nil {
-		return fmt.Errorf("ipam: %w", err)
+		var syntax *json.SyntaxError
+		if !errors.As(err, &syntax) && !errors.Is(err, io.ErrUnexpectedEOF) {
+			return fmt.Errorf("ipam: %w", err)
+		}
+		// Pool files are written without fsync (see update below), so
+		// a power loss may leave one empty or torn; nothing that owned
+		// an address in it is alive any more, so it counts as empty.
+		p = poolFile{}
 	}
 	if p.Allocations == nil {
 		p.Allocations = map[string]string{}
@@ -120,17 +131,20 @@ func (s *Store) update(ctx context.Context, pool string, fn func(p *poolFile) (c
 		return err
 	}
 	// Allocations belong to running containers, which no reboot
-	// outlives: a power loss that brings an older pool file back leaves
-	// only addresses of dead containers, which Reclaim releases. So the
-	// rename is not made durable (see filelock.WriteJSONOrdered).
-	if err := filelock.WriteJSONOrdered(data, &p); err != nil {
+	// outlives: after a power loss every owner in a pool is dead, so a
+	// pool file that comes back old, empty or torn (read as empty above)
+	// is as good as the latest one, and Reclaim releases whatever dead
+	// owners it still lists. So the file is not fsynced at all (see
+	// filelock.WriteJSONUnsynced): a kill -9 still sees the old or the
+	// new content, which is what keeps allocations unique.
+	if err := filelock.WriteJSONUnsynced(data, &p); err != nil {
 		return fmt.Errorf("ipam: %w", err)
 	}
 	return nil
 }
 
-// Allocate gives owner an address of pool and records it durably before
-// returning.
+// Allocate gives owner an address of pool and records it (visible to
+// every process, and surviving a kill -9 of this one) before returning.
 //
 // If owner already holds an address in pool, that address is returned
 // (when want is zero or equal to it). If want is valid, exactly that address

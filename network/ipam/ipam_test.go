@@ -189,3 +189,45 @@ func TestRangeValidate(t *testing.T) {
 		t.Errorf("broadcast %v", b)
 	}
 }
+
+// TestUnreadablePoolIsEmpty checks that a pool file left empty or torn
+// (what a power loss can do to a file written without fsync) counts as a
+// pool with no allocations, while one that cannot be read for another
+// reason is still an error.
+func TestUnreadablePoolIsEmpty(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	r := Range{Subnet: netip.MustParsePrefix("10.213.7.0/29")}
+	if _, err := s.Allocate(ctx, "p", r, "c1", netip.Addr{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, content := range []string{"", `{"allocations": {"10.213.7.1": "c`} {
+		if err := os.WriteFile(dir+"/p.json", []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		all, err := s.Allocations(ctx, "p")
+		if err != nil || len(all) != 0 {
+			t.Fatalf("pool file %q: allocations %v, %v; want none", content, all, err)
+		}
+		a, err := s.Allocate(ctx, "p", r, "c2", netip.Addr{})
+		if err != nil || !r.Subnet.Contains(a) {
+			t.Fatalf("allocate from pool file %q: %v %v", content, a, err)
+		}
+		if all, _ := s.Allocations(ctx, "p"); len(all) != 1 || all[a] != "c2" {
+			t.Fatalf("after allocate: %v", all)
+		}
+		if err := s.Release(ctx, "p", "c2"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(dir+"/p.json", []byte(`{"allocations": 5}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Allocations(ctx, "p"); err == nil {
+		t.Fatal("a pool file of the wrong shape was taken as empty")
+	}
+}

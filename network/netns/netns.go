@@ -4,11 +4,15 @@
 // (linux.namespaces[{type: "network", path: ...}]) and so that they outlive
 // the berth process that created them.
 //
-// Namespace switching happens only on a goroutine that locks its OS thread
-// and exits without unlocking it, so the Go runtime discards that thread and
-// no other goroutine ever runs in the wrong namespace (see the CNI ns
-// package's README on why switching namespaces in a long-lived multi-threaded
-// Go process is otherwise unsafe).
+// Namespace switching happens only on a goroutine that locks its OS thread,
+// switches, does its work and switches the thread back to the namespace it
+// came from before unlocking it, so no other goroutine ever runs in the
+// wrong namespace and no thread (not even the main thread, which Go parks
+// rather than exits when a locked goroutine ends on it) stays behind in a
+// container's namespace keeping it alive. Only when switching back fails is
+// the thread left locked, so that the runtime discards it (see the CNI ns
+// package's README on why switching namespaces in a long-lived
+// multi-threaded Go process is otherwise unsafe).
 package netns
 
 import (
@@ -49,23 +53,17 @@ func New(path string) error {
 	}
 	f.Close()
 
-	errc := make(chan error, 1)
-	go func() {
-		// This thread's namespace is changed and never restored: do not
-		// unlock, so the runtime terminates the thread when we return.
-		runtime.LockOSThread()
+	err = onThread(func() error {
 		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-			errc <- fmt.Errorf("unshare: %w", err)
-			return
+			return fmt.Errorf("unshare: %w", err)
 		}
 		src := fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid())
 		if err := unix.Mount(src, path, "none", unix.MS_BIND, ""); err != nil {
-			errc <- fmt.Errorf("bind mount %s: %w", path, err)
-			return
+			return fmt.Errorf("bind mount %s: %w", path, err)
 		}
-		errc <- nil
-	}()
-	if err := <-errc; err != nil {
+		return nil
+	})
+	if err != nil {
 		os.Remove(path)
 		return fmt.Errorf("netns %s: %w", path, err)
 	}
@@ -86,10 +84,13 @@ func Remove(path string) error {
 	return nil
 }
 
-// Do runs fn on a fresh OS thread that has joined the network namespace at
+// Do runs fn on an OS thread that has joined the network namespace at
 // path (a bind-mounted namespace file or /proc/PID/ns/net) and returns fn's
-// error. The thread is discarded afterwards. fn must not start goroutines
-// that expect to stay in the namespace: they run on other threads.
+// error; the thread is switched back to its own namespace afterwards (and
+// discarded if that fails). fn must not start goroutines that expect to
+// stay in the namespace: they run on other threads. Sockets fn opens stay
+// in the namespace, so fn can open a netlink socket there for use on any
+// thread later (see bridge.Attach).
 // A path that does not exist gives errdefs.ErrNotFound.
 func Do(path string, fn func() error) error {
 	f, err := os.Open(path)
@@ -100,14 +101,34 @@ func Do(path string, fn func() error) error {
 		return fmt.Errorf("netns: %w", err)
 	}
 	defer f.Close()
+	return onThread(func() error {
+		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
+			return fmt.Errorf("netns %s: setns: %w", path, err)
+		}
+		return fn()
+	})
+}
+
+// onThread runs fn, which may move its thread to another network
+// namespace, on a new goroutine locked to its OS thread. Afterwards the
+// thread rejoins the namespace it started in and is unlocked, so the
+// runtime may reuse it; if it cannot rejoin, the goroutine exits locked
+// and the runtime discards the thread.
+func onThread(fn func() error) error {
 	errc := make(chan error, 1)
 	go func() {
-		runtime.LockOSThread() // never unlocked: the thread dies with this goroutine
-		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
-			errc <- fmt.Errorf("netns %s: setns: %w", path, err)
-			return
+		runtime.LockOSThread()
+		orig, err := os.Open(fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid()))
+		if err != nil {
+			errc <- fmt.Errorf("netns: %w", err)
+			return // still locked: the thread goes, harmless here
 		}
-		errc <- fn()
+		err = fn()
+		if unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET) == nil {
+			runtime.UnlockOSThread()
+		}
+		orig.Close()
+		errc <- err
 	}()
 	return <-errc
 }

@@ -59,3 +59,45 @@ func TestNewDoRemove(t *testing.T) {
 		t.Fatalf("Do on removed: %v", err)
 	}
 }
+
+// TestNoThreadLeftInNamespace checks that after New and Do no thread of
+// the process (the main one included) is still in the new namespace,
+// which would keep it alive after Remove.
+func TestNoThreadLeftInNamespace(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	dir := filepath.Join(t.TempDir(), "netns")
+	p := filepath.Join(dir, "c1")
+	if err := New(p); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { Remove(p); unix.Unmount(dir, unix.MNT_DETACH) })
+	for range 20 {
+		if err := Do(p, func() error { return nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var ns unix.Stat_t
+	if err := unix.Stat(p, &ns); err != nil {
+		t.Fatal(err)
+	}
+	tasks, err := filepath.Glob("/proc/self/task/*/ns/net")
+	if err != nil || len(tasks) == 0 {
+		t.Fatalf("list threads: %v", err)
+	}
+	for _, task := range tasks {
+		var st unix.Stat_t
+		if err := unix.Stat(task, &st); err != nil {
+			continue // the thread exited meanwhile
+		}
+		if st.Ino == ns.Ino && st.Dev == ns.Dev {
+			t.Errorf("thread %s is still in the container's namespace", task)
+		}
+	}
+	// And the namespace really goes once unmounted: a thread left in it
+	// would show up as the namespace still being reachable above.
+	if err := Remove(p); err != nil {
+		t.Fatal(err)
+	}
+}

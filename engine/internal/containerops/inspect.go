@@ -314,9 +314,13 @@ func binds(c record.Container, names func(string) (string, bool)) []string {
 	return out
 }
 
-// logDriver is the log format the monitor writes (package monitor):
-// Podman's name for it, as `podman inspect` reports.
-const logDriver = "k8s-file"
+// logDriver is the log driver inspect reports: "json-file", Docker's
+// default, because what clients learn from it holds — the logs can be
+// read back (`docker logs`, GET /containers/{id}/logs), and docker-py's
+// containers.run() returns the output only for json-file, local and
+// journald. The file on disk is the CRI k8s-file format conmon writes
+// (package monitor); nothing outside berth reads it through this field.
+const logDriver = "json-file"
 
 func hostConfig(c record.Container, runtimeName string, names func(string) (string, bool), spec *specs.Spec) *container.HostConfig {
 	policy := c.Restart.Name

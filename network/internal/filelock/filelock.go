@@ -57,7 +57,23 @@ func WriteJSONOrdered(path string, v any) error {
 	return writeJSON(path, v, false)
 }
 
+// WriteJSONUnsynced atomically replaces path with v encoded as JSON
+// without any fsync: other processes, and a process started after a
+// kill -9, see the old or the new content, never a torn one (rename is
+// atomic); after a power loss or kernel crash the file may hold the old
+// content, the new one, or be empty or torn, so it is only for state
+// that is meaningless after a reboot and whose reader treats an
+// unreadable file as empty (see package ipam). It saves the ~0.5-3 ms
+// an fsync costs.
+func WriteJSONUnsynced(path string, v any) error {
+	return write(path, v, false, false)
+}
+
 func writeJSON(path string, v any, syncDir bool) error {
+	return write(path, v, true, syncDir)
+}
+
+func write(path string, v any, syncFile, syncDir bool) error {
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return err
@@ -72,9 +88,11 @@ func writeJSON(path string, v any, syncDir bool) error {
 		tmp.Close()
 		return err
 	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
+	if syncFile {
+		if err := tmp.Sync(); err != nil {
+			tmp.Close()
+			return err
+		}
 	}
 	if err := tmp.Close(); err != nil {
 		return err
