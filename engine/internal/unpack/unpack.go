@@ -87,18 +87,36 @@ func (u *Unpacker) UnpackSized(ctx context.Context, cfg ocispec.Image, layers []
 // uncompressed stream. It costs a full decompression; a missing blob
 // gives the content store's errdefs.ErrNotFound.
 func (u *Unpacker) UncompressedSize(desc ocispec.Descriptor) (int64, error) {
-	f, err := u.Content.Open(desc.Digest)
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-	r, err := decompress(bufio.NewReaderSize(f, 1<<16))
+	r, err := u.openUncompressed(desc)
 	if err != nil {
 		return 0, err
 	}
 	defer r.Close()
 	return io.Copy(io.Discard, r)
 }
+
+// openUncompressed opens the layer blob desc from the content store and
+// returns its uncompressed stream; closing it closes the blob too.
+func (u *Unpacker) openUncompressed(desc ocispec.Descriptor) (io.ReadCloser, error) {
+	f, err := u.Content.Open(desc.Digest)
+	if err != nil {
+		return nil, err
+	}
+	r, err := decompress(bufio.NewReaderSize(f, 1<<16))
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return struct {
+		io.Reader
+		io.Closer
+	}{r, closeBoth{r, f}}, nil
+}
+
+// closeBoth closes a decompressor, then the file under it.
+type closeBoth [2]io.Closer
+
+func (c closeBoth) Close() error { return errors.Join(c[0].Close(), c[1].Close()) }
 
 // layerEvent tells unpackLayers' caller about one layer, in layer order:
 // applied (with its uncompressed size) when this call unpacked it, or
@@ -393,12 +411,7 @@ func mountVolatile(mounts []mount.Mount, target string) error {
 // checking that its uncompressed stream hashes to diffID, and returns the
 // stream's length in bytes.
 func (u *Unpacker) applyBlob(ctx context.Context, desc ocispec.Descriptor, diffID digest.Digest, target string) (int64, error) {
-	f, err := u.Content.Open(desc.Digest)
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-	r, err := decompress(bufio.NewReaderSize(f, 1<<16))
+	r, err := u.openUncompressed(desc)
 	if err != nil {
 		return 0, err
 	}

@@ -106,3 +106,21 @@ func envFileLines(path string) ([]string, error) {
 	}
 	return out, nil
 }
+
+// KeyValues parses repeated KEY=VALUE flag values (a bare KEY means value
+// "") into a map, as Docker's --label and --opt; nil for none. Errors:
+// errdefs.ErrInvalidArgument for an empty key, naming --flag.
+func KeyValues(kvs []string, flag string) (map[string]string, error) {
+	if len(kvs) == 0 {
+		return nil, nil
+	}
+	out := map[string]string{}
+	for _, kv := range kvs {
+		k, v, _ := strings.Cut(kv, "=")
+		if k == "" {
+			return nil, fmt.Errorf("invalid --%s %q: empty key: %w", flag, kv, errdefs.ErrInvalidArgument)
+		}
+		out[k] = v
+	}
+	return out, nil
+}

@@ -65,10 +65,10 @@ func newNetworkCreateCmd(g *cli.Globals) *cobra.Command {
 					return fmt.Errorf("invalid CIDR address: %s: %w", ipRange, errdefs.ErrInvalidArgument)
 				}
 			}
-			if o.Labels, err = keyValues(labels, "label"); err != nil {
+			if o.Labels, err = cli.KeyValues(labels, "label"); err != nil {
 				return err
 			}
-			if o.Options, err = keyValues(opts, "opt"); err != nil {
+			if o.Options, err = cli.KeyValues(opts, "opt"); err != nil {
 				return err
 			}
 			e, err := g.Open(cmd.Context())
@@ -95,23 +95,6 @@ func newNetworkCreateCmd(g *cli.Globals) *cobra.Command {
 	f.BoolVar(&ipv6, "ipv6", false, "Enable or disable IPv6 networking (not supported)")
 	f.BoolVar(&attachable, "attachable", false, "Enable manual container attachment (always on)")
 	return cmd
-}
-
-// keyValues parses KEY=VALUE (or KEY, value "") flags into a map; nil for
-// none.
-func keyValues(kvs []string, flag string) (map[string]string, error) {
-	if len(kvs) == 0 {
-		return nil, nil
-	}
-	out := map[string]string{}
-	for _, kv := range kvs {
-		k, v, _ := strings.Cut(kv, "=")
-		if k == "" {
-			return nil, fmt.Errorf("invalid --%s %q: empty key: %w", flag, kv, errdefs.ErrInvalidArgument)
-		}
-		out[k] = v
-	}
-	return out, nil
 }
 
 // networkRow is what `network ls --format` templates see, with Docker's

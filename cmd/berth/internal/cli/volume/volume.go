@@ -45,11 +45,11 @@ func newCreateCmd(g *cli.Globals) *cobra.Command {
 				}
 				name = args[0]
 			}
-			l, err := keyValues(labels, "label")
+			l, err := cli.KeyValues(labels, "label")
 			if err != nil {
 				return err
 			}
-			o, err := keyValues(opts, "opt")
+			o, err := cli.KeyValues(opts, "opt")
 			if err != nil {
 				return err
 			}
@@ -72,23 +72,6 @@ func newCreateCmd(g *cli.Globals) *cobra.Command {
 	f.StringArrayVar(&labels, "label", nil, "Set metadata for a volume")
 	f.StringArrayVarP(&opts, "opt", "o", nil, "Set driver specific options")
 	return cmd
-}
-
-// keyValues parses KEY=VALUE (or KEY, value "") flags into a map; nil for
-// none.
-func keyValues(kvs []string, flag string) (map[string]string, error) {
-	if len(kvs) == 0 {
-		return nil, nil
-	}
-	out := map[string]string{}
-	for _, kv := range kvs {
-		k, v, _ := strings.Cut(kv, "=")
-		if k == "" {
-			return nil, fmt.Errorf("invalid --%s %q: empty key: %w", flag, kv, errdefs.ErrInvalidArgument)
-		}
-		out[k] = v
-	}
-	return out, nil
 }
 
 // filter is Docker's --filter for volumes: values of one key are OR-ed,
