@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -78,8 +79,27 @@ func (s *service) stop() {
 	}
 }
 
-// rss is the service's resident set size (VmRSS), in kB.
-func (s *service) rss() (float64, error) { return procField(s.cmd.Process.Pid, "status", "VmRSS:") }
+// memory sums field ("VmRSS:" from status, or "Pss:" from smaps_rollup)
+// in kB over the service's processes: the one started and its children
+// (as root, the unprivileged API server it re-executes).
+func (s *service) memory(file, field string) (float64, error) {
+	pids := []string{strconv.Itoa(s.cmd.Process.Pid)}
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", s.cmd.Process.Pid))
+	for _, f := range tasks {
+		data, _ := os.ReadFile(f)
+		pids = append(pids, strings.Fields(string(data))...)
+	}
+	var sum float64
+	for _, p := range pids {
+		pid, _ := strconv.Atoi(p)
+		v, err := procField(pid, file, field)
+		if err != nil {
+			return 0, err
+		}
+		sum += v
+	}
+	return sum, nil
+}
 
 // get sends GET path and fails unless the answer is 200.
 func (s *service) get(path string) error {
@@ -99,7 +119,7 @@ func (s *service) get(path string) error {
 // the docker CLI through it against berth directly for a run
 // (service-run) and a listing of 100 containers (service-ps).
 func benchService(t *benchTB, box *boxRoot) []result {
-	results := []result{serviceRSS(t, box)}
+	results := serviceMemory(t, box)
 	docker, err := exec.LookPath("docker")
 	if err != nil {
 		log.Printf("service: no docker CLI (%v): service-run and service-ps skipped", err)
@@ -160,29 +180,39 @@ func benchService(t *benchTB, box *boxRoot) []result {
 	return results
 }
 
-// serviceRSS reads the service's VmRSS 0.5 s after its socket appears and
-// again after serviceRequests requests, on serviceTrials fresh services.
-func serviceRSS(t *benchTB, box *boxRoot) result {
+// serviceMemory reads the service's memory 0.5 s after its socket
+// appears and again after serviceRequests requests, on serviceTrials fresh
+// services: the PSS summed over its processes (the helper and the API
+// server share one binary, whose pages PSS counts once), and the VmRSS
+// summed (shared pages counted in each process).
+func serviceMemory(t *benchTB, box *boxRoot) []result {
 	paths := []string{"/_ping", "/v1.50/version", "/v1.50/info", "/v1.50/containers/json?all=1", "/v1.50/images/json"}
-	var idle, busy sample
+	var idlePSS, busyPSS, idleRSS, busyRSS sample
+	read := func(s *service, pss, rss *sample) {
+		v, err := s.memory("smaps_rollup", "Pss:")
+		t.check(err, "service PSS")
+		*pss = append(*pss, v)
+		v, err = s.memory("status", "VmRSS:")
+		t.check(err, "service RSS")
+		*rss = append(*rss, v)
+	}
 	for i := range serviceTrials {
-		log.Printf("service-rss: service %d of %d", i+1, serviceTrials)
+		log.Printf("service-memory: service %d of %d", i+1, serviceTrials)
 		s := startService(t, box)
 		time.Sleep(500 * time.Millisecond)
-		r, err := s.rss()
-		t.check(err, "service RSS")
-		idle = append(idle, r)
+		read(s, &idlePSS, &idleRSS)
 		for j := range serviceRequests {
 			t.check(s.get(paths[j%len(paths)]), "service request")
 		}
-		r, err = s.rss()
-		t.check(err, "service RSS")
-		busy = append(busy, r)
+		read(s, &busyPSS, &busyRSS)
 		s.stop()
 	}
-	return result{
-		name: "service-rss", what: fmt.Sprintf("service RSS after %d requests", serviceRequests),
-		baseline: "the same service before any request", unit: kilobytes, berth: busy, base: idle,
+	return []result{{
+		name: "service-pss", what: fmt.Sprintf("service PSS, all its processes, after %d requests", serviceRequests),
+		baseline: "the same service before any request", unit: kilobytes, berth: busyPSS, base: idlePSS,
 		targets: []target{{medianAtMost, 20 * 1024, "issue 6"}, {maxAtMost, 20 * 1024, "issue 6"}},
-	}
+	}, {
+		name: "service-rss", what: fmt.Sprintf("service VmRSS summed over its processes, after %d requests", serviceRequests),
+		baseline: "the same service before any request", unit: kilobytes, berth: busyRSS, base: idleRSS,
+	}}
 }
