@@ -30,7 +30,7 @@ func (s *Server) top(w http.ResponseWriter, r *http.Request) {
 		wire.Error(w, err)
 		return
 	}
-	s.record("container", "top", c.ID, map[string]string{"name": c.Name})
+	s.recordContainer(c, "top", nil)
 	wire.JSON(w, http.StatusOK, containertypes.TopResponse{Titles: res.Titles, Processes: res.Processes})
 }
 
@@ -82,18 +82,18 @@ func (s *Server) stats(w http.ResponseWriter, r *http.Request) {
 
 // pause is POST /containers/{id}/pause (409 when not running or paused).
 func (s *Server) pause(w http.ResponseWriter, r *http.Request) {
-	s.containerVerb(w, r, "pause", s.b.Pause)
+	s.containerVerb(w, r, s.b.Pause)
 }
 
 // unpause is POST /containers/{id}/unpause (409 when not paused).
 func (s *Server) unpause(w http.ResponseWriter, r *http.Request) {
-	s.containerVerb(w, r, "unpause", s.b.Unpause)
+	s.containerVerb(w, r, s.b.Unpause)
 }
 
 // containerVerb runs a state change on the container named in the path
-// (to completion even if the client goes away), logs the event and
-// answers 204.
-func (s *Server) containerVerb(w http.ResponseWriter, r *http.Request, action string, fn func(context.Context, string) error) {
+// (to completion even if the client goes away; the engine logs the
+// event) and answers 204.
+func (s *Server) containerVerb(w http.ResponseWriter, r *http.Request, fn func(context.Context, string) error) {
 	ctx := context.WithoutCancel(r.Context())
 	c, ok := s.container(w, r)
 	if !ok {
@@ -103,7 +103,6 @@ func (s *Server) containerVerb(w http.ResponseWriter, r *http.Request, action st
 		wire.Error(w, err)
 		return
 	}
-	s.record("container", action, c.ID, map[string]string{"name": c.Name, "image": convert.ImageName(c)})
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -120,7 +119,6 @@ func (s *Server) rename(w http.ResponseWriter, r *http.Request) {
 		wire.Error(w, err)
 		return
 	}
-	s.record("container", "rename", c.ID, map[string]string{"name": strings.TrimPrefix(name, "/"), "oldName": "/" + c.Name})
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -187,7 +185,7 @@ func (s *Server) getArchive(w http.ResponseWriter, r *http.Request) {
 		s.opts.Logf("api: archive of %s:%s: %v", c.ID, p, err)
 		panic(http.ErrAbortHandler)
 	}
-	s.record("container", "archive-path", c.ID, map[string]string{"name": c.Name, "path": p})
+	s.recordContainer(c, "archive-path", map[string]string{"path": p})
 }
 
 // putArchive is PUT /containers/{id}/archive?path=DIR[&copyUIDGID=1]:
@@ -211,6 +209,6 @@ func (s *Server) putArchive(w http.ResponseWriter, r *http.Request) {
 		wire.Error(w, err)
 		return
 	}
-	s.record("container", "extract-to-dir", c.ID, map[string]string{"name": c.Name, "path": p})
+	s.recordContainer(c, "extract-to-dir", map[string]string{"path": p})
 	w.WriteHeader(http.StatusOK)
 }

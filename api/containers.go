@@ -28,7 +28,16 @@ func (s *Server) listContainers(w http.ResponseWriter, r *http.Request) {
 		wire.Error(w, err)
 		return
 	}
-	all := wire.Bool(r, "all") || limit > 0 || f.Has("status") || f.Has("exited")
+	opts := convert.ContainerFilterOptions{Lookup: s.b, VolumeDir: s.volumesDir()}
+	if nets, err := s.networks(); err == nil {
+		opts.Networks = nets
+	}
+	m, err := convert.NewContainerMatcher(r.Context(), f, opts)
+	if err != nil {
+		wire.Error(w, err)
+		return
+	}
+	all := wire.Bool(r, "all") || limit > 0 || m.ImpliesAll()
 	cs, err := s.b.Containers(r.Context(), all)
 	if err != nil {
 		wire.Error(w, err)
@@ -39,7 +48,7 @@ func (s *Server) listContainers(w http.ResponseWriter, r *http.Request) {
 		if limit > 0 && len(out) >= limit {
 			break
 		}
-		if f.MatchContainer(c) {
+		if m.Match(c) {
 			out = append(out, s.summary(r.Context(), c))
 		}
 	}
@@ -74,17 +83,11 @@ func (s *Server) createContainer(w http.ResponseWriter, r *http.Request) {
 	for _, v := range plan.Volumes {
 		plan.Opts.Run.Mounts = append(plan.Opts.Run.Mounts, engine.VolumeMount(v.Name, v.Destination, v.ReadOnly, v.NoCopy))
 	}
-	var before map[string]bool
-	if len(plan.Volumes) > 0 {
-		before = s.volumeNames()
-	}
 	c, err := s.b.Create(r.Context(), plan.Opts)
 	if err != nil {
 		wire.Error(w, err)
 		return
 	}
-	s.recordCreatedVolumes(before)
-	s.record("container", "create", c.ID, map[string]string{"name": c.Name, "image": convert.ImageName(c)})
 	if plan.Warnings == nil {
 		plan.Warnings = []string{}
 	}
@@ -100,7 +103,7 @@ func (s *Server) inspectContainer(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	convert.InspectForVersion(&resp, versionOf(r))
-	wire.JSON(w, http.StatusOK, resp)
+	wire.JSON(w, http.StatusOK, engine.ContainerInspectJSON{InspectResponse: resp})
 }
 
 func (s *Server) startContainer(w http.ResponseWriter, r *http.Request) {
@@ -119,7 +122,6 @@ func (s *Server) startContainer(w http.ResponseWriter, r *http.Request) {
 		wire.Error(w, err)
 		return
 	}
-	s.record("container", "start", c.ID, map[string]string{"name": c.Name, "image": convert.ImageName(c)})
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -160,18 +162,7 @@ func (s *Server) stopContainer(w http.ResponseWriter, r *http.Request) {
 		wire.Error(w, err)
 		return
 	}
-	s.recordExit(ctx, c)
-	s.record("container", "stop", c.ID, map[string]string{"name": c.Name, "image": convert.ImageName(c)})
 	w.WriteHeader(http.StatusNoContent)
-}
-
-// recordExit logs the "die" event of a container that was seen running.
-func (s *Server) recordExit(ctx context.Context, c engine.Container) {
-	code := ""
-	if cur, err := s.b.Container(ctx, c.ID); err == nil {
-		code = strconv.Itoa(cur.State.ExitCode)
-	}
-	s.record("container", "die", c.ID, map[string]string{"name": c.Name, "image": convert.ImageName(c), "exitCode": code})
 }
 
 func (s *Server) restartContainer(w http.ResponseWriter, r *http.Request) {
@@ -190,13 +181,14 @@ func (s *Server) restartContainer(w http.ResponseWriter, r *http.Request) {
 			wire.Error(w, err)
 			return
 		}
-		s.recordExit(ctx, c)
 	}
 	if err := s.b.StartDetached(ctx, c.ID); err != nil {
 		wire.Error(w, err)
 		return
 	}
-	s.record("container", "restart", c.ID, map[string]string{"name": c.Name, "image": convert.ImageName(c)})
+	// The engine logged kill, die, stop and start; restart is this
+	// request's own (Docker's order).
+	s.recordContainer(c, "restart", nil)
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -217,7 +209,6 @@ func (s *Server) killContainer(w http.ResponseWriter, r *http.Request) {
 		wire.Error(w, err)
 		return
 	}
-	s.record("container", "kill", c.ID, map[string]string{"name": c.Name, "signal": strconv.Itoa(int(sig))})
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -272,8 +263,6 @@ func (s *Server) removeContainer(w http.ResponseWriter, r *http.Request) {
 		wire.Error(w, err)
 		return
 	}
-	s.recordRemovedVolumes(c)
-	s.record("container", "destroy", c.ID, map[string]string{"name": c.Name, "image": convert.ImageName(c)})
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -297,7 +286,6 @@ func (s *Server) pruneContainers(w http.ResponseWriter, r *http.Request) {
 		if err := s.b.Remove(ctx, c.ID, false); err != nil {
 			continue
 		}
-		s.record("container", "destroy", c.ID, map[string]string{"name": c.Name})
 		rep.ContainersDeleted = append(rep.ContainersDeleted, c.ID)
 	}
 	s.record("container", "prune", "", nil)

@@ -88,7 +88,12 @@ func (s *Server) recordExec(x *stream.Exec, action string, attrs map[string]stri
 		attrs = map[string]string{}
 	}
 	attrs["execID"] = x.ID
-	s.record("container", action+": "+strings.ToValidUTF8(cmd, ""), x.Config.ContainerID, attrs)
+	action += ": " + strings.ToValidUTF8(cmd, "")
+	if c, err := s.b.Container(context.Background(), x.Config.ContainerID); err == nil {
+		s.recordContainer(c, action, attrs)
+		return
+	}
+	s.record("container", action, x.Config.ContainerID, attrs)
 }
 
 // startExec is POST /exec/{id}/start with Docker's ExecStartRequest.

@@ -9,7 +9,6 @@ import (
 	"github.com/berthproject/berth/api/internal/wire"
 	"github.com/berthproject/berth/api/stream"
 	"github.com/berthproject/berth/engine"
-	"github.com/containerd/errdefs"
 	imagetypes "github.com/moby/moby/api/types/image"
 )
 
@@ -28,33 +27,32 @@ func (s *Server) listImages(w http.ResponseWriter, r *http.Request) {
 	if wire.Bool(r, "shared-size") || wire.Bool(r, "container-count") {
 		cs, _ = s.b.Containers(r.Context(), true)
 	}
-	out := []imagetypes.Summary{}
-	for _, sum := range convert.ImageSummaries(imgs, cs) {
-		if f.Has("dangling") {
-			dangling := len(sum.RepoTags) == 0
-			if f.Match("dangling", "true") != dangling {
-				continue
-			}
-		}
-		if !f.MatchLabels(sum.Labels) {
-			continue
-		}
-		if f.Has("reference") && !convert.MatchReference(f["reference"], sum.RepoTags) {
-			continue
-		}
-		out = append(out, sum)
+	if imgs, err = convert.FilterImages(r.Context(), f, imgs, s.b); err != nil {
+		wire.Error(w, err)
+		return
 	}
-	wire.JSON(w, http.StatusOK, out)
+	wire.JSON(w, http.StatusOK, convert.ImageSummaries(imgs, cs))
 }
 
 // pullImage is POST /images/create?fromImage=NAME&tag=TAG[&platform=P]:
-// a pull streamed as jsonmessage progress. Import (fromSrc) is not
-// implemented.
+// a pull streamed as jsonmessage progress, with the X-Registry-Auth
+// credential when the client sent one. The 200 goes out once the pull
+// has resolved something, so a missing image is answered 404 before the
+// stream, as dockerd. fromSrc is an import (importImage).
 func (s *Server) pullImage(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	from, tag := q.Get("fromImage"), q.Get("tag")
+	if q.Has("fromSrc") {
+		s.importImage(w, r)
+		return
+	}
 	if from == "" {
-		wire.Error(w, wire.Err(errdefs.ErrNotImplemented, "image import (fromSrc) is not implemented"))
+		wire.Error(w, wire.Invalid("fromImage or fromSrc is required"))
+		return
+	}
+	cred, err := convert.RegistryAuth(r.Header.Get("X-Registry-Auth"))
+	if err != nil {
+		wire.Error(w, err)
 		return
 	}
 	ref := from
@@ -66,13 +64,18 @@ func (s *Server) pullImage(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	pw := stream.NewProgress(w)
-	_, err := s.b.Pull(context.WithoutCancel(r.Context()), ref, engine.PullOptions{Platform: q.Get("platform"), Progress: pw})
+	held := stream.HoldPull(pw)
+	opts := engine.PullOptions{Platform: q.Get("platform"), Progress: held}
+	if cred != nil {
+		opts.Keychain = *cred
+	}
+	_, err = s.b.Pull(context.WithoutCancel(r.Context()), ref, opts)
 	if err != nil {
 		s.progressFailed(w, pw, err)
 		return
 	}
+	held.Flush()
 	pw.Start()
-	s.record("image", "pull", ref, map[string]string{"name": ref})
 }
 
 // imageRoute dispatches /images/NAME[/json|/tag|/push|/history]: image
@@ -86,6 +89,10 @@ func (s *Server) imageRoute(w http.ResponseWriter, r *http.Request) {
 		s.tagImage(w, r, strings.TrimSuffix(rest, "/tag"))
 	case r.Method == http.MethodPost && strings.HasSuffix(rest, "/push"):
 		s.pushImage(w, r, strings.TrimSuffix(rest, "/push"))
+	case r.Method == http.MethodGet && strings.HasSuffix(rest, "/history"):
+		s.history(w, r, strings.TrimSuffix(rest, "/history"))
+	case r.Method == http.MethodGet && strings.HasSuffix(rest, "/get"):
+		s.save(w, r, []string{strings.TrimSuffix(rest, "/get")})
 	case r.Method == http.MethodDelete:
 		s.removeImage(w, r, rest)
 	default:
@@ -116,7 +123,6 @@ func (s *Server) tagImage(w http.ResponseWriter, r *http.Request, name string) {
 		wire.Error(w, err)
 		return
 	}
-	s.record("image", "tag", name, map[string]string{"name": target})
 	w.WriteHeader(http.StatusCreated)
 }
 
@@ -124,15 +130,23 @@ func (s *Server) pushImage(w http.ResponseWriter, r *http.Request, name string) 
 	if t := r.URL.Query().Get("tag"); t != "" {
 		name += ":" + t
 	}
+	cred, err := convert.RegistryAuth(r.Header.Get("X-Registry-Auth"))
+	if err != nil {
+		wire.Error(w, err)
+		return
+	}
 	pw := stream.NewProgress(w)
-	res, err := s.b.Push(context.WithoutCancel(r.Context()), name, engine.PushOptions{Progress: pw})
+	out := stream.NewPushOutput(pw)
+	opts := engine.PushOptions{Progress: out}
+	if cred != nil {
+		opts.Keychain = *cred
+	}
+	res, err := s.b.Push(context.WithoutCancel(r.Context()), name, opts)
 	if err != nil {
 		s.progressFailed(w, pw, err)
 		return
 	}
-	pw.Write([]byte(res.Tag + ": digest: " + res.Digest.String() + "\n"))
-	pw.Start()
-	s.record("image", "push", name, map[string]string{"name": name})
+	out.Finish(res.Tag, res.Digest.String(), res.Size)
 }
 
 func (s *Server) removeImage(w http.ResponseWriter, r *http.Request, name string) {
@@ -144,12 +158,6 @@ func (s *Server) removeImage(w http.ResponseWriter, r *http.Request, name string
 	out := []imagetypes.DeleteResponse{}
 	for _, x := range removed {
 		out = append(out, imagetypes.DeleteResponse{Untagged: x.Untagged, Deleted: x.Deleted})
-		if x.Untagged != "" {
-			s.record("image", "untag", name, map[string]string{"name": x.Untagged})
-		}
-		if x.Deleted != "" {
-			s.record("image", "delete", x.Deleted, nil)
-		}
 	}
 	wire.JSON(w, http.StatusOK, out)
 }

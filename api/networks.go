@@ -14,6 +14,9 @@ import (
 
 func (s *Server) listNetworks(w http.ResponseWriter, r *http.Request) {
 	f, err := convert.ParseFilters(r.URL.Query().Get("filters"))
+	if err == nil {
+		err = f.CheckNetworkFilters()
+	}
 	if err != nil {
 		wire.Error(w, err)
 		return
@@ -150,7 +153,6 @@ func (s *Server) connectNetwork(w http.ResponseWriter, r *http.Request) {
 		wire.Error(w, err)
 		return
 	}
-	s.recordConnect(r.Context(), "connect", n, req.Container)
 	w.WriteHeader(http.StatusOK)
 }
 
@@ -167,7 +169,6 @@ func (s *Server) disconnectNetwork(w http.ResponseWriter, r *http.Request) {
 		wire.Error(w, err)
 		return
 	}
-	s.recordConnect(r.Context(), "disconnect", n, req.Container)
 	w.WriteHeader(http.StatusOK)
 }
 
@@ -201,14 +202,6 @@ func (s *Server) networkVerb(w http.ResponseWriter, r *http.Request, req any) (n
 		return network.Network{}, false
 	}
 	return n, true
-}
-
-// recordConnect logs a network connect/disconnect event.
-func (s *Server) recordConnect(ctx context.Context, action string, n network.Network, ctr string) {
-	if c, err := s.b.Container(ctx, ctr); err == nil {
-		ctr = c.ID
-	}
-	s.record("network", action, n.ID, map[string]string{"container": ctr, "name": n.Name, "type": "bridge"})
 }
 
 // networkManager is s.networks(), or false once its error has been sent.

@@ -189,6 +189,7 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /images/json", s.listImages)
 	m.HandleFunc("POST /images/create", s.pullImage)
 	m.HandleFunc("/images/{rest...}", s.imageRoute)
+	s.imageOpRoutes(m) // history, prune, login, diff, export, commit, save, load
 
 	m.HandleFunc("GET /networks", s.listNetworks)
 	m.HandleFunc("POST /networks/create", s.createNetwork)

@@ -77,6 +77,7 @@ func (s *Server) attach(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer conn.Close()
+	s.recordContainer(c0, "attach", nil)
 	if err := stream.Attach(r.Context(), s.b, s.opts.Host, c0, conn, in, o); err != nil {
 		s.opts.Logf("api: attach %s: %v", c0.ID, err)
 	}

@@ -3,9 +3,11 @@ package api
 import (
 	"encoding/json"
 	"net/http"
+	"time"
 
 	"github.com/berthproject/berth/api/convert"
 	"github.com/berthproject/berth/api/internal/wire"
+	"github.com/berthproject/berth/engine"
 	"github.com/berthproject/berth/events"
 	containertypes "github.com/moby/moby/api/types/container"
 	imagetypes "github.com/moby/moby/api/types/image"
@@ -50,10 +52,11 @@ func (s *Server) info(w http.ResponseWriter, r *http.Request) {
 	wire.JSON(w, http.StatusOK, convert.Info(s.b.Options(), s.opts.Version, cs, len(imgs)))
 }
 
-// events streams the event log (GET /events): since/until as Unix
-// seconds (fractions allowed) or RFC 3339; filters type, event/action,
-// container, image, network, volume. Without until it follows until the
-// client goes away.
+// events streams the event log (GET /events), as Docker: since/until
+// as Unix seconds (fractions allowed) or RFC 3339. Without since only
+// events from now on are sent (until alone bounds that wait); with since
+// the history from then, then new events until until, or until the
+// client goes away. filters: see convert.EventFilter.
 func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	var opts events.ReadOptions
@@ -66,6 +69,13 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		wire.Error(w, err)
 		return
 	}
+	if !opts.Since.IsZero() && !opts.Until.IsZero() && opts.Until.Before(opts.Since) {
+		wire.Error(w, wire.Invalid("`since` time ("+q.Get("since")+") cannot be after `until` time ("+q.Get("until")+")"))
+		return
+	}
+	if opts.Since.IsZero() {
+		opts.Since = time.Now()
+	}
 	f, err := convert.ParseFilters(q.Get("filters"))
 	if err != nil {
 		wire.Error(w, err)
@@ -76,6 +86,13 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 	wire.Flush(w)
 	if s.opts.Events == nil {
+		if !opts.Until.IsZero() {
+			select {
+			case <-r.Context().Done():
+			case <-time.After(time.Until(opts.Until)):
+			}
+			return
+		}
 		<-r.Context().Done()
 		return
 	}
@@ -90,6 +107,13 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		wire.Flush(w)
 		return nil
 	})
+}
+
+// recordContainer appends a container event of this API's own (attach,
+// restart, top, copies, exec) with Docker's attributes; the engine logs
+// the rest (create, start, die, destroy, kill, pause …) whoever asks.
+func (s *Server) recordContainer(c engine.Container, action string, extra map[string]string) {
+	s.record("container", action, c.ID, engine.ContainerEventAttributes(c, extra))
 }
 
 // systemDF is GET /system/df: images, containers and volumes with their

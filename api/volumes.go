@@ -34,51 +34,6 @@ func (s *Server) volumeUsers(ctx context.Context, name string) []string {
 	return ids
 }
 
-// volumeNames is the set of volumes that exist (nil without a store),
-// to see which ones a container create made.
-func (s *Server) volumeNames() map[string]bool {
-	if s.opts.Volumes == nil {
-		return nil
-	}
-	vols, err := s.opts.Volumes.List()
-	if err != nil {
-		return nil
-	}
-	out := map[string]bool{}
-	for _, v := range vols {
-		out[v.Name] = true
-	}
-	return out
-}
-
-// recordCreatedVolumes logs a "volume create" event for every volume that
-// is not in before (the engine made them for a container).
-func (s *Server) recordCreatedVolumes(before map[string]bool) {
-	if before == nil {
-		return
-	}
-	for n := range s.volumeNames() {
-		if !before[n] {
-			s.record("volume", "create", n, map[string]string{"driver": "local"})
-		}
-	}
-}
-
-// recordRemovedVolumes logs a "volume destroy" event for every volume
-// the removed container c mounted that is gone (the engine removed it).
-func (s *Server) recordRemovedVolumes(c engine.Container) {
-	if s.opts.Volumes == nil {
-		return
-	}
-	for _, m := range c.Run.Mounts {
-		if n, ok := convert.VolumeName(m.Source, s.volumesDir()); ok {
-			if _, err := s.opts.Volumes.Get(n); errdefs.IsNotFound(err) {
-				s.record("volume", "destroy", n, nil)
-			}
-		}
-	}
-}
-
 // volumes returns the store, or writes 501 when the server has none.
 func (s *Server) volumes(w http.ResponseWriter) Volumes {
 	if s.opts.Volumes == nil {
@@ -104,7 +59,7 @@ func (s *Server) listVolumes(w http.ResponseWriter, r *http.Request) {
 	}
 	resp := volumetypes.ListResponse{Volumes: []volumetypes.Volume{}, Warnings: []string{}}
 	for _, v := range vols {
-		if !f.Match("name", v.Name) || !f.Match("driver", "local") || !f.MatchLabels(v.Labels) {
+		if !f.MatchPattern("name", v.Name) || !f.Match("driver", "local") || !f.MatchLabels(v.Labels) {
 			continue
 		}
 		if f.Has("dangling") && f.Match("dangling", "true") != (len(s.volumeUsers(r.Context(), v.Name)) == 0) {

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -70,6 +71,7 @@ func (e *Engine) Attach(ctx context.Context, ref string, opts AttachOptions) (in
 	path := filepath.Join(e.bundleDir(c.ID), "attach")
 	var conn *net.UnixConn
 	if opts.Start {
+		e.emitContainer(c, "attach", nil) // Docker's order: attach, start
 		if conn, err = e.startAttached(ctx, c.ID, path); err != nil {
 			return 0, err
 		}
@@ -86,12 +88,50 @@ func (e *Engine) Attach(ctx context.Context, ref string, opts AttachOptions) (in
 			}
 			return 0, err
 		}
+		e.emitContainer(c, "attach", nil)
 	}
 	defer conn.Close()
-	if err := copyAttached(ctx, conn, c.Run.OpenStdin, opts); err != nil {
+	got, err := copyAttached(ctx, conn, c.Run.OpenStdin, opts)
+	if err != nil {
 		return 0, err
 	}
+	if got.reset {
+		e.replayMissedOutput(ctx, c.ID, got, opts)
+	}
 	return e.attachedExitCode(ctx, c.ID)
+}
+
+// attachResult is what copyAttached read: the bytes of each stream and
+// whether the monitor reset the connection.
+type attachResult struct {
+	stdout, stderr int64
+	reset          bool
+}
+
+// replayMissedOutput writes what the container's log holds, since its
+// last start, beyond the got bytes of each stream read from the attach
+// socket: the monitor logs everything it sends, so output an attach
+// connection reset at the container's exit lost is still shown. Best
+// effort: a container already removed (--rm) or a rotated log gives
+// nothing.
+func (e *Engine) replayMissedOutput(ctx context.Context, id string, got attachResult, opts AttachOptions) {
+	c, err := e.Container(ctx, id)
+	if err != nil || c.State.StartedAt.IsZero() {
+		return
+	}
+	var out, errOut bytes.Buffer
+	if e.Logs(ctx, id, LogOptions{Tail: -1, Since: c.State.StartedAt}, &out, &errOut) != nil {
+		return
+	}
+	for _, s := range []struct {
+		logged *bytes.Buffer
+		n      int64
+		w      io.Writer
+	}{{&out, got.stdout, opts.Stdout}, {&errOut, got.stderr, opts.Stderr}} {
+		if s.w != nil && int64(s.logged.Len()) > s.n {
+			s.w.Write(s.logged.Bytes()[s.n:])
+		}
+	}
 }
 
 // startAttached starts container id under its monitor and connects to
@@ -139,7 +179,11 @@ func (e *Engine) startAttached(ctx context.Context, id, path string) (*net.UnixC
 
 // copyAttached copies between the monitor's attach connection and the
 // caller's streams until the output ends, the user detaches or ctx ends.
-func copyAttached(ctx context.Context, conn *net.UnixConn, openStdin bool, opts AttachOptions) error {
+// A reset of the connection (the monitor closed it at the container's
+// exit with input of ours unread) is reported once by the kernel, ahead
+// of the output still queued: reading goes on to the end.
+func copyAttached(ctx context.Context, conn *net.UnixConn, openStdin bool, opts AttachOptions) (attachResult, error) {
+	var got attachResult
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
 	detached := make(chan struct{})
@@ -176,23 +220,32 @@ func copyAttached(ctx context.Context, conn *net.UnixConn, openStdin bool, opts 
 			}
 			if buf[0] == attachStdout || buf[0] == attachStderr {
 				if _, werr := w.Write(buf[1:n]); werr != nil {
-					return werr
+					return got, werr
+				}
+				if buf[0] == attachStderr {
+					got.stderr += int64(n - 1)
+				} else {
+					got.stdout += int64(n - 1)
 				}
 			}
 		}
 		if err != nil {
 			select {
 			case <-detached:
-				return ErrDetached
+				return got, ErrDetached
 			default:
 			}
 			if ctx.Err() != nil {
-				return ctx.Err()
+				return got, ctx.Err()
 			}
-			if errors.Is(err, io.EOF) {
-				return nil
+			if errors.Is(err, syscall.ECONNRESET) && !got.reset {
+				got.reset = true
+				continue
 			}
-			return fmt.Errorf("attach: %w", err)
+			if errors.Is(err, io.EOF) || got.reset {
+				return got, nil
+			}
+			return got, fmt.Errorf("attach: %w", err)
 		}
 	}
 }

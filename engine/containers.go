@@ -67,6 +67,11 @@ type CreateOptions struct {
 	StopTimeout *int
 	LogMaxSize  int64
 	Labels      map[string]string
+	// MakeBindSources are the host paths of the bind mounts among
+	// Run.Mounts that Docker's -v (HostConfig.Binds) asked for: Create
+	// makes a missing one a directory, as Docker does. Every other bind
+	// source must exist (runtime.ValidateBindSources).
+	MakeBindSources []string
 }
 
 // Create makes a container: its record (with a unique name), and a
@@ -75,7 +80,9 @@ type CreateOptions struct {
 // volumes, created when missing (anonymous ones for VOLUME) and, when
 // empty, filled with the image's content at their path, as Docker does;
 // the record keeps the binds, so inspect shows them as volumes. A missing image is pulled per
-// opts.Pull. Errors: errdefs.ErrConflict for a name in use,
+// opts.Pull. Resource limits and bind sources are checked first, as
+// Docker's create does (runtime.ValidateResources,
+// runtime.ValidateBindSources). Errors: errdefs.ErrConflict for a name in use,
 // errdefs.ErrInvalidArgument for a bad name or options, errdefs.ErrNotFound
 // for a missing image with Pull "never". On error nothing is left behind.
 func (e *Engine) Create(ctx context.Context, opts CreateOptions) (Container, error) {
@@ -84,6 +91,12 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (Container, err
 		return Container{}, fmt.Errorf("Invalid container name (%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed: %w", opts.Name, errdefs.ErrInvalidArgument)
 	}
 	if err := runtime.ValidateStopSignal(opts.StopSignal); err != nil {
+		return Container{}, err
+	}
+	if err := runtime.ValidateResources(opts.Run); err != nil {
+		return Container{}, err
+	}
+	if err := runtime.ValidateBindSources(opts.Run.Mounts, opts.MakeBindSources); err != nil {
 		return Container{}, err
 	}
 	rec, err := e.imageForCreate(ctx, opts)
@@ -159,6 +172,10 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (Container, err
 			return Container{}, fmt.Errorf("copying image content to the volume at %s: %w", cp.Target, err)
 		}
 	}
+	for _, n := range resolved.Created {
+		e.emit("volume", "create", n, map[string]string{"driver": "local"})
+	}
+	e.emitContainer(c, "create", nil)
 	return c, nil
 }
 

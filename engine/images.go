@@ -6,6 +6,7 @@ import (
 
 	"github.com/berthproject/berth/engine/internal/imageops"
 	"github.com/berthproject/berth/image"
+	"github.com/google/go-containerregistry/pkg/authn"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
@@ -17,6 +18,10 @@ type PullOptions struct {
 	Insecure bool
 	// Progress receives Docker-style status lines; nil for none.
 	Progress io.Writer
+	// Keychain supplies the registry credential; nil for Docker's
+	// config.json. An image.Credential (the API's X-Registry-Auth) is
+	// used for this pull only.
+	Keychain authn.Keychain
 }
 
 // Image describes a stored image as `berth images` lists it.
@@ -32,7 +37,11 @@ type Image = imageops.Image
 // nothing from it; a cancelled pull (ctx) removes its snapshots but keeps
 // its verified blobs, which the next pull reuses.
 func (e *Engine) Pull(ctx context.Context, ref string, opts PullOptions) (image.Record, error) {
-	return e.images.Pull(ctx, ref, opts.Platform, opts.Insecure, opts.Progress)
+	rec, err := e.images.Pull(ctx, ref, opts.Platform, opts.Insecure, opts.Keychain, opts.Progress)
+	if err == nil {
+		e.emit("image", "pull", ref, map[string]string{"name": ref})
+	}
+	return rec, err
 }
 
 // Images lists the stored images, newest first.
@@ -51,5 +60,7 @@ type RemovedImage = imageops.RemovedImage
 // that a container uses is refused with errdefs.ErrConflict unless force;
 // with force the names go but content a container needs stays.
 func (e *Engine) RemoveImage(ctx context.Context, ref string, force bool) ([]RemovedImage, error) {
-	return e.images.Remove(ctx, ref, force)
+	rs, err := e.images.Remove(ctx, ref, force)
+	e.emitRemovedImages(rs)
+	return rs, err
 }

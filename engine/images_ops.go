@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/berthproject/berth/engine/internal/imageops"
@@ -65,7 +66,15 @@ func IsDangling(rec image.Record) bool { return imageops.IsDangling(rec) }
 // image is kept, dangling if it has no other name). An unknown source gives
 // errdefs.ErrNotFound; a malformed target errdefs.ErrInvalidArgument.
 func (e *Engine) Tag(ctx context.Context, source, target string) error {
-	return e.images.Tag(ctx, source, target)
+	if err := e.images.Tag(ctx, source, target); err != nil {
+		return err
+	}
+	id := source
+	if rec, err := e.images.Resolve(ctx, target); err == nil {
+		id = rec.Config.String()
+	}
+	e.emit("image", "tag", id, map[string]string{"name": target})
+	return nil
 }
 
 // InspectImage describes the stored image ref (name, ID or ID prefix) in
@@ -90,7 +99,12 @@ type PruneReport = imageops.PruneReport
 // uses, like `docker image prune [-a]`. keep, when non-nil, is asked about
 // each candidate and vetoes its removal by returning false (for --filter).
 func (e *Engine) PruneImages(ctx context.Context, all bool, keep func(Image) bool) (PruneReport, error) {
-	return e.images.Prune(ctx, all, keep)
+	rep, err := e.images.Prune(ctx, all, keep)
+	e.emitRemovedImages(rep.Removed)
+	if err == nil {
+		e.emit("image", "prune", "", map[string]string{"reclaimed": strconv.FormatInt(rep.SpaceReclaimed, 10)})
+	}
+	return rep, err
 }
 
 // DiskUsage computes the space images and containers take (see
@@ -128,7 +142,11 @@ func (e *Engine) DiskUsage(ctx context.Context) (DiskUsage, error) {
 // refused credentials errdefs.ErrUnauthenticated; an unreachable registry
 // errdefs.ErrUnavailable.
 func (e *Engine) Push(ctx context.Context, ref string, opts PushOptions) (PushResult, error) {
-	return e.images.Push(ctx, ref, opts)
+	res, err := e.images.Push(ctx, ref, opts)
+	if err == nil {
+		e.emit("image", "push", ref, map[string]string{"name": ref})
+	}
+	return res, err
 }
 
 // PullAllTags pulls every tag of the repository repo (a name without tag
@@ -138,7 +156,10 @@ func (e *Engine) Push(ctx context.Context, ref string, opts PushOptions) (PushRe
 func (e *Engine) PullAllTags(ctx context.Context, repo string, opts PullOptions) ([]image.Record, error) {
 	updated := false
 	recs, err := e.images.PullAllTags(ctx, repo, opts.Insecure, func(ctx context.Context, ref string) (image.Record, error) {
-		rec, u, err := e.images.PullUpdated(ctx, ref, opts.Platform, opts.Insecure, opts.Progress)
+		rec, u, err := e.images.PullUpdated(ctx, ref, opts.Platform, opts.Insecure, opts.Keychain, opts.Progress)
+		if err == nil {
+			e.emit("image", "pull", ref, map[string]string{"name": ref})
+		}
 		updated = updated || u
 		return rec, err
 	})
@@ -187,7 +208,13 @@ func RemoveCredentials(path, server string) (bool, error) {
 // does, so it loads as an untagged image). An unknown ref gives
 // errdefs.ErrNotFound before anything is written.
 func (e *Engine) SaveImages(ctx context.Context, refs []string, w io.Writer) error {
-	return e.images.SaveImages(ctx, refs, w)
+	if err := e.images.SaveImages(ctx, refs, w); err != nil {
+		return err
+	}
+	for _, ref := range refs {
+		e.emit("image", "save", ref, map[string]string{"name": ref})
+	}
+	return nil
 }
 
 // LoadImages reads a save archive (OCI layout or docker-archive, see
@@ -198,14 +225,26 @@ func (e *Engine) SaveImages(ctx context.Context, refs []string, w io.Writer) err
 // errdefs.ErrInvalidArgument; a blob that does not match its digest
 // errdefs.ErrDataLoss.
 func (e *Engine) LoadImages(ctx context.Context, r io.Reader, platform string) ([]LoadedImage, error) {
-	return e.images.LoadImages(ctx, r, platform)
+	loaded, err := e.images.LoadImages(ctx, r, platform)
+	for _, l := range loaded {
+		name := l.Name
+		if name == "" {
+			name = l.ID
+		}
+		e.emit("image", "load", l.ID, map[string]string{"name": name})
+	}
+	return loaded, err
 }
 
 // ImportImage makes a one-layer image from the rootfs tar r (plain, gzip
 // or zstd), like `docker import`, and returns its record. An unsupported
 // or malformed change gives errdefs.ErrInvalidArgument.
 func (e *Engine) ImportImage(ctx context.Context, r io.Reader, opts ImportOptions) (image.Record, error) {
-	return e.images.ImportImage(ctx, r, opts)
+	rec, err := e.images.ImportImage(ctx, r, opts)
+	if err == nil {
+		e.emit("image", "import", rec.Config.String(), map[string]string{"name": rec.Config.String()})
+	}
+	return rec, err
 }
 
 // ImageNames returns the RepoTags (familiar "repo:tag") and RepoDigests

@@ -56,6 +56,7 @@ func (e *Engine) lifecycleManager() *lifecycle.Manager {
 		Root: e.opts.Root, RunRoot: e.opts.RunRoot, RuntimeName: e.opts.Runtime, Snapshotter: e.opts.Snapshotter,
 		Monitor: e.opts.Monitor, CleanupBinary: e.opts.CleanupBinary,
 		DB: e.db, Content: e.content, Snaps: e.snaps, Runtime: e.runtime, Nets: e.nets,
+		Emit: e.emitContainer,
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"maps"
 	"path/filepath"
 
+	"github.com/berthproject/berth/engine/internal/containerops"
 	"github.com/berthproject/berth/engine/internal/netops"
 	"github.com/berthproject/berth/network"
 	"github.com/berthproject/berth/network/cni"
@@ -29,6 +30,13 @@ type (
 	// ConnectOptions are the options of `network connect`: IP (--ip, a
 	// fixed IPv4 address on the network) and Aliases (--alias).
 	ConnectOptions = netops.ConnectOptions
+	// ContainerInspectJSON wraps InspectContainer's result for
+	// serialising: Docker 28's inspect JSON, with the legacy top-level
+	// NetworkSettings fields (IPAddress, Gateway, MacAddress, EndpointID,
+	// ... of the default "bridge" network's endpoint) that the API
+	// module's type lacks. `berth inspect` and GET /containers/{id}/json
+	// both write it.
+	ContainerInspectJSON = containerops.InspectJSON
 )
 
 // Networks opens the network manager (state under ROOT/network). Besides
@@ -68,7 +76,11 @@ func (e *Engine) networking() *netops.Networking {
 // errdefs.ErrUnavailable when no subnet is left in the pool. Nothing is
 // left behind on error.
 func (e *Engine) CreateNetwork(ctx context.Context, o NetworkCreateOptions) (Network, error) {
-	return e.nets.Create(ctx, o)
+	n, err := e.nets.Create(ctx, o)
+	if err == nil {
+		e.emitNetwork(n, "create", "")
+	}
+	return n, err
 }
 
 // ListNetworks returns every network, sorted by name: the bridge networks
@@ -87,19 +99,33 @@ func (e *Engine) InspectNetwork(ctx context.Context, ref string) (Network, error
 
 // RemoveNetwork deletes a user-defined network, its bridge, rules and
 // address pool. A network with containers attached is refused with
-// errdefs.ErrFailedPrecondition ("error while removing network: network
-// NAME has active endpoints"), after endpoints left by crashed or exited
-// containers are reclaimed; the predefined networks with
-// errdefs.ErrPermissionDenied; unknown ones errdefs.ErrNotFound.
+// errdefs.ErrPermissionDenied, Docker's 403 ("error while removing
+// network: network NAME has active endpoints"), after endpoints left by
+// crashed or exited containers are reclaimed; the predefined networks
+// with errdefs.ErrPermissionDenied too; unknown ones errdefs.ErrNotFound.
 func (e *Engine) RemoveNetwork(ctx context.Context, ref string) error {
-	return e.nets.Remove(ctx, ref)
+	n, ierr := e.nets.Inspect(ctx, ref)
+	if err := e.nets.Remove(ctx, ref); err != nil {
+		return err
+	}
+	if ierr == nil {
+		e.emitNetwork(n, "destroy", "")
+	}
+	return nil
 }
 
 // PruneNetworks reclaims what crashed containers hold, then removes every
 // user-defined network with no container attached, and returns their
 // names, sorted.
 func (e *Engine) PruneNetworks(ctx context.Context) ([]string, error) {
-	return e.nets.Prune(ctx)
+	names, err := e.nets.Prune(ctx)
+	for _, name := range names {
+		e.emitNetwork(Network{ID: name, Name: name, Driver: "bridge"}, "destroy", "")
+	}
+	if err == nil {
+		e.emit("network", "prune", "", map[string]string{"reclaimed": "0"})
+	}
+	return names, err
 }
 
 // ConnectNetwork connects a container to a bridge network (Docker's
@@ -113,7 +139,25 @@ func (e *Engine) PruneNetworks(ctx context.Context) ([]string, error) {
 // network or a bad --ip; errdefs.ErrConflict when already connected or
 // the address is taken; errdefs.ErrUnavailable when the subnet is full.
 func (e *Engine) ConnectNetwork(ctx context.Context, netRef, ctrRef string, o ConnectOptions) error {
-	return e.nets.Connect(ctx, netRef, ctrRef, o)
+	if err := e.nets.Connect(ctx, netRef, ctrRef, o); err != nil {
+		return err
+	}
+	e.emitAttachment(ctx, netRef, ctrRef, "connect")
+	return nil
+}
+
+// emitAttachment appends a network's connect or disconnect event for a
+// container, both named as the caller gave them.
+func (e *Engine) emitAttachment(ctx context.Context, netRef, ctrRef, action string) {
+	n, err := e.nets.Inspect(ctx, netRef)
+	if err != nil {
+		return
+	}
+	id := ctrRef
+	if c, err := e.Container(ctx, ctrRef); err == nil {
+		id = c.ID
+	}
+	e.emitNetwork(n, action, id)
 }
 
 // DisconnectNetwork disconnects a container from a network (Docker's
@@ -125,7 +169,11 @@ func (e *Engine) ConnectNetwork(ctx context.Context, netRef, ctrRef string, o Co
 // errdefs.ErrInvalidArgument for host, none or container: mode;
 // errdefs.ErrFailedPrecondition when not connected (without force).
 func (e *Engine) DisconnectNetwork(ctx context.Context, netRef, ctrRef string, force bool) error {
-	return e.nets.Disconnect(ctx, netRef, ctrRef, force)
+	if err := e.nets.Disconnect(ctx, netRef, ctrRef, force); err != nil {
+		return err
+	}
+	e.emitAttachment(ctx, netRef, ctrRef, "disconnect")
+	return nil
 }
 
 // PublishedPorts returns the container and the ports it publishes now,

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"strconv"
 
 	"github.com/berthproject/berth/engine/internal/volumes"
 	"github.com/berthproject/berth/volume"
@@ -50,7 +51,11 @@ func (e *Engine) CreateVolume(ctx context.Context, name, driver string, labels, 
 	if err != nil {
 		return Volume{}, err
 	}
-	return m.Store.Create(name, driver, labels, options)
+	v, err := m.Store.Create(name, driver, labels, options)
+	if err == nil {
+		e.emit("volume", "create", v.Name, map[string]string{"driver": "local"})
+	}
+	return v, err
 }
 
 // InspectVolume returns the volume name; errdefs.ErrNotFound ("get NAME:
@@ -82,7 +87,14 @@ func (e *Engine) RemoveVolume(ctx context.Context, name string, force bool) erro
 	if err != nil {
 		return err
 	}
-	return m.Remove(ctx, name, force)
+	if _, err := m.Store.Get(name); err != nil && force {
+		return m.Remove(ctx, name, force) // nothing there: no event
+	}
+	if err := m.Remove(ctx, name, force); err != nil {
+		return err
+	}
+	e.emit("volume", "destroy", name, map[string]string{"driver": "local"})
+	return nil
 }
 
 // PruneVolumes removes the volumes no container uses, as `docker volume
@@ -94,7 +106,14 @@ func (e *Engine) PruneVolumes(ctx context.Context, all bool, keep func(Volume) b
 	if err != nil {
 		return nil, 0, err
 	}
-	return m.Prune(ctx, all, keep)
+	names, space, err := m.Prune(ctx, all, keep)
+	for _, n := range names {
+		e.emit("volume", "destroy", n, map[string]string{"driver": "local"})
+	}
+	if err == nil {
+		e.emit("volume", "prune", "", map[string]string{"reclaimed": strconv.FormatUint(space, 10)})
+	}
+	return names, space, err
 }
 
 // RemoveWithVolumes is Remove followed by the removal of the container's
@@ -107,7 +126,10 @@ func (e *Engine) RemoveWithVolumes(ctx context.Context, ref string, force bool) 
 // removeAnonymousVolumes is the lifecycle's hook for a removed container.
 func (e *Engine) removeAnonymousVolumes(ctx context.Context, c Container) {
 	if m, err := e.volumes(); err == nil {
-		m.RemoveAnonymous(ctx, c)
+		names, _ := m.RemoveAnonymous(ctx, c)
+		for _, n := range names {
+			e.emit("volume", "destroy", n, map[string]string{"driver": "local"})
+		}
 	}
 }
 

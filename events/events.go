@@ -25,12 +25,13 @@ import (
 // Event is one thing that happened, in Docker's vocabulary: Type is
 // "container", "image", "network" or "volume"; Action is Docker's verb
 // ("create", "start", "die", "destroy", "pull", "tag", …); ID the object's
-// ID or name; Attributes extra details (name, image, exitCode).
+// ID or name; Attributes extra details (name, image, exitCode, a
+// container's labels), never nil once appended or read.
 type Event struct {
 	Type       string            `json:"type"`
 	Action     string            `json:"action"`
 	ID         string            `json:"id"`
-	Attributes map[string]string `json:"attributes,omitempty"`
+	Attributes map[string]string `json:"attributes"`
 	// TimeNano is the time in nanoseconds since the Unix epoch; Append
 	// fills it in when zero.
 	TimeNano int64 `json:"timeNano"`
@@ -50,10 +51,14 @@ func Open(root string) *Log {
 // Path is the log file's path.
 func (l *Log) Path() string { return l.path }
 
-// Append writes ev as one line, under an exclusive flock.
+// Append writes ev as one line, under an exclusive flock. A nil
+// Attributes is written as an empty object (Docker never sends null).
 func (l *Log) Append(ev Event) error {
 	if ev.TimeNano == 0 {
 		ev.TimeNano = time.Now().UnixNano()
+	}
+	if ev.Attributes == nil {
+		ev.Attributes = map[string]string{}
 	}
 	data, err := json.Marshal(ev)
 	if err != nil {
@@ -85,7 +90,9 @@ type ReadOptions struct {
 
 // Read calls fn for every event in the log within opts' bounds, oldest
 // first; with Follow it keeps going. A missing log reads as empty. A
-// malformed line (a torn write from a crash) is skipped.
+// malformed line (a torn write from a crash) is skipped. When the log was
+// last written before Since, the lines already there are not read at all
+// (a follow from "now" costs nothing however long the log is).
 func (l *Log) Read(ctx context.Context, opts ReadOptions, fn func(Event) error) error {
 	poll := opts.PollInterval
 	if poll <= 0 {
@@ -107,6 +114,7 @@ func (l *Log) Read(ctx context.Context, opts ReadOptions, fn func(Event) error) 
 				return err
 			}
 			if f != nil {
+				skipOld(f, opts.Since)
 				r = bufio.NewReader(f)
 			}
 		}
@@ -117,6 +125,9 @@ func (l *Log) Read(ctx context.Context, opts ReadOptions, fn func(Event) error) 
 				partial = nil
 				var ev Event
 				if json.Unmarshal(line, &ev) == nil {
+					if ev.Attributes == nil {
+						ev.Attributes = map[string]string{}
+					}
 					t := time.Unix(0, ev.TimeNano)
 					if !opts.Until.IsZero() && t.After(opts.Until) {
 						return nil
@@ -146,4 +157,24 @@ func (l *Log) Read(ctx context.Context, opts ReadOptions, fn func(Event) error) 
 		case <-time.After(poll):
 		}
 	}
+}
+
+// skipOld moves f to its end when every complete line in it was written
+// before since: an event's time is taken before its line is written, so
+// none of them can be at or after since. A second of margin covers the
+// coarse clock file times are taken from. A file that does not end with a
+// newline (a line being written) is read from the start instead.
+func skipOld(f *os.File, since time.Time) {
+	if since.IsZero() {
+		return
+	}
+	st, err := f.Stat()
+	if err != nil || st.Size() == 0 || !st.ModTime().Before(since.Add(-time.Second)) {
+		return
+	}
+	last := make([]byte, 1)
+	if n, err := f.ReadAt(last, st.Size()-1); n != 1 || err != nil || last[0] != '\n' {
+		return
+	}
+	f.Seek(st.Size(), io.SeekStart)
 }

@@ -28,11 +28,21 @@ type service struct {
 // socket answers /_ping.
 func startService(t *testing.T, e *env, extra ...string) *service {
 	t.Helper()
+	return startServiceWith(t, e, nil, extra...)
+}
+
+// startServiceWith is startService with set applied to the command
+// before it starts (extra descriptors, for one).
+func startServiceWith(t *testing.T, e *env, set func(*exec.Cmd), extra ...string) *service {
+	t.Helper()
 	sock := filepath.Join(t.TempDir(), "berth.sock")
 	args := e.args(append([]string{"system", "service", "-H", "unix://" + sock}, extra...)...)
 	s := &service{sock: sock, log: &bytes.Buffer{}}
 	s.cmd = exec.Command(berthBin, args...)
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
+	if set != nil {
+		set(s.cmd)
+	}
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

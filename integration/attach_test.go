@@ -314,6 +314,27 @@ func TestRunTTY(t *testing.T) {
 
 // TestExecTTY: exec -it from a terminal: raw mode, the window size and
 // its changes, the exit status, the terminal restored.
+// TestRunTTYExitRace: `run --rm -it IMG echo hi` ends at once, racing
+// the attach connection with the container's exit (a reset of the attach
+// socket once conmon closes it); every run prints the output and exits 0.
+func TestRunTTYExitRace(t *testing.T) {
+	e := newEnv(t)
+	_, ref := busybox(t)
+	e.ok("pull", ref)
+	for i := range 30 {
+		p := e.startPTY("run", "--rm", "-it", "--network", "none", ref, "echo", "hi")
+		// Typed input the container never reads: the monitor may close
+		// the attach socket with it unread, which resets the connection.
+		for range 20 {
+			p.send("typed ahead\r")
+		}
+		code := p.wait()
+		if out := p.output(); code != 0 || strings.Count(out, "hi\r\n") != 1 || strings.Contains(out, "rror") {
+			t.Fatalf("run %d: exit %d; terminal %q", i, code, out)
+		}
+	}
+}
+
 func TestExecTTY(t *testing.T) {
 	e := newEnv(t)
 	_, ref := busybox(t)

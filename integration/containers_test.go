@@ -671,8 +671,37 @@ func TestPsFiltersAndFormat(t *testing.T) {
 		t.Fatalf("container ls: %q", out)
 	}
 	e.wantFail(1, "invalid filter 'bogus'", "ps", "--filter", "bogus=1")
-	e.wantFail(1, "Unrecognised filter value for status: bogus", "ps", "--filter", "status=bogus")
+	e.wantFail(1, "invalid filter 'status=bogus'", "ps", "--filter", "status=bogus")
+	e.wantFail(1, "Unrecognised filter value for health: bogus", "ps", "--filter", "health=bogus")
 	e.wantFail(1, "bad format of filter", "ps", "--filter", "nokey")
 	e.wantFail(1, "No such container: nosuch", "ps", "--filter", "before=nosuch")
 	e.wantFail(1, "template parsing error", "ps", "--format", "{{.Names")
+
+	// Docker's network, volume, publish, expose and health filters.
+	e.ok("volume", "create", "psvol")
+	e.ok("run", "-d", "--name", "pub", "-p", "127.0.0.1::80", "-v", "psvol:/data", ref, "sleep", "300")
+	e.ok("create", "--name", "nonet", "--network", "none", "-v", t.TempDir()+":/host", ref)
+	_, hostPort, _ := strings.Cut(strings.TrimSpace(e.ok("port", "pub", "80")), ":")
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-a", "--filter", "name=ne"}, "nonet"},
+		{[]string{"-a", "--filter", "network=bridge"}, "pub ex0 ex3 up"},
+		{[]string{"-a", "--filter", "network=none"}, "nonet"},
+		{[]string{"-a", "--filter", "volume=psvol"}, "pub"},
+		{[]string{"-a", "--filter", "volume=/host"}, "nonet"},
+		{[]string{"-a", "--filter", "volume=/nowhere"}, ""},
+		{[]string{"--filter", "publish=" + hostPort}, "pub"},
+		{[]string{"--filter", "publish=" + hostPort + "/udp"}, ""},
+		{[]string{"--filter", "expose=80"}, "pub"},
+		{[]string{"--filter", "expose=81"}, ""},
+		{[]string{"--filter", "health=none"}, "pub up"},
+		{[]string{"--filter", "health=healthy"}, ""},
+		{[]string{"-a", "--filter", "since=ex0", "--filter", "before=nonet"}, "pub"},
+	} {
+		if got := names(c.args...); got != c.want {
+			t.Errorf("ps %v: %q, want %q", c.args, got, c.want)
+		}
+	}
 }

@@ -197,6 +197,10 @@ func TestBadInput(t *testing.T) {
 		{"not executable", []string{"run", "--rm", ref, "/etc/passwd"}, 126, "permission denied"},
 		{"unknown user", []string{"run", "--rm", "-u", "nobody2", ref, "true"}, 125, "unable to find user nobody2"},
 		{"bad name", []string{"run", "--name", "-x", ref}, 125, "Invalid container name"},
+		{"memory below minimum", []string{"create", "--memory", "1k", ref}, 125, "Minimum memory limit allowed is 6MB"},
+		{"memory-swap below memory", []string{"create", "--memory", "10m", "--memory-swap", "8m", ref}, 125, "Minimum memoryswap limit should be larger than memory limit"},
+		{"too many cpus", []string{"create", "--cpus", "100000", ref}, 125, "range of CPUs is from 0.01 to"},
+		{"mount missing source", []string{"create", "--mount", "type=bind,source=/no/such/dir,target=/x", ref}, 125, `invalid mount config for type "bind": bind source path does not exist: /no/such/dir`},
 		{"unknown container", []string{"rm", "nosuch"}, 1, "No such container: nosuch"},
 	}
 	for _, c := range cases {

@@ -55,7 +55,9 @@
 // checked against every endpoint's bindings (same protocol and port, and
 // the same host IP or either on all addresses) and by a trial bind that
 // catches host processes holding the port. Hairpin mode is on for bridge
-// ports.
+// ports. The ports belong to an endpoint (Attach's Ports); a container's
+// user of this package decides which of its endpoints carries them, and
+// Manager.Publish moves them onto another endpoint when that one goes.
 //
 // # Firewall
 //

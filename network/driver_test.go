@@ -85,7 +85,7 @@ func TestDriverNetworkLifecycle(t *testing.T) {
 	if _, err := m.Attach(ctx, "n", "c2", ns, AttachOptions{IP: netip.MustParseAddr("10.99.0.9")}); !errdefs.IsInvalidArgument(err) {
 		t.Fatalf("--ip on a driver network: %v", err)
 	}
-	if err := m.Remove(ctx, "n"); !errdefs.IsFailedPrecondition(err) {
+	if err := m.Remove(ctx, "n"); !errdefs.IsPermissionDenied(err) {
 		t.Fatalf("remove with an endpoint: %v", err)
 	}
 	if err := m.ReleaseAll(ctx, "c1"); err != nil || len(d.held) != 0 {

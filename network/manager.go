@@ -507,9 +507,10 @@ func (m *Manager) pickSubnet(st *state) (netip.Prefix, error) {
 }
 
 // Remove deletes a network: its firewall rules, its bridge and its address
-// pool. Errors: errdefs.ErrNotFound for an unknown network,
-// errdefs.ErrFailedPrecondition when containers are still attached,
-// errdefs.ErrPermissionDenied for the predefined "bridge" network.
+// pool. Errors: errdefs.ErrNotFound for an unknown network;
+// errdefs.ErrPermissionDenied for the predefined "bridge" network and,
+// as Docker's 403, when containers are still attached ("error while
+// removing network: network NAME has active endpoints").
 func (m *Manager) Remove(ctx context.Context, nameOrID string) error {
 	return m.txn(ctx, func(st *state, save func() error) error {
 		n, err := st.find(nameOrID)
@@ -525,7 +526,7 @@ func (m *Manager) Remove(ctx context.Context, nameOrID string) error {
 
 func (m *Manager) remove(ctx context.Context, st *state, n *netRecord) error {
 	if eps := st.endpointsOf(n.ID); len(eps) > 0 {
-		return fmt.Errorf("network %s has %d active endpoint(s): %w", n.Name, len(eps), errdefs.ErrFailedPrecondition)
+		return fmt.Errorf("error while removing network: network %s has active endpoints: %w", n.Name, errdefs.ErrPermissionDenied)
 	}
 	if n.usesDriver() {
 		// The driver's own state is the driver's; Detach may have left

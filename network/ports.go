@@ -1,6 +1,7 @@
 package network
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/berthproject/berth/network/firewall"
 	"github.com/containerd/errdefs"
 )
 
@@ -255,4 +257,71 @@ func trialBind(p PortBinding) error {
 		return c.Close()
 	}
 	return nil
+}
+
+// Publish publishes ports through the container's existing endpoint on
+// network (name, ID or unique ID prefix), resolving host port 0 as Attach
+// does: what moves a container's published ports to another of its
+// networks when `network disconnect` removes the endpoint that carried
+// them, or onto the first network a running container joins. It returns
+// the endpoint with its Ports. The endpoint must carry no ports yet.
+//
+// Errors: errdefs.ErrNotFound for an unknown network or no (ready)
+// endpoint of the container on it; errdefs.ErrInvalidArgument for a bad
+// port, ports on a driver network (CNI chooses its own) or an endpoint
+// that already publishes ports; errdefs.ErrConflict when a host port is
+// taken; errdefs.ErrUnavailable when the port range is exhausted. On
+// error nothing is left behind.
+func (m *Manager) Publish(ctx context.Context, network, containerID string, ports []PortBinding) (Endpoint, error) {
+	var out Endpoint
+	err := m.txn(ctx, func(st *state, save func() error) error {
+		n, err := st.find(network)
+		if err != nil {
+			return err
+		}
+		e, ok := st.Endpoints[epKey(containerID, n.ID)]
+		if !ok || !e.Ready {
+			return fmt.Errorf("container %.12s is not connected to network %s: %w", containerID, n.Name, errdefs.ErrNotFound)
+		}
+		if n.usesDriver() {
+			return fmt.Errorf("publishing ports is not supported on network %s (driver %s): %w", n.Name, n.Driver, errdefs.ErrInvalidArgument)
+		}
+		if len(e.Ports) > 0 {
+			return fmt.Errorf("container %.12s already publishes ports on network %s: %w", containerID, n.Name, errdefs.ErrInvalidArgument)
+		}
+		for _, p := range ports {
+			if err := p.validate(); err != nil {
+				return err
+			}
+		}
+		ip := e.Address.Addr()
+		resolved, err := m.resolvePorts(st, ports, ip)
+		if err != nil {
+			return err
+		}
+		var rules []firewall.Rule
+		for _, p := range resolved {
+			rules = append(rules, m.fw.PortRules(n.Bridge, p.HostIP, p.HostPort, p.Proto, ip, p.ContainerPort)...)
+		}
+		// Recorded before the rules exist, as in Attach: a crash leaves
+		// rules the endpoint's teardown deletes.
+		prevRules := e.Rules
+		e.Ports, e.Rules = resolved, append(slices.Clone(e.Rules), rules...)
+		if err := save(); err != nil {
+			e.Ports, e.Rules = nil, prevRules
+			return err
+		}
+		for i, r := range rules {
+			if err := m.fw.Add(ctx, r); err != nil {
+				for _, done := range slices.Backward(rules[:i+1]) {
+					m.fw.Delete(ctx, done)
+				}
+				e.Ports, e.Rules = nil, prevRules
+				return errors.Join(err, save())
+			}
+		}
+		out = e.Endpoint
+		return nil
+	})
+	return out, err
 }

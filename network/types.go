@@ -1,6 +1,8 @@
 package network
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"net/netip"
 	"time"
 
@@ -51,6 +53,14 @@ type Endpoint struct {
 	Ports []PortBinding `json:"ports,omitempty"`
 	// Ready is false while Attach is in progress (or crashed mid-way).
 	Ready bool `json:"ready"`
+}
+
+// EndpointID is the endpoint's ID as Docker shows it (EndpointID in
+// container and network inspect): 64 hex digits, stable for the pair of
+// network and container, the same wherever it is shown.
+func (e Endpoint) EndpointID() string {
+	h := sha256.Sum256([]byte(e.NetworkID + "/" + e.ContainerID))
+	return hex.EncodeToString(h[:])
 }
 
 // PortBinding publishes one container port on the host (Docker's -p).

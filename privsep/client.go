@@ -228,10 +228,13 @@ func (c *Client) LogPath(id string) string {
 }
 
 // Pull is engine.Pull through the helper (whose fetcher child does the
-// registry I/O); progress goes to o.Progress.
+// registry I/O); progress goes to o.Progress. An o.Keychain that is an
+// image.Credential crosses as the request's credential; any other
+// keychain is this process's and is not used (the helper's config.json
+// is).
 func (c *Client) Pull(ctx context.Context, ref string, o engine.PullOptions) (image.Record, error) {
 	var out image.Record
-	return out, c.doStream(ctx, OpImagePull, PullArgs{Ref: ref, Platform: o.Platform}, &out, progressTo(o.Progress))
+	return out, c.doStream(ctx, OpImagePull, PullArgs{Ref: ref, Platform: o.Platform, Auth: image.CredentialOf(o.Keychain)}, &out, progressTo(o.Progress))
 }
 
 // Images is engine.Images through the helper.

@@ -1,6 +1,10 @@
 package privsep
 
-import "time"
+import (
+	"time"
+
+	"github.com/berthproject/berth/image"
+)
 
 // The container, network and image verbs beyond create/start/stop
 // (Berth issue 6: top, stats, pause, rename, cp, network connect, push).
@@ -80,6 +84,9 @@ type DisconnectArgs struct {
 }
 
 // PushArgs is image.push's argument: a stored image's name (not an ID).
+// Auth, when set, is the API client's credential (X-Registry-Auth) for
+// this push only; nil uses the helper's config.json.
 type PushArgs struct {
-	Ref string `json:"ref"`
+	Ref  string            `json:"ref"`
+	Auth *image.Credential `json:"auth,omitempty"`
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/berthproject/berth/engine"
+	"github.com/berthproject/berth/image"
 )
 
 type inputKey struct{}
@@ -104,10 +105,11 @@ func (c *Client) DisconnectNetwork(ctx context.Context, netRef, ctrRef string, f
 }
 
 // Push is engine.Push through the helper; progress lines go to
-// o.Progress. o.Insecure and o.Keychain are the helper's own (its
-// engine options and root's config.json): the API server's credentials
-// do not cross.
+// o.Progress. o.Insecure is the helper's own (its engine options); an
+// o.Keychain that is an image.Credential (the API client's
+// X-Registry-Auth) crosses as the request's credential, any other
+// keychain is this process's and the helper uses root's config.json.
 func (c *Client) Push(ctx context.Context, ref string, o engine.PushOptions) (engine.PushResult, error) {
 	var out engine.PushResult
-	return out, c.doStream(ctx, OpImagePush, PushArgs{Ref: ref}, &out, progressTo(o.Progress))
+	return out, c.doStream(ctx, OpImagePush, PushArgs{Ref: ref, Auth: image.CredentialOf(o.Keychain)}, &out, progressTo(o.Progress))
 }

@@ -34,6 +34,7 @@ import (
 
 	"github.com/berthproject/berth/engine"
 	"github.com/berthproject/berth/events"
+	"github.com/berthproject/berth/image"
 	"github.com/berthproject/berth/network"
 	"github.com/berthproject/berth/runtime"
 	"github.com/berthproject/berth/volume"
@@ -187,10 +188,13 @@ type ResizeTTYArgs struct {
 	Width  int    `json:"width"`
 }
 
-// PullArgs is image.pull's argument.
+// PullArgs is image.pull's argument. Auth, when set, is the API
+// client's credential (X-Registry-Auth) for this pull only; nil uses the
+// helper's config.json.
 type PullArgs struct {
-	Ref      string `json:"ref"`
-	Platform string `json:"platform"`
+	Ref      string            `json:"ref"`
+	Platform string            `json:"platform"`
+	Auth     *image.Credential `json:"auth,omitempty"`
 }
 
 // TagArgs is image.tag's argument.

@@ -575,31 +575,20 @@ func buildNamespaces(network string, cgroup2 bool) ([]specs.LinuxNamespace, bool
 // (cgroup limits, Docker's units: bytes, billionths of a CPU over a
 // 100 ms period).
 func setResources(r *specs.LinuxResources, opts RunOptions) error {
-	if opts.Memory < 0 || opts.NanoCPUs < 0 {
-		return invalidf("memory and cpus limits must not be negative")
+	if err := ValidateResources(opts); err != nil {
+		return err
 	}
 	if opts.Memory > 0 {
-		if opts.Memory < 6<<20 {
-			return invalidf("Minimum memory limit allowed is 6MB")
-		}
 		r.Memory = &specs.LinuxMemory{Limit: &opts.Memory}
 		swap := opts.MemorySwap
-		switch {
-		case swap == 0:
+		if swap == 0 {
 			swap = 2 * opts.Memory
-		case swap > 0 && swap < opts.Memory:
-			return invalidf("Minimum memoryswap limit should be larger than memory limit, see usage")
 		}
 		r.Memory.Swap = &swap
-	} else if opts.MemorySwap > 0 {
-		return invalidf("You should always set the Memory limit when using Memoryswap limit, see usage")
 	}
 	if opts.NanoCPUs > 0 {
 		period := uint64(100000)
 		quota := opts.NanoCPUs * int64(period) / 1e9
-		if quota < 1000 {
-			return invalidf("Range of CPUs is from 0.01 to the number of CPUs available")
-		}
 		r.CPU = &specs.LinuxCPU{Period: &period, Quota: &quota}
 	}
 	if opts.PidsLimit != 0 {

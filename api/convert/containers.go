@@ -3,7 +3,6 @@ package convert
 import (
 	"net/netip"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/berthproject/berth/engine"
@@ -116,24 +115,6 @@ func Endpoints(c engine.Container, eps []network.Endpoint) map[string]*networkty
 		out[mode] = &networktypes.EndpointSettings{}
 	}
 	return out
-}
-
-// MatchContainer applies GET /containers/json's filters to c: status,
-// name (with or without the leading "/"), label, ancestor (the image as
-// named or its ID), id (a prefix) and exited (the exit code of an exited
-// container).
-func (f Filters) MatchContainer(c engine.Container) bool {
-	switch {
-	case !f.Match("status", c.State.Status),
-		!f.Match("name", c.Name) && !f.Match("name", "/"+c.Name),
-		!f.MatchLabels(c.Labels),
-		!f.Match("ancestor", c.Image) && !f.Match("ancestor", c.ImageName),
-		f.Has("id") && !MatchPrefix(f["id"], c.ID):
-		return false
-	case f.Has("exited"):
-		return c.State.Status == engine.StatusExited && f.Match("exited", strconv.Itoa(c.State.ExitCode))
-	}
-	return true
 }
 
 // InspectForVersion adapts the engine's container inspect (the newest

@@ -76,6 +76,10 @@ func Create(name string, body []byte) (Plan, error) {
 		Tty: c.Tty, OpenStdin: c.OpenStdin, StdinOnce: c.OpenStdin && c.StdinOnce,
 		ReadOnlyRootfs: hc.ReadonlyRootfs, Privileged: hc.Privileged,
 		CapAdd: hc.CapAdd, CapDrop: hc.CapDrop, Sysctls: hc.Sysctls, ShmSize: hc.ShmSize,
+		Memory: hc.Memory, MemorySwap: hc.MemorySwap, NanoCPUs: hc.NanoCPUs,
+	}
+	if hc.PidsLimit != nil {
+		o.Run.PidsLimit = *hc.PidsLimit
 	}
 	if hc.Init != nil && *hc.Init {
 		o.Run.Init = true
@@ -206,6 +210,7 @@ func decodeMounts(p *Plan, c *containertypes.Config, hc *containertypes.HostConf
 		}
 		if path.IsAbs(parts[0]) {
 			run.Mounts = append(run.Mounts, BindMount(parts[0], parts[1], ro, opts...))
+			p.Opts.MakeBindSources = append(p.Opts.MakeBindSources, parts[0])
 		} else {
 			p.Volumes = append(p.Volumes, VolumeRef{Name: parts[0], Destination: parts[1], ReadOnly: ro, NoCopy: noCopy})
 		}

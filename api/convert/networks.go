@@ -30,7 +30,7 @@ func Network(n network.Network) networktypes.Inspect {
 	for _, ep := range n.Endpoints {
 		mac := hwAddr(ep.MAC)
 		out.Containers[ep.ContainerID] = networktypes.EndpointResource{
-			Name: ep.ContainerName, EndpointID: ep.ContainerID + "/" + ep.NetworkID, MacAddress: mac, IPv4Address: ep.Address,
+			Name: ep.ContainerName, EndpointID: ep.EndpointID(), MacAddress: mac, IPv4Address: ep.Address,
 		}
 	}
 	return out

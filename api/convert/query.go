@@ -2,14 +2,9 @@ package convert
 
 import (
 	"encoding/json"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/berthproject/berth/events"
-	eventtypes "github.com/moby/moby/api/types/events"
-	networktypes "github.com/moby/moby/api/types/network"
 )
 
 // ParseTime reads Docker's since/until: Unix seconds with an optional
@@ -102,52 +97,4 @@ func MatchPrefix(set map[string]bool, id string) bool {
 		}
 	}
 	return false
-}
-
-// MatchNetwork applies GET /networks's filters to n: name, driver, label
-// and id (a prefix).
-func (f Filters) MatchNetwork(n networktypes.Inspect) bool {
-	return f.Match("name", n.Name) && f.Match("driver", n.Driver) && f.MatchLabels(n.Labels) &&
-		(!f.Has("id") || MatchPrefix(f["id"], n.ID))
-}
-
-// MatchEvent applies GET /events's filters to ev: type, event and action
-// (both the action), and a filter named after ev's type (container,
-// image, network, volume) matching its ID or its "name" attribute.
-func (f Filters) MatchEvent(ev events.Event) bool {
-	if !f.Match("type", ev.Type) || !f.Match("event", ev.Action) || !f.Match("action", ev.Action) {
-		return false
-	}
-	return !f.Has(ev.Type) || f.Match(ev.Type, ev.ID) || f.Match(ev.Type, ev.Attributes["name"])
-}
-
-// Event is ev as one message of GET /events (scope local).
-func Event(ev events.Event) eventtypes.Message {
-	return eventtypes.Message{
-		Type: eventtypes.Type(ev.Type), Action: eventtypes.Action(ev.Action), Scope: "local",
-		Actor: eventtypes.Actor{ID: ev.ID, Attributes: ev.Attributes},
-		Time:  ev.TimeNano / int64(time.Second), TimeNano: ev.TimeNano,
-	}
-}
-
-// MatchReference applies the reference filter (glob patterns on
-// familiar names, with or without tag).
-func MatchReference(patterns map[string]bool, tags []string) bool {
-	for p := range patterns {
-		for _, t := range tags {
-			repo, _, _ := strings.Cut(t, ":")
-			if ok, _ := pathMatch(p, t); ok {
-				return true
-			}
-			if ok, _ := pathMatch(p, repo); ok {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-func pathMatch(pattern, name string) (bool, error) {
-	re := "^" + strings.ReplaceAll(regexp.QuoteMeta(pattern), `\*`, `[^/]*`) + "$"
-	return regexp.MatchString(re, name)
 }

@@ -59,6 +59,11 @@ func newSystemServiceCmd(g *globals) *cobra.Command {
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
+			// Descriptors this process inherited (its launcher's strays)
+			// must not reach the API server or the runtimes it starts.
+			if err := cloexecInherited(); err != nil {
+				return err
+			}
 			hosts = append(hosts, args...)
 			t.WarnPlainLoopbackTCP = func(addr string) {
 				fmt.Fprintf(os.Stderr, "WARNING: serving the API on tcp://%s without TLS: any local user can control the engine\n", addr)
@@ -125,6 +130,32 @@ func newSystemServiceCmd(g *globals) *cobra.Command {
 	f.StringVar(&t.Cert, "tlscert", "", "TLS certificate of the server")
 	f.StringVar(&t.Key, "tlskey", "", "TLS key of the server")
 	return cmd
+}
+
+// cloexecInherited marks every descriptor from 3 on close-on-exec, so
+// that no child (the API server, a runtime, a monitor) inherits one this
+// process was started with; what a child gets is passed explicitly
+// (exec.Cmd.ExtraFiles: the control socket, the listeners, the TLS
+// hand-off pipe). Socket-activated listeners are unaffected: they are
+// used in this process and passed on as duplicates.
+func cloexecInherited() error {
+	err := unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
+	if err == nil {
+		return nil
+	}
+	if err != unix.ENOSYS && err != unix.EINVAL {
+		return fmt.Errorf("mark inherited descriptors close-on-exec: %w", err)
+	}
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return fmt.Errorf("mark inherited descriptors close-on-exec: %w", err)
+	}
+	for _, ent := range ents {
+		if fd, err := strconv.Atoi(ent.Name()); err == nil && fd >= 3 {
+			unix.FcntlInt(uintptr(fd), unix.F_SETFD, unix.FD_CLOEXEC)
+		}
+	}
+	return nil
 }
 
 // serviceUID is the uid and gid the API server runs as when the service

@@ -127,27 +127,6 @@ func within(p, root string) bool {
 	return p == root || strings.HasPrefix(p, strings.TrimSuffix(root, "/")+"/")
 }
 
-// checkHostPath accepts an absolute, clean path without NUL that is not
-// inside berth's roots unless it is a volume's data directory (or below
-// one).
-func checkHostPath(what, p string, c Confinement) error {
-	if p == "" || !filepath.IsAbs(p) || filepath.Clean(p) != p || strings.ContainsRune(p, 0) || len(p) > 4096 {
-		return bad("%s: host path must be absolute and clean: %.120q", what, p)
-	}
-	inRoot := within(p, filepath.Clean(c.Root)) || within(p, filepath.Clean(c.RunRoot))
-	if !inRoot {
-		return nil
-	}
-	vols := filepath.Join(filepath.Clean(c.Root), "volumes")
-	if rel, ok := strings.CutPrefix(p, vols+"/"); ok {
-		parts := strings.SplitN(rel, "/", 3)
-		if len(parts) >= 2 && volumeName.MatchString(parts[0]) && parts[1] == "_data" {
-			return nil
-		}
-	}
-	return bad("%s: %s is inside berth's state: only volume data directories may be mounted from there", what, p)
-}
-
 // checkSize accepts a terminal size: height and width 0..65535.
 func checkSize(what string, height, width int) error {
 	if height < 0 || height > 65535 || width < 0 || width > 65535 {
@@ -190,6 +169,9 @@ func Validate(op privsep.Op, args any, c Confinement) error {
 		return err
 	}
 	if err, ok := validateExec(op, args); ok {
+		return err
+	}
+	if err, ok := validateImageOp(op, args); ok {
 		return err
 	}
 	switch a := args.(type) {
@@ -248,6 +230,9 @@ func Validate(op privsep.Op, args any, c Confinement) error {
 	case *privsep.PullArgs:
 		if a.Platform != "" && !platformStr.MatchString(a.Platform) {
 			return bad("pull: invalid platform %.40q", a.Platform)
+		}
+		if err := checkCredential("pull", a.Auth); err != nil {
+			return err
 		}
 		return checkImage("pull", a.Ref)
 	case *privsep.TagArgs:
@@ -308,11 +293,9 @@ func validateCreate(a *privsep.CreateArgs, c Confinement) error {
 		if !filepath.IsAbs(m.Destination) || strings.ContainsRune(m.Destination, 0) {
 			return bad("create: mount destination %.120q is not absolute", m.Destination)
 		}
-		if m.Type == "bind" || m.Type == "" && m.Source != "" && filepath.IsAbs(m.Source) {
-			if err := checkHostPath("create: bind source", m.Source, c); err != nil {
-				return err
-			}
-		}
+	}
+	if err := checkBindSources(r.Mounts, c); err != nil {
+		return err
 	}
 	mode := a.Network.Mode
 	if target, ok := strings.CutPrefix(mode, "container:"); ok {

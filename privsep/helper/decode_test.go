@@ -75,6 +75,8 @@ func TestDecodeRequestRefuses(t *testing.T) {
 		{"relative bind", `{"op":"container.create","args":{"image":"busybox","run":{"Mounts":[{"destination":"/d","type":"bind","source":"etc"}]}}}`, "absolute and clean"},
 		{"unclean bind", `{"op":"container.create","args":{"image":"busybox","run":{"Mounts":[{"destination":"/d","type":"bind","source":"/var/lib/berth/volumes/v/_data/../../../berth.db"}]}}}`, "absolute and clean"},
 		{"bind of berth state", `{"op":"container.create","args":{"image":"busybox","run":{"Mounts":[{"destination":"/d","type":"bind","source":"/var/lib/berth/berth.db"}]}}}`, "inside berth's state"},
+		{"bind of the root's parent", `{"op":"container.create","args":{"image":"busybox","run":{"Mounts":[{"destination":"/d","type":"bind","source":"/var/lib"}]}}}`, "contains berth's state"},
+		{"bind of /", `{"op":"container.create","args":{"image":"busybox","run":{"Mounts":[{"destination":"/d","source":"/"}]}}}`, "contains berth's state"},
 		{"bind of runroot", `{"op":"container.create","args":{"image":"busybox","run":{"Mounts":[{"destination":"/d","type":"bind","source":"/run/berth"}]}}}`, "inside berth's state"},
 		{"bind of volumes dir", `{"op":"container.create","args":{"image":"busybox","run":{"Mounts":[{"destination":"/d","type":"bind","source":"/var/lib/berth/volumes/v"}]}}}`, "inside berth's state"},
 		{"engine-set netns", `{"op":"container.create","args":{"image":"busybox","run":{"NetworkNamespace":"/proc/1/ns/net"}}}`, "engine's to set"},
@@ -196,6 +198,12 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte(`{"op":"network.create","args":{"options":{"Name":"n","Subnet":"10.1.0.0/16"}}}`))
 	f.Add([]byte(`{"op":"exec.start","args":{"id":"` + id64 + `","container":"` + id64 + `","cmd":["sh"],"env":["A=1"],"workingDir":"/"}}`))
 	f.Add([]byte(`{"op":"exec.resize","args":{"id":"` + id64 + `","height":24,"width":80}}`))
+	f.Add([]byte(`{"op":"image.prune","args":{"filtered":true,"ids":["sha256:` + id64 + `"]}}`))
+	f.Add([]byte(`{"op":"image.login","args":{"server":"127.0.0.1:5000","username":"u","password":"p"}}`))
+	f.Add([]byte(`{"op":"container.commit","args":{"ref":"web","reference":"snap:1","changes":["CMD [\"sh\"]"]}}`))
+	f.Add([]byte(`{"op":"image.import","args":{"name":"i:1","changes":["ENV A=1"],"platform":"linux/amd64"}}`))
+	f.Add([]byte(`{"op":"image.save","args":{"refs":["busybox"]}}`))
+	f.Add([]byte(`{"op":"image.pull","args":{"ref":"busybox","auth":{"username":"u","password":"p"}}}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		req, err := DecodeRequest(body, conf)
 		if err != nil {

@@ -10,6 +10,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log"
 	"net"
@@ -33,9 +34,15 @@ type Helper struct {
 	Engine  *engine.Engine
 	Volumes *volume.Store // nil: volume requests give errdefs.ErrNotImplemented
 	Events  *events.Log   // nil: event.append is dropped, event.read sends nothing
-	// MaxCalls bounds the calls served at once (0: 256); a call beyond it
-	// waits for a slot.
+	// MaxCalls bounds the short calls served at once (0: 256); a call
+	// beyond it waits for a slot. Streaming calls (see streaming) do not
+	// count against it, and no more than MaxCalls calls may be reading
+	// their request at once.
 	MaxCalls int
+	// MaxStreams bounds the streaming calls served at once (0: 4096): a
+	// streaming call beyond it is refused at once with
+	// errdefs.ErrUnavailable (HTTP 503), never queued.
+	MaxStreams int
 	// Logf reports calls that failed at the protocol level; nil: log.Printf.
 	Logf func(format string, args ...any)
 
@@ -55,15 +62,18 @@ func (h *Helper) Serve(ctx context.Context, ctrl *net.UnixConn) error {
 	if h.Logf == nil {
 		h.Logf = log.Printf
 	}
-	max := h.MaxCalls
+	max, maxStreams := h.MaxCalls, h.MaxStreams
 	if max <= 0 {
 		max = 256
 	}
+	if maxStreams <= 0 {
+		maxStreams = 4096
+	}
+	lim := &limits{reading: make(chan struct{}, max), short: make(chan struct{}, max), streams: make(chan struct{}, maxStreams)}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stop := context.AfterFunc(ctx, func() { ctrl.SetReadDeadline(time.Unix(1, 0)) })
 	defer stop()
-	slots := make(chan struct{}, max)
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	buf := make([]byte, 16)
@@ -87,13 +97,12 @@ func (h *Helper) Serve(ctx context.Context, ctrl *net.UnixConn) error {
 			h.Logf("privsep: %v", err)
 			continue
 		}
-		slots <- struct{}{}
+		lim.reading <- struct{}{}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer func() { <-slots }()
 			defer conn.Close()
-			h.call(ctx, conn)
+			h.call(ctx, conn, lim)
 		}()
 	}
 }
@@ -137,19 +146,66 @@ type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
+// limits are the helper's concurrency bounds (SPEC.md, "Concurrency"):
+// a slot in reading while a call's request is read, then one in short or
+// in streams while it runs.
+type limits struct {
+	reading, short, streams chan struct{}
+}
+
+// streaming reports whether req may run for as long as its client
+// likes (a followed log or event stream, an exec'd process) or moves an
+// unbounded byte stream: such calls are bounded by MaxStreams, not
+// MaxCalls, so that they never hold up short calls.
+func streaming(req Request) bool {
+	switch a := req.Args.(type) {
+	case *privsep.LogsArgs:
+		return a.Follow
+	case *privsep.EventReadArgs:
+		return a.Follow
+	}
+	switch req.Op {
+	case privsep.OpContainerFollow, privsep.OpExecStart, privsep.OpImagePull, privsep.OpImagePush,
+		privsep.OpContainerCopyFrom, privsep.OpContainerCopyTo, privsep.OpImageSave, privsep.OpImageLoad,
+		privsep.OpImageImport, privsep.OpContainerExport:
+		return true
+	}
+	return false
+}
+
+// admit takes a slot for req: a streaming call gets one at once or is
+// refused with errdefs.ErrUnavailable; a short call waits for one (false
+// when ctx ends first). release gives it back.
+func (l *limits) admit(ctx context.Context, req Request) (release func(), err error) {
+	if streaming(req) {
+		select {
+		case l.streams <- struct{}{}:
+			return func() { <-l.streams }, nil
+		default:
+			return nil, fmt.Errorf("too many streaming requests (%d: events, followed logs, attach, exec, copy, pull/push) are open: %w", cap(l.streams), errdefs.ErrUnavailable)
+		}
+	}
+	select {
+	case l.short <- struct{}{}:
+		return func() { <-l.short }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
 // call serves one call: request, validation, the op, the result.
-func (h *Helper) call(ctx context.Context, conn *net.UnixConn) {
+func (h *Helper) call(ctx context.Context, conn *net.UnixConn, lim *limits) {
 	s := &sender{conn: conn}
 	conn.SetReadDeadline(time.Now().Add(requestTimeout))
 	body, inFD, err := privsep.ReadFrameFD(conn, privsep.MaxRequest)
+	<-lim.reading
 	if err != nil {
 		if errdefs.IsInvalidArgument(err) {
 			s.send(privsep.ErrorReply(err), -1)
 		}
 		return
 	}
-	conf := Confinement{Root: h.Engine.Options().Root, RunRoot: h.Engine.Options().RunRoot}
-	req, err := DecodeRequest(body, conf)
+	req, err := DecodeRequest(body, confOf(h.Engine))
 	if err == nil {
 		s.in, err = TakeInput(req, inFD)
 	} else {
@@ -162,6 +218,12 @@ func (h *Helper) call(ctx context.Context, conn *net.UnixConn) {
 	if s.in != nil {
 		defer s.in.Close()
 	}
+	release, err := lim.admit(ctx, req)
+	if err != nil {
+		s.send(privsep.ErrorReply(err), -1)
+		return
+	}
+	defer release()
 	conn.SetReadDeadline(time.Time{})
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

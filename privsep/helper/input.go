@@ -12,14 +12,14 @@ type input int
 
 const (
 	noInput    input = iota
-	tarInput         // container.copy-to: the tar stream
+	tarInput         // container.copy-to, image.load, image.import: the tar stream
 	stdinInput       // exec.start with stdin: the process's stdin
 )
 
 // inputOf is the descriptor req takes.
 func inputOf(req Request) input {
 	switch a := req.Args.(type) {
-	case *privsep.CopyToArgs:
+	case *privsep.CopyToArgs, *privsep.LoadArgs, *privsep.ImportArgs:
 		return tarInput
 	case *privsep.ExecStartArgs:
 		if a.Stdin {
@@ -55,8 +55,9 @@ func (in input) accepts(fd int) bool {
 }
 
 // TakeInput checks the descriptor a request frame carried (fd, -1 for
-// none) against what req takes, as SPEC.md states: container.copy-to
-// requires a pipe or a unix stream socket (the tar stream), exec.start
+// none) against what req takes, as SPEC.md states: container.copy-to,
+// image.load and image.import require a pipe or a unix stream socket
+// (the tar stream), exec.start
 // with stdin the read end of a pipe, and every other request none. It
 // returns the descriptor as a file (nil for none). A refusal is
 // errdefs.ErrInvalidArgument, and fd is closed then.

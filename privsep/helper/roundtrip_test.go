@@ -39,6 +39,12 @@ func pair(t *testing.T) (*net.UnixConn, *net.UnixConn) {
 // helper starts a Helper over a fresh engine and returns a client of it.
 func startHelper(t *testing.T) (*privsep.Client, *net.UnixConn, string) {
 	t.Helper()
+	return startHelperWith(t, nil)
+}
+
+// startHelperWith is startHelper with set applied to the Helper first.
+func startHelperWith(t *testing.T, set func(*Helper)) (*privsep.Client, *net.UnixConn, string) {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root (the engine's roots)")
 	}
@@ -55,6 +61,9 @@ func startHelper(t *testing.T) (*privsep.Client, *net.UnixConn, string) {
 	}
 	srvEnd, cliEnd := pair(t)
 	h := &Helper{Engine: e, Volumes: vols, Events: events.Open(e.Options().Root), Logf: t.Logf}
+	if set != nil {
+		set(h)
+	}
 	done := make(chan error, 1)
 	go func() { done <- h.Serve(context.Background(), srvEnd) }()
 	t.Cleanup(func() {

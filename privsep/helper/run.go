@@ -26,6 +26,9 @@ func (h *Helper) run(ctx context.Context, req Request, s *sender, fd *int) (any,
 	if res, err, ok := h.runExec(ctx, req, s); ok {
 		return res, err
 	}
+	if res, err, ok := h.runImageOp(ctx, req, s); ok {
+		return res, err
+	}
 	e := h.Engine
 	keep := context.WithoutCancel(ctx)
 	switch a := req.Args.(type) {
@@ -59,7 +62,11 @@ func (h *Helper) run(ctx context.Context, req Request, s *sender, fd *int) (any,
 	case *privsep.ResizeTTYArgs:
 		return nil, e.ResizeTTY(keep, a.Ref, uint16(a.Height), uint16(a.Width))
 	case *privsep.PullArgs:
-		return e.Pull(keep, a.Ref, engine.PullOptions{Platform: a.Platform, Progress: s.stream(privsep.KindProgress)})
+		o := engine.PullOptions{Platform: a.Platform, Progress: s.stream(privsep.KindProgress)}
+		if a.Auth != nil {
+			o.Keychain = *a.Auth // the client's credential, for this pull only
+		}
+		return e.Pull(keep, a.Ref, o)
 	case *privsep.TagArgs:
 		return nil, e.Tag(keep, a.Source, a.Target)
 	case *privsep.NetworkCreateArgs:
@@ -134,6 +141,15 @@ func (h *Helper) byRef(ctx, keep context.Context, op privsep.Op, ref string) (an
 	case privsep.OpContainerGet:
 		return e.Container(ctx, ref)
 	case privsep.OpContainerStart:
+		// The bind sources are checked again here, closer to the mount:
+		// a symbolic link may have been changed since create (SPEC.md).
+		c, err := e.Container(ctx, ref)
+		if err != nil {
+			return nil, err
+		}
+		if err := checkBindSources(c.Run.Mounts, confOf(e)); err != nil {
+			return nil, err
+		}
 		return nil, e.StartDetached(keep, ref)
 	case privsep.OpImageInspect:
 		r, err := e.InspectImage(ctx, ref)
@@ -266,7 +282,11 @@ func (h *Helper) runVerb(ctx context.Context, req Request, s *sender) (res any, 
 	case *privsep.DisconnectArgs:
 		err = e.DisconnectNetwork(keep, a.Network, a.Container, a.Force)
 	case *privsep.PushArgs:
-		res, err = e.Push(keep, a.Ref, engine.PushOptions{Progress: s.stream(privsep.KindProgress)})
+		o := engine.PushOptions{Progress: s.stream(privsep.KindProgress)}
+		if a.Auth != nil {
+			o.Keychain = *a.Auth // the client's credential, for this push only
+		}
+		res, err = e.Push(keep, a.Ref, o)
 	default:
 		err = fmt.Errorf("no handler for %s: %w", req.Op, errdefs.ErrNotImplemented)
 	}

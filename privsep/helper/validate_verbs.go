@@ -125,6 +125,9 @@ func validateVerb(op privsep.Op, args any) (err error, ok bool) {
 		if imageID.MatchString(a.Ref) {
 			return bad("push: %.80q is an image ID, not a name", a.Ref), true
 		}
+		if err := checkCredential("push", a.Auth); err != nil {
+			return err, true
+		}
 		return checkImage("push", a.Ref), true
 	}
 	return bad("no validation rule for %s", op), true

@@ -59,6 +59,7 @@ type ExecProcess struct {
 	Console  *os.File
 	copyDone chan struct{}
 	detached bool
+	claimed  bool // its pid is in orphans.claimed until Wait reaps it
 }
 
 // Exec runs a new process in the running container c (its bundle
@@ -66,7 +67,9 @@ type ExecProcess struct {
 // through the OCI runtime's `exec --detach`: the process gets the
 // container's environment, user and working directory (overridden by
 // opts), its capabilities and security settings. In the foreground
-// (!opts.Detach) the caller becomes a child subreaper and must call Wait.
+// (!opts.Detach) the caller becomes a child subreaper and must call Wait;
+// from then on it also reaps the orphans re-parented to it (daemonized
+// monitors, for one) that nobody waits for: see reap.go.
 // A detached process with a terminal (-d -t) runs under a monitor (conmon
 // in exec mode) that holds its terminal, since this process will not.
 //
@@ -95,10 +98,20 @@ func Exec(ctx context.Context, r runtime.Runtime, c record.Container, bundle str
 	if err != nil {
 		return nil, err
 	}
+	p := &ExecProcess{copyDone: make(chan struct{}), detached: opts.Detach}
 	if !opts.Detach {
-		if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
-			return nil, fmt.Errorf("set child subreaper: %w", err)
+		if err := becomeSubreaper(); err != nil {
+			return nil, err
 		}
+		// No orphan is reaped until the process's pid is claimed below:
+		// it is re-parented here once the runtime exits, and may end
+		// before its pid file is read.
+		orphans.gate.RLock()
+		defer func() {
+			if !p.claimed {
+				orphans.gate.RUnlock()
+			}
+		}()
 	}
 	tmp, err := os.MkdirTemp("", "berth-exec-")
 	if err != nil {
@@ -113,7 +126,6 @@ func Exec(ctx context.Context, r runtime.Runtime, c record.Container, bundle str
 	if err := os.WriteFile(procFile, data, 0o600); err != nil {
 		return nil, err
 	}
-	p := &ExecProcess{copyDone: make(chan struct{}), detached: opts.Detach}
 	if opts.Detach && opts.Tty {
 		// The terminal must outlive this process: a monitor holds it.
 		if p.Pid, err = execUnderMonitor(ctx, rt, c, tmp, procFile, logFile); err != nil {
@@ -175,6 +187,11 @@ func Exec(ctx context.Context, r runtime.Runtime, c record.Container, bundle str
 	if p.Pid, err = strconv.Atoi(strings.TrimSpace(string(pidData))); err != nil {
 		return nil, fmt.Errorf("exec in %s: bad pid file: %w", c.ShortID(), err)
 	}
+	if !opts.Detach {
+		orphans.claim(p.Pid)
+		p.claimed = true
+		orphans.gate.RUnlock()
+	}
 	if opts.Tty {
 		var res consoleResult
 		select {
@@ -184,6 +201,7 @@ func Exec(ctx context.Context, r runtime.Runtime, c record.Container, bundle str
 		}
 		if res.err != nil {
 			unix.Kill(p.Pid, unix.SIGKILL)
+			orphans.release(p.Pid) // nobody waits for it: the reaper will
 			return nil, fmt.Errorf("exec in %s: %w", c.ShortID(), res.err)
 		}
 		p.Console = res.f
@@ -355,6 +373,7 @@ func (p *ExecProcess) Wait(ctx context.Context) (int, error) {
 		if err == unix.EINTR {
 			continue
 		}
+		orphans.release(p.Pid)
 		if err != nil {
 			return -1, fmt.Errorf("wait for exec'd process %d: %w", p.Pid, err)
 		}

@@ -1,10 +1,10 @@
 package containerops
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
+	"bytes"
 	"encoding/json"
 	"io/fs"
+	"maps"
 	"net"
 	"net/netip"
 	"os"
@@ -240,15 +240,32 @@ func containerConfig(c record.Container, img ocispec.ImageConfig) *container.Con
 	for k, v := range c.Labels {
 		cfg.Labels[k] = v
 	}
-	if len(img.ExposedPorts) > 0 {
-		cfg.ExposedPorts = mobynet.PortSet{}
-		for p := range img.ExposedPorts {
-			if port, err := mobynet.ParsePort(p); err == nil {
-				cfg.ExposedPorts[port] = struct{}{}
-			}
+	cfg.ExposedPorts = exposedPorts(c, img)
+	return cfg
+}
+
+// exposedPorts is Config.ExposedPorts as Docker keeps it: the image's
+// exposed ports, --expose's and the container port of every -p/-P
+// binding; nil when there are none.
+func exposedPorts(c record.Container, img ocispec.ImageConfig) mobynet.PortSet {
+	var set mobynet.PortSet
+	add := func(port mobynet.Port) {
+		if set == nil {
+			set = mobynet.PortSet{}
+		}
+		set[port] = struct{}{}
+	}
+	for _, p := range slices.Concat(slices.Collect(maps.Keys(img.ExposedPorts)), c.Net.Exposed) {
+		if port, err := mobynet.ParsePort(p); err == nil {
+			add(port)
 		}
 	}
-	return cfg
+	for _, b := range c.Net.Ports {
+		if port, ok := mobynet.PortFrom(b.ContainerPort, mobynet.IPProtocol(b.Proto)); ok {
+			add(port)
+		}
+	}
+	return set
 }
 
 // volumeOf is the volume name of mount m ("" for none).
@@ -426,10 +443,8 @@ func networkSettings(c record.Container, img ocispec.ImageConfig, sandboxKey str
 	running := c.State.Status == record.StatusRunning
 	if running {
 		ns.SandboxKey = sandboxKey
-		for p := range img.ExposedPorts {
-			if port, err := mobynet.ParsePort(p); err == nil {
-				ns.Ports[port] = nil
-			}
+		for port := range exposedPorts(c, img) {
+			ns.Ports[port] = nil
 		}
 	}
 	ns.Networks[mode] = &mobynet.EndpointSettings{Aliases: c.Net.Aliases}
@@ -440,7 +455,7 @@ func networkSettings(c record.Container, img ocispec.ImageConfig, sandboxKey str
 		es := &mobynet.EndpointSettings{
 			Aliases:     ep.Aliases,
 			NetworkID:   ep.NetworkID,
-			EndpointID:  endpointID(ep.NetworkID, c.ID),
+			EndpointID:  ep.EndpointID(),
 			Gateway:     ep.Gateway,
 			IPAddress:   ep.Address.Addr(),
 			IPPrefixLen: ep.Address.Bits(),
@@ -468,13 +483,6 @@ func networkSettings(c record.Container, img ocispec.ImageConfig, sandboxKey str
 		}
 	}
 	return ns
-}
-
-// endpointID is a stable 64-hex-digit ID for the container's endpoint on
-// a network (Berth's endpoints have no ID of their own).
-func endpointID(networkID, containerID string) string {
-	h := sha256.Sum256([]byte(networkID + "/" + containerID))
-	return hex.EncodeToString(h[:])
 }
 
 // bundleSpec reads the OCI spec the container last ran with from its
@@ -506,4 +514,81 @@ func maskedPaths(c record.Container, spec *specs.Spec) (masked, readonly []strin
 		return nonNil(spec.Linux.MaskedPaths), nonNil(spec.Linux.ReadonlyPaths)
 	}
 	return runtime.DefaultMaskedPaths(), runtime.DefaultReadonlyPaths()
+}
+
+// InspectJSON is a container's inspect object as Docker 28 (API 1.50)
+// serialises it: the API module's InspectResponse plus the legacy
+// top-level NetworkSettings fields that module no longer carries
+// (Bridge, HairpinMode, LinkLocalIPv6*, SecondaryIP*, EndpointID,
+// Gateway, GlobalIPv6*, IPAddress, IPPrefixLen, IPv6Gateway, MacAddress),
+// in Docker's order. As dockerd, the address fields are those of the
+// endpoint on the default "bridge" network and empty strings (zeros)
+// when the container has none; the never-set ones are empty or null.
+// Only marshalling differs: the value is the embedded InspectResponse.
+type InspectJSON struct {
+	container.InspectResponse
+}
+
+// legacyNetworkSettings is NetworkSettings in Docker 28's shape.
+type legacyNetworkSettings struct {
+	Bridge                 string
+	SandboxID              string
+	SandboxKey             string
+	Ports                  mobynet.PortMap
+	HairpinMode            bool
+	LinkLocalIPv6Address   string
+	LinkLocalIPv6PrefixLen int
+	SecondaryIPAddresses   []struct {
+		Addr      string
+		PrefixLen int
+	}
+	SecondaryIPv6Addresses []struct {
+		Addr      string
+		PrefixLen int
+	}
+	EndpointID          string
+	Gateway             string
+	GlobalIPv6Address   string
+	GlobalIPv6PrefixLen int
+	IPAddress           string
+	IPPrefixLen         int
+	IPv6Gateway         string
+	MacAddress          string
+	Networks            map[string]*mobynet.EndpointSettings
+}
+
+// MarshalJSON writes j with the legacy NetworkSettings fields, HTML
+// characters unescaped (as docker inspect prints them).
+func (j InspectJSON) MarshalJSON() ([]byte, error) {
+	out := struct {
+		container.InspectResponse
+		NetworkSettings *legacyNetworkSettings
+	}{InspectResponse: j.InspectResponse}
+	if ns := j.InspectResponse.NetworkSettings; ns != nil {
+		l := &legacyNetworkSettings{SandboxID: ns.SandboxID, SandboxKey: ns.SandboxKey, Ports: ns.Ports, Networks: ns.Networks}
+		if ep := ns.Networks[network.DefaultNetworkName]; ep != nil {
+			l.EndpointID, l.IPPrefixLen, l.GlobalIPv6PrefixLen = ep.EndpointID, ep.IPPrefixLen, ep.GlobalIPv6PrefixLen
+			l.Gateway, l.IPAddress = addrString(ep.Gateway), addrString(ep.IPAddress)
+			l.GlobalIPv6Address, l.IPv6Gateway = addrString(ep.GlobalIPv6Address), addrString(ep.IPv6Gateway)
+			if len(ep.MacAddress) > 0 {
+				l.MacAddress = ep.MacAddress.String()
+			}
+		}
+		out.NetworkSettings = l
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(out); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+// addrString is a's text, "" for the zero address (Docker's empty field).
+func addrString(a netip.Addr) string {
+	if !a.IsValid() {
+		return ""
+	}
+	return a.String()
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/berthproject/berth/image"
 	"github.com/berthproject/berth/state"
 	"github.com/distribution/reference"
+	"github.com/google/go-containerregistry/pkg/authn"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -51,8 +52,8 @@ func (im *Images) Builtin(ctx context.Context) (image.Record, error) {
 // snapshots and the blobs it committed (blobs a registered image uses
 // stay); a cancelled pull (ctx) removes its snapshots but keeps its
 // verified blobs, which the next pull reuses.
-func (im *Images) Pull(ctx context.Context, ref, platform string, insecure bool, progress io.Writer) (image.Record, error) {
-	rec, updated, err := im.PullUpdated(ctx, ref, platform, insecure, progress)
+func (im *Images) Pull(ctx context.Context, ref, platform string, insecure bool, kc authn.Keychain, progress io.Writer) (image.Record, error) {
+	rec, updated, err := im.PullUpdated(ctx, ref, platform, insecure, kc, progress)
 	if err == nil && progress != nil {
 		named, _ := image.ParseReference(ref) // with its default tag, as docker says
 		PullStatus(progress, named.String(), updated)
@@ -83,7 +84,7 @@ func PullStatus(progress io.Writer, ref string, updated bool) {
 // "Downloaded newer image" rather than "Image is up to date"). A
 // single-platform image whose config does not match an explicit platform
 // is kept, with Docker's warning on progress.
-func (im *Images) PullUpdated(ctx context.Context, ref, platform string, insecure bool, progress io.Writer) (image.Record, bool, error) {
+func (im *Images) PullUpdated(ctx context.Context, ref, platform string, insecure bool, kc authn.Keychain, progress io.Writer) (image.Record, bool, error) {
 	named, err := image.ParseReference(ref)
 	if err != nil {
 		return image.Record{}, false, err
@@ -92,7 +93,7 @@ func (im *Images) PullUpdated(ctx context.Context, ref, platform string, insecur
 		rec, err := im.Builtin(ctx)
 		return rec, err == nil, err
 	}
-	popts := image.PullOptions{Insecure: insecure || im.insecureHost(reference.Domain(named)), Progress: progress}
+	popts := image.PullOptions{Insecure: insecure || im.insecureHost(reference.Domain(named)), Progress: progress, Keychain: kc}
 	if platform != "" {
 		p, err := parsePlatform(platform)
 		if err != nil {

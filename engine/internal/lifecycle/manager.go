@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"time"
 
 	"github.com/berthproject/berth/engine/internal/netops"
@@ -51,6 +52,25 @@ type Manager struct {
 	// RemoveVolumes, if set, removes the anonymous volumes of a removed
 	// container (`run --rm`, `rm -v`); see RemoveWithVolumes.
 	RemoveVolumes func(ctx context.Context, c record.Container)
+	// Emit, if set, appends Docker's container event action for c (the
+	// engine's event log), with extra attributes (exitCode, signal …).
+	Emit func(c record.Container, action string, extra map[string]string)
+}
+
+// emit appends a container event if the Manager has an Emit.
+func (m *Manager) emit(c record.Container, action string, extra map[string]string) {
+	if m.Emit != nil {
+		m.Emit(c, action, extra)
+	}
+}
+
+// emitExit appends an exit's events: oom when the kernel killed the
+// container for memory (newly, for this exit), then die with exitCode.
+func (m *Manager) emitExit(c record.Container, oom bool) {
+	if oom {
+		m.emit(c, "oom", nil)
+	}
+	m.emit(c, "die", map[string]string{"exitCode": strconv.Itoa(c.State.ExitCode)})
 }
 
 // BundleDir is the OCI bundle directory of container id.
@@ -107,6 +127,12 @@ func (m *Manager) reconcile(ctx context.Context, c record.Container) record.Cont
 		return c
 	}
 	code, at, exitErr := monitor.ExitStatus(m.exitDir(), c.ID)
+	if exitErr == nil && at.Before(c.State.StartedAt) {
+		// The exit of an earlier run (a restart marks the record running
+		// before its bundle preparation removes the old exit file): not
+		// this run's.
+		exitErr = fmt.Errorf("stale exit status of %s: %w", c.ID, errdefs.ErrNotFound)
+	}
 	if exitErr != nil {
 		if c.State.Watcher.Alive() {
 			return c
@@ -120,6 +146,7 @@ func (m *Manager) reconcile(ctx context.Context, c record.Container) record.Cont
 	}
 	// The runtime keeps the cgroup until the Delete below.
 	oom := oomKilled(c.ID)
+	recorded := false
 	err := m.DB.Update(ctx, func(tx *state.Tx) error {
 		var cur record.Container
 		if err := tx.Get(record.Bucket, c.ID, &cur); err != nil {
@@ -136,8 +163,12 @@ func (m *Manager) reconcile(ctx context.Context, c record.Container) record.Cont
 			cur.State.Error = "exit status lost: the process watching the container ended first"
 		}
 		c = cur
+		recorded = true
 		return tx.Put(record.Bucket, c.ID, c)
 	})
+	if err == nil && recorded {
+		m.emitExit(c, oom)
+	}
 	if err == nil && c.State.Status == record.StatusExited {
 		m.Runtime.Delete(ctx, c.ID, true)
 		mount.Unmount(filepath.Join(m.BundleDir(c.ID), "rootfs"))
@@ -176,11 +207,17 @@ func (m *Manager) remove(ctx context.Context, ref string, force, stopped bool) e
 	// After an exit the caller watched (--rm), the record is not marked
 	// "removing" first: a crash part-way leaves a record whose dead
 	// watcher makes the next read reconcile it as exited, and rm finishes.
+	wasStopped := stopped
 	if !stopped {
 		err = m.markRemoving(ctx, &c, ref, force, &stopped)
 	}
 	if err != nil {
 		return err
+	}
+	if !wasStopped && !stopped {
+		// rm -f of a running container: Docker's kill and die (SIGKILL).
+		m.emit(c, "kill", map[string]string{"signal": "9"})
+		m.emit(c, "die", map[string]string{"exitCode": "137"})
 	}
 	probe.Crash("remove-marked")
 	return m.removeContainerFiles(ctx, c, stopped)
@@ -248,6 +285,7 @@ func (m *Manager) removeContainerFiles(ctx context.Context, c record.Container, 
 	if err := m.DB.Update(ctx, func(tx *state.Tx) error { return record.Delete(tx, c) }); err != nil {
 		return err
 	}
+	m.emit(c, "destroy", nil)
 	m.removeLock(c.ID)
 	if c.AutoRemove {
 		m.removeVolumes(ctx, c)

@@ -39,7 +39,11 @@ func (m *Manager) Pause(ctx context.Context, ref string) error {
 	if _, err := containerops.RuntimeCmd(ctx, m.Runtime, "pause", c.ID); err != nil {
 		return err
 	}
-	return m.setPaused(ctx, c.ID, true)
+	if err := m.setPaused(ctx, c.ID, true); err != nil {
+		return err
+	}
+	m.emit(c, "pause", nil)
+	return nil
 }
 
 // Unpause thaws a paused container, as `docker unpause`. Errors:
@@ -55,7 +59,11 @@ func (m *Manager) Unpause(ctx context.Context, ref string) error {
 	if _, err := containerops.RuntimeCmd(ctx, m.Runtime, "resume", c.ID); err != nil {
 		return err
 	}
-	return m.setPaused(ctx, c.ID, false)
+	if err := m.setPaused(ctx, c.ID, false); err != nil {
+		return err
+	}
+	m.emit(c, "unpause", nil)
+	return nil
 }
 
 func (m *Manager) setPaused(ctx context.Context, id string, paused bool) error {
@@ -75,11 +83,15 @@ func (m *Manager) Rename(ctx context.Context, ref, newName string) error {
 	if newName == "" {
 		return fmt.Errorf("Neither old nor new names may be empty: %w", errdefs.ErrInvalidArgument)
 	}
-	return m.DB.Update(ctx, func(tx *state.Tx) error {
-		c, err := record.Lookup(tx, ref)
+	var c record.Container
+	var oldName string
+	err := m.DB.Update(ctx, func(tx *state.Tx) error {
+		var err error
+		c, err = record.Lookup(tx, ref)
 		if err != nil {
 			return err
 		}
+		oldName = c.Name
 		if !record.ValidName.MatchString(newName) {
 			return fmt.Errorf("Invalid container name (%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed: %w", newName, errdefs.ErrInvalidArgument)
 		}
@@ -99,6 +111,10 @@ func (m *Manager) Rename(ctx context.Context, ref, newName string) error {
 		}
 		return tx.Put(record.Bucket, c.ID, c)
 	})
+	if err == nil {
+		m.emit(c, "rename", map[string]string{"oldName": "/" + oldName})
+	}
+	return err
 }
 
 // ContainerPruneReport is what PruneContainers removed: full IDs and the bytes

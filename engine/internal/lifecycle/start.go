@@ -253,6 +253,10 @@ func (m *Manager) Start(ctx context.Context, ref string, stdio runtime.Stdio) (p
 	if rp.Pid() == 0 {
 		return p, nil // failed, or already over: Wait tells
 	}
+	// A foreground container is attached to its caller: Docker's
+	// attach, then start.
+	m.emit(c, "attach", nil)
+	m.emit(c, "start", nil)
 	stderrHold.release()
 	select {
 	case <-rp.Done():
@@ -384,7 +388,11 @@ func (m *Manager) StartDetached(ctx context.Context, ref string) (err error) {
 	if err := m.setPid(ctx, c.ID, st.Pid, record.ProcessID{Pid: st.MonitorPid, StartTime: mst}); err != nil {
 		return err
 	}
-	return m.Runtime.Start(ctx, c.ID)
+	if err := m.Runtime.Start(ctx, c.ID); err != nil {
+		return err
+	}
+	m.emit(c, "start", nil)
+	return nil
 }
 
 func (m *Manager) monitor() (*monitor.Conmon, error) {
@@ -424,6 +432,10 @@ func (m *Manager) Cleanup(ctx context.Context, ref string) error {
 // releases runtime state and mounts, and applies AutoRemove.
 func (m *Manager) finish(ctx context.Context, c record.Container, code int, startErr error) error {
 	defer probe.Trace("finish")()
+	if startErr == nil {
+		c.State.ExitCode = code
+		m.emitExit(c, oomKilled(c.ID))
+	}
 	if c.AutoRemove {
 		// Removing releases all the rest; recording the exit first would
 		// only cost a transaction (a crash in between is reconciled).

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -77,13 +78,21 @@ func (m *Manager) Kill(ctx context.Context, ref string, sig syscall.Signal) erro
 		return fmt.Errorf("cannot kill container: %s: container %s is not running: %w", ref, c.ID, errdefs.ErrConflict)
 	}
 	if err := m.markStopped(ctx, c.ID); err != nil {
-		return err
+		return ignoreGone(err)
 	}
 	if err := m.Runtime.Kill(ctx, c.ID, sig, false); err != nil {
-		return err
+		// The process ended (and an --rm container may be gone) since
+		// it was read: Docker's kill succeeds then too.
+		return ignoreGone(err)
 	}
+	m.emitKill(c, sig)
 	m.resumeForSignal(ctx, c, sig)
 	return nil
+}
+
+// emitKill appends Docker's kill event: the signal's number.
+func (m *Manager) emitKill(c record.Container, sig syscall.Signal) {
+	m.emit(c, "kill", map[string]string{"signal": strconv.Itoa(int(sig))})
 }
 
 // resumeForSignal unpauses c, paused when it was read, if sig is one that
@@ -158,14 +167,16 @@ func (m *Manager) StopWithSignal(ctx context.Context, ref, sigName string, timeo
 		sig = s
 	}
 	if err := m.markStopped(ctx, c.ID); err != nil {
-		return err
+		return ignoreGone(err)
 	}
 	// A paused container is unpaused once signalled (as moby's stop does
 	// through its kill): frozen, it would sit out the whole timeout.
 	if wait > 0 {
 		if err := m.Runtime.Kill(ctx, c.ID, sig, false); err == nil {
+			m.emitKill(c, sig)
 			m.resumeForSignal(ctx, c, sig)
-			if _, err := m.waitExit(ctx, c.ID, wait); err == nil {
+			if _, err := m.waitExit(ctx, c.ID, wait); err == nil || errdefs.IsNotFound(err) {
+				m.emit(c, "stop", nil)
 				return nil
 			}
 		}
@@ -173,28 +184,52 @@ func (m *Manager) StopWithSignal(ctx context.Context, ref, sigName string, timeo
 	if err := m.Runtime.Kill(ctx, c.ID, syscall.SIGKILL, true); err != nil && !errdefs.IsNotFound(err) {
 		return err
 	}
+	m.emitKill(c, syscall.SIGKILL)
 	if cur, err := m.Container(ctx, c.ID); err == nil && cur.State.Status == record.StatusRunning {
 		m.resumeForSignal(ctx, cur, syscall.SIGKILL)
 	}
-	_, err = m.waitExit(ctx, c.ID, 30*time.Second)
+	if _, err = m.waitExit(ctx, c.ID, 30*time.Second); err != nil {
+		return ignoreGone(err)
+	}
+	m.emit(c, "stop", nil)
+	return nil
+}
+
+// ignoreGone is err, or nil when it is errdefs.ErrNotFound: the
+// container's process or, for an --rm container, its record went away
+// while stop, kill or wait acted on it. It has then exited, which is
+// what they do or wait for, and Docker's succeed.
+func ignoreGone(err error) error {
+	if errdefs.IsNotFound(err) {
+		return nil
+	}
 	return err
 }
 
 // waitExit polls until the container is no longer running (or timeout,
-// errdefs.ErrUnavailable; 0 for no timeout) and returns it.
+// errdefs.ErrUnavailable; 0 for no timeout) and returns it. When the
+// record goes away meanwhile (an --rm container removed itself) the
+// error is errdefs.ErrNotFound and the container returned is the last
+// seen, with status exited and the exit file's code if the exit was
+// seen before the removal.
 func (m *Manager) waitExit(ctx context.Context, id string, timeout time.Duration) (record.Container, error) {
 	var deadline time.Time
 	if timeout > 0 {
 		deadline = time.Now().Add(timeout)
 	}
 	delay := 5 * time.Millisecond
+	var last record.Container
 	for {
 		c, err := m.Container(ctx, id)
 		if err != nil {
-			return c, err
+			return last, err
 		}
 		if c.State.Status != record.StatusRunning && (c.State.Status != record.StatusCreated || c.State.Error != "" || !c.State.FinishedAt.IsZero()) {
 			return c, nil
+		}
+		last = c
+		if code, _, err := monitor.ExitStatus(m.exitDir(), id); err == nil {
+			last.State.Status, last.State.ExitCode = record.StatusExited, code
 		}
 		if !deadline.IsZero() && time.Now().After(deadline) {
 			return c, fmt.Errorf("container %s did not exit within %s: %w", c.ShortID(), timeout, errdefs.ErrUnavailable)
@@ -216,6 +251,9 @@ func (m *Manager) Wait(ctx context.Context, ref string) (int, error) {
 		return 0, err
 	}
 	c, err = m.waitExit(ctx, c.ID, 0)
+	if errdefs.IsNotFound(err) && c.State.Status == record.StatusExited {
+		return c.State.ExitCode, nil // removed (--rm) after its exit was seen
+	}
 	return c.State.ExitCode, err
 }
 
@@ -224,7 +262,13 @@ func (m *Manager) Restart(ctx context.Context, ref string, timeout *time.Duratio
 	if err := m.Stop(ctx, ref, timeout); err != nil {
 		return err
 	}
-	return m.StartDetached(ctx, ref)
+	if err := m.StartDetached(ctx, ref); err != nil {
+		return err
+	}
+	if c, err := m.Container(ctx, ref); err == nil {
+		m.emit(c, "restart", nil)
+	}
+	return nil
 }
 
 // LogOptions select what Logs returns, as `docker logs` flags.

@@ -70,8 +70,15 @@ func (nw *Networking) Resolve(ctx context.Context, req record.NetworkRequest, ex
 	if s.Mode == "" || s.Mode == "default" {
 		s.Mode = "bridge"
 	}
+	s.Exposed = nil
 	for _, p := range req.Expose {
 		exposed[p] = struct{}{}
+		if !strings.Contains(p, "/") {
+			p += "/tcp"
+		}
+		if !slices.Contains(s.Exposed, p) {
+			s.Exposed = append(s.Exposed, p)
+		}
 	}
 	if !IsBridgeMode(s.Mode) {
 		if strings.HasPrefix(s.Mode, "container:") {
@@ -271,8 +278,11 @@ func (nw *Networking) Setup(ctx context.Context, c record.Container) (string, []
 					return "", nil, err
 				}
 			}
+			// The published ports are the container's, not an endpoint's
+			// (HostConfig.PortBindings): they go on its first network,
+			// whichever that is after connects and disconnects.
 			var ports []network.PortBinding
-			if i == 0 && !c.Net.PrimaryDetached {
+			if i == 0 {
 				ports = c.Net.Ports
 			}
 			endAttach := probe.Trace("network attach " + a.Network)
@@ -281,7 +291,7 @@ func (nw *Networking) Setup(ctx context.Context, c record.Container) (string, []
 			if err != nil {
 				return "", nil, err
 			}
-			if i == 0 && !c.Net.PrimaryDetached {
+			if i == 0 {
 				nw.recordPublished(ctx, c, ep.Ports)
 			}
 			addrs = append(addrs, ep.Address.Addr())

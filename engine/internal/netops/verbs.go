@@ -100,10 +100,10 @@ func (nw *Networking) Inspect(ctx context.Context, ref string) (network.Network,
 
 // Remove deletes a user-defined network, its bridge, rules and
 // address pool. A network with containers attached is refused with
-// errdefs.ErrFailedPrecondition ("error while removing network: network
-// NAME has active endpoints"), after endpoints left by crashed or exited
-// containers are reclaimed; the predefined networks with
-// errdefs.ErrPermissionDenied; unknown ones errdefs.ErrNotFound.
+// errdefs.ErrPermissionDenied, Docker's 403 ("error while removing
+// network: network NAME has active endpoints"), after endpoints left by
+// crashed or exited containers are reclaimed; the predefined networks
+// with errdefs.ErrPermissionDenied too; unknown ones errdefs.ErrNotFound.
 func (nw *Networking) Remove(ctx context.Context, ref string) error {
 	if n, ok := findPredefined(ref); ok {
 		return fmt.Errorf("%s is a pre-defined network and cannot be removed: %w", n.Name, errdefs.ErrPermissionDenied)
@@ -112,18 +112,15 @@ func (nw *Networking) Remove(ctx context.Context, ref string) error {
 	if err != nil {
 		return err
 	}
-	err = m.Remove(ctx, ref)
-	if errdefs.IsFailedPrecondition(err) {
-		if rerr := nw.reclaim(ctx); rerr == nil {
-			err = m.Remove(ctx, ref)
-		}
+	n, err := m.Inspect(ctx, ref)
+	if err != nil {
+		return err
 	}
-	if errdefs.IsFailedPrecondition(err) {
-		name := ref
-		if n, ierr := m.Inspect(ctx, ref); ierr == nil {
-			name = n.Name
+	err = m.Remove(ctx, n.ID)
+	if errdefs.IsPermissionDenied(err) && !n.Default {
+		if rerr := nw.reclaim(ctx); rerr == nil {
+			err = m.Remove(ctx, n.ID)
 		}
-		return fmt.Errorf("error while removing network: network %s has active endpoints: %w", name, errdefs.ErrFailedPrecondition)
 	}
 	return err
 }
@@ -224,8 +221,13 @@ func (nw *Networking) Connect(ctx context.Context, netRef, ctrRef string, o Conn
 				return err
 			}
 		}
-		if _, err := nw.attach(ctx, m, c, nsPath, att, nil); err != nil {
+		ports := nw.portsToPlace(ctx, m, c, n)
+		ep, err := nw.attach(ctx, m, c, nsPath, att, ports)
+		if err != nil {
 			return err
+		}
+		if len(ports) > 0 {
+			nw.recordPublished(ctx, c, ep.Ports)
 		}
 	}
 	err = record.Update(ctx, nw.DB, c.ID, func(cur *record.Container) error {
@@ -281,6 +283,10 @@ func (nw *Networking) Disconnect(ctx context.Context, netRef, ctrRef string, for
 	if !c.Net.ConnectedTo(n.Name) && !force {
 		return fmt.Errorf("container %s is not connected to network %s: %w", c.Name, n.Name, errdefs.ErrFailedPrecondition)
 	}
+	carried := false // the endpoint going away publishes the container's ports
+	if eps, err := m.Endpoints(ctx, c.ID); err == nil {
+		carried = slices.ContainsFunc(eps, func(ep network.Endpoint) bool { return ep.NetworkID == n.ID && len(ep.Ports) > 0 })
+	}
 	if err := m.Detach(ctx, n.ID, c.ID); err != nil {
 		return err
 	}
@@ -295,9 +301,48 @@ func (nw *Networking) Disconnect(ctx context.Context, netRef, ctrRef string, for
 		return err
 	}
 	if c.State.Status == record.StatusRunning {
+		if carried {
+			nw.movePorts(ctx, m, c)
+		}
 		nw.refreshHostsOf(ctx, []string{c.ID}, n.Name)
 	}
 	return nil
+}
+
+// portsToPlace returns the ports a running container c must publish
+// through its new endpoint on n: its -p/-P bindings when none of its
+// endpoints publishes them now (all the networks that did were
+// disconnected) and n is a bridge network; else none.
+func (nw *Networking) portsToPlace(ctx context.Context, m *network.Manager, c record.Container, n network.Network) []network.PortBinding {
+	if len(c.Net.Ports) == 0 || n.Driver != "bridge" {
+		return nil
+	}
+	eps, err := m.Endpoints(ctx, c.ID)
+	if err != nil || slices.ContainsFunc(eps, func(ep network.Endpoint) bool { return len(ep.Ports) > 0 }) {
+		return nil
+	}
+	return c.Net.Ports
+}
+
+// movePorts publishes a running container's ports through its first
+// remaining bridge endpoint, after `network disconnect` removed the one
+// that carried them, as Docker keeps a container's port bindings for as
+// long as it has a network. Best effort: with no endpoint left, the next
+// connect or start publishes them.
+func (nw *Networking) movePorts(ctx context.Context, m *network.Manager, c record.Container) {
+	eps, err := m.Endpoints(ctx, c.ID)
+	if err != nil {
+		return
+	}
+	for _, ep := range eps {
+		if n, err := m.Inspect(ctx, ep.NetworkID); err != nil || n.Driver != "bridge" {
+			continue
+		}
+		if pub, err := m.Publish(ctx, ep.NetworkID, c.ID, c.Net.Ports); err == nil {
+			nw.recordPublished(ctx, c, pub.Ports)
+		}
+		return
+	}
 }
 
 // PublishedPorts returns the container and the ports it publishes now,

@@ -170,6 +170,9 @@ type NetworkSettings struct {
 	// PrimaryDetached is set by `network disconnect` from Mode's network:
 	// later starts no longer attach to it.
 	PrimaryDetached bool `json:"primaryDetached,omitempty"`
+	// Exposed are the --expose ports (ExposedPorts of the API's
+	// create), as "PORT/PROTO", set at create.
+	Exposed []string `json:"exposed,omitempty"`
 }
 
 // Attachment is one network a container joined with `network connect`.

@@ -103,7 +103,7 @@ func (d dockerInspect) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
-	if err := enc.Encode(d.InspectResponse); err != nil {
+	if err := enc.Encode(engine.ContainerInspectJSON{InspectResponse: d.InspectResponse}); err != nil {
 		return nil, err
 	}
 	data := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))

@@ -6,16 +6,14 @@ import (
 	"io"
 	"maps"
 	"regexp"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
-	"time"
 
+	"github.com/berthproject/berth/api/convert"
 	"github.com/berthproject/berth/cmd/berth/internal/cli"
 	"github.com/berthproject/berth/cmd/berth/internal/cli/output"
 	"github.com/berthproject/berth/engine"
-	"github.com/containerd/errdefs"
 	"github.com/docker/go-units"
 	"github.com/spf13/cobra"
 )
@@ -60,7 +58,7 @@ func NewPsCmd(g *cli.Globals) *cobra.Command {
 }
 
 func listContainers(ctx context.Context, e *engine.Engine, out io.Writer, o psOptions) error {
-	match, impliesAll, err := psFilter(ctx, e, o.filters)
+	match, err := psFilter(ctx, e, o.filters)
 	if err != nil {
 		return err
 	}
@@ -73,10 +71,10 @@ func listContainers(ctx context.Context, e *engine.Engine, out io.Writer, o psOp
 	}
 	var kept []engine.Container
 	for _, c := range cs {
-		if !c.Live() && !o.all && !impliesAll && o.last <= 0 {
+		if !c.Live() && !o.all && !match.ImpliesAll() && o.last <= 0 {
 			continue
 		}
-		if match(c) {
+		if match.Match(c) {
 			kept = append(kept, c)
 		}
 	}
@@ -194,113 +192,23 @@ func psRow(ctx context.Context, e *engine.Engine, c engine.Container, noTrunc, w
 	return row
 }
 
-// psStates are the values the status filter accepts, Docker's.
-var psStates = []string{"created", "restarting", "running", "removing", "paused", "exited", "dead"}
-
-// psFilter parses `ps --filter` values (id, name, label, status, exited,
-// ancestor, before, since, network) into a predicate: values of one key
-// are alternatives, different keys must all match. impliesAll is true
-// when a status filter is given (Docker then lists every state).
-func psFilter(ctx context.Context, e *engine.Engine, filters []string) (func(engine.Container) bool, bool, error) {
-	byKey := map[string][]string{}
-	var keys []string
-	for _, f := range filters {
-		k, v, ok := strings.Cut(f, "=")
-		if !ok {
-			return nil, false, fmt.Errorf("bad format of filter (expected name=value): %w", errdefs.ErrInvalidArgument)
-		}
-		k = strings.ToLower(strings.TrimSpace(k))
-		if _, seen := byKey[k]; !seen {
-			keys = append(keys, k)
-		}
-		byKey[k] = append(byKey[k], v)
+// psFilter is `ps --filter`: Docker's container filters, as GET
+// /containers/json applies them (convert.NewContainerMatcher).
+func psFilter(ctx context.Context, e *engine.Engine, filters []string) (*convert.ContainerMatcher, error) {
+	f, err := convert.FilterArgs(filters)
+	if err != nil {
+		return nil, err
 	}
-	var preds []func(engine.Container) bool
-	impliesAll := false
-	for _, k := range keys {
-		vals := byKey[k]
-		var p func(engine.Container, string) bool
-		switch k {
-		case "id":
-			p = func(c engine.Container, v string) bool { return strings.HasPrefix(c.ID, v) }
-		case "name":
-			// Docker matches the name with and without its leading "/".
-			p = func(c engine.Container, v string) bool {
-				re, err := regexp.Compile(v)
-				return err == nil && (re.MatchString(c.Name) || re.MatchString("/"+c.Name))
-			}
-		case "label":
-			p = func(c engine.Container, v string) bool {
-				lk, lv, hasValue := strings.Cut(v, "=")
-				got, ok := c.Labels[lk]
-				return ok && (!hasValue || got == lv)
-			}
-		case "status":
-			for _, v := range vals {
-				if !slices.Contains(psStates, v) {
-					return nil, false, fmt.Errorf("Unrecognised filter value for status: %s: %w", v, errdefs.ErrInvalidArgument)
-				}
-			}
-			impliesAll = true
-			p = func(c engine.Container, v string) bool { return c.DisplayStatus() == v }
-		case "exited":
-			for _, v := range vals {
-				if _, err := strconv.Atoi(v); err != nil {
-					return nil, false, fmt.Errorf("invalid filter 'exited=%s': %w", v, errdefs.ErrInvalidArgument)
-				}
-			}
-			p = func(c engine.Container, v string) bool {
-				n, _ := strconv.Atoi(v)
-				return c.State.Status == engine.StatusExited && c.State.ExitCode == n
-			}
-		case "ancestor":
-			ids := map[string]string{}
-			for _, v := range vals {
-				if img, err := e.InspectImage(ctx, v); err == nil {
-					ids[v] = img.ID
-				}
-			}
-			p = func(c engine.Container, v string) bool {
-				return c.Image == v || (ids[v] != "" && c.ImageID.String() == ids[v])
-			}
-		case "before", "since":
-			times := map[string]time.Time{}
-			for _, v := range vals {
-				ref, err := e.Container(ctx, v)
-				if err != nil {
-					return nil, false, err
-				}
-				times[v] = ref.Created
-			}
-			before := k == "before"
-			p = func(c engine.Container, v string) bool {
-				if before {
-					return c.Created.Before(times[v])
-				}
-				return c.Created.After(times[v])
-			}
-		case "network":
-			p = func(c engine.Container, v string) bool { return c.Net.Mode == v }
-		case "volume", "health", "publish", "expose", "isolation", "is-task":
-			return nil, false, fmt.Errorf("filter '%s' is not supported yet: %w", k, errdefs.ErrNotImplemented)
-		default:
-			return nil, false, fmt.Errorf("invalid filter '%s': %w", k, errdefs.ErrInvalidArgument)
+	opts := convert.ContainerFilterOptions{Lookup: e}
+	if f.Has("network") {
+		if nets, err := e.Networks(); err == nil {
+			opts.Networks = nets
 		}
-		preds = append(preds, func(c engine.Container) bool {
-			for _, v := range vals {
-				if p(c, v) {
-					return true
-				}
-			}
-			return false
-		})
 	}
-	return func(c engine.Container) bool {
-		for _, p := range preds {
-			if !p(c) {
-				return false
-			}
+	if f.Has("volume") {
+		if vs, err := e.VolumeStore(); err == nil {
+			opts.VolumeDir = strings.TrimSuffix(vs.DataDir("x"), "/x/_data")
 		}
-		return true
-	}, impliesAll, nil
+	}
+	return convert.NewContainerMatcher(ctx, f, opts)
 }

@@ -7,15 +7,14 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"path"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/berthproject/berth/api/convert"
 	"github.com/berthproject/berth/cmd/berth/internal/cli"
 	"github.com/berthproject/berth/cmd/berth/internal/cli/output"
 	"github.com/berthproject/berth/engine"
-	"github.com/berthproject/berth/image"
 	"github.com/distribution/reference"
 	"github.com/docker/go-units"
 	digest "github.com/opencontainers/go-digest"
@@ -86,6 +85,14 @@ func NewImagesCmd(g *cli.Globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			f, err := convert.FilterArgs(o.filters)
+			if err != nil {
+				return err
+			}
+			// Docker's filters, as GET /images/json applies them.
+			if imgs, err = convert.FilterImages(ctx, f, imgs, e); err != nil {
+				return err
+			}
 			return printImages(cmd.OutOrStdout(), imgs, args, o)
 		}),
 	}
@@ -106,10 +113,6 @@ var imageHeaders = map[string]string{
 }
 
 func printImages(out io.Writer, imgs []engine.Image, args []string, o imageListOptions) error {
-	match, err := imageFilter(imgs, o.filters)
-	if err != nil {
-		return err
-	}
 	def := "{{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
 	if o.digests {
 		def = "{{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
@@ -139,9 +142,6 @@ func printImages(out io.Writer, imgs []engine.Image, args []string, o imageListO
 		size := units.HumanSizeWithPrecision(float64(img.Size), 3)
 		for _, r := range imageRows(imgs, img, o.digests) {
 			if len(args) == 1 && !matchesRepo(args[0], r.repo, r.tag) {
-				continue
-			}
-			if !match(img, r.repo, r.tag) {
 				continue
 			}
 			if err := f.Row(map[string]string{
@@ -241,92 +241,8 @@ func checkFields(format string, fields map[string]string, typ string) error {
 	return nil
 }
 
-// imageFilter builds the predicate for `images --filter`: dangling,
-// label, before, since, reference (Docker's keys); several values of one
-// key are alternatives, different keys must all hold.
-func imageFilter(imgs []engine.Image, filters []string) (func(img engine.Image, repo, tag string) bool, error) {
-	byKey := map[string][]string{}
-	for _, f := range filters {
-		k, v, ok := strings.Cut(f, "=")
-		if !ok {
-			return nil, fmt.Errorf("bad format of filter (expected name=value)")
-		}
-		k = strings.ToLower(strings.TrimSpace(k))
-		switch k {
-		case "dangling":
-			if v != "true" && v != "false" && v != "1" && v != "0" {
-				return nil, fmt.Errorf("invalid filter 'dangling=%s'", v)
-			}
-		case "label", "reference":
-		case "before", "since":
-			if findImage(imgs, v) == nil {
-				return nil, fmt.Errorf("No such image: %s", v)
-			}
-		default:
-			return nil, fmt.Errorf("invalid filter '%s'", k)
-		}
-		byKey[k] = append(byKey[k], v)
-	}
-	any := func(key string, pred func(v string) bool) bool {
-		vals, ok := byKey[key]
-		if !ok {
-			return true
-		}
-		for _, v := range vals {
-			if pred(v) {
-				return true
-			}
-		}
-		return false
-	}
-	return func(img engine.Image, repo, tag string) bool {
-		return any("dangling", func(v string) bool {
-			return engine.IsDangling(img.Record) == (v == "true" || v == "1")
-		}) && any("label", func(v string) bool {
-			k, val, hasVal := strings.Cut(v, "=")
-			got, ok := img.Config.Config.Labels[k]
-			return ok && (!hasVal || got == val)
-		}) && any("before", func(v string) bool {
-			return createdTime(img).Before(createdTime(*findImage(imgs, v)))
-		}) && any("since", func(v string) bool {
-			return createdTime(img).After(createdTime(*findImage(imgs, v)))
-		}) && any("reference", func(v string) bool {
-			if repo == "<none>" {
-				return false
-			}
-			m1, _ := path.Match(v, repo)
-			m2, _ := path.Match(v, repo+":"+tag)
-			return m1 || m2
-		})
-	}, nil
-}
-
-// findImage finds ref (name, ID or ID prefix) among imgs.
-func findImage(imgs []engine.Image, ref string) *engine.Image {
-	if named, err := image.ParseReference(ref); err == nil {
-		for i := range imgs {
-			if imgs[i].Record.Name == named.String() {
-				return &imgs[i]
-			}
-		}
-	}
-	id := strings.TrimPrefix(ref, "sha256:")
-	if len(id) >= 4 {
-		for i := range imgs {
-			if strings.HasPrefix(imgs[i].Record.Config.Encoded(), id) {
-				return &imgs[i]
-			}
-		}
-	}
-	return nil
-}
-
-func createdTime(img engine.Image) time.Time {
-	if img.Config.Created != nil {
-		return *img.Config.Created
-	}
-	return img.Record.Created
-}
+// createdTime is when img was created (convert.ImageCreated).
+func createdTime(img engine.Image) time.Time { return convert.ImageCreated(img) }
 
 // matchesRepo applies `images REPOSITORY[:TAG]`.
 func matchesRepo(arg, repo, tag string) bool {

@@ -4,8 +4,6 @@ package network
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -256,8 +254,7 @@ func inspectJSON(n engine.Network) mobynet.Inspect {
 	maps.Copy(out.Options, n.Options)
 	maps.Copy(out.Labels, n.Labels)
 	for _, ep := range n.Endpoints {
-		sum := sha256.Sum256([]byte(ep.ContainerID + "/" + ep.NetworkID))
-		r := mobynet.EndpointResource{Name: ep.ContainerName, EndpointID: hex.EncodeToString(sum[:]), IPv4Address: ep.Address}
+		r := mobynet.EndpointResource{Name: ep.ContainerName, EndpointID: ep.EndpointID(), IPv4Address: ep.Address}
 		if mac, err := parseMAC(ep.MAC); err == nil {
 			r.MacAddress = mac
 		}
