@@ -186,14 +186,14 @@ func sortedLines(s string) string {
 // TestServiceCreateValidation: POST /containers/create refuses, with
 // Docker's 400 and message, a Mounts bind of a missing source and
 // negative resource limits; a missing HostConfig.Binds source is made.
-// The service runs in one process: the privileged helper's create
-// request does not carry the Binds sources to make yet.
+// Through the privilege split: the create request carries the Binds
+// sources the helper may create.
 func TestServiceCreateValidation(t *testing.T) {
-	t.Setenv("BERTH_SERVICE_NO_PRIVSEP", "1")
 	e := newEnv(t)
 	_, ref := busybox(t)
 	e.ok("pull", ref)
 	svc := startService(t, e)
+	svc.requireSplit(t)
 	missing := filepath.Join(t.TempDir(), "nope")
 	for _, c := range []struct{ hostConfig, want string }{
 		{`{"Mounts":[{"Type":"bind","Source":"` + missing + `","Target":"/x"}]}`, `invalid mount config for type \"bind\": bind source path does not exist: ` + missing},

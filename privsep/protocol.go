@@ -126,6 +126,10 @@ type CreateArgs struct {
 	StopTimeout *int                  `json:"stopTimeout"`
 	LogMaxSize  int64                 `json:"logMaxSize"`
 	Labels      map[string]string     `json:"labels"`
+	// MakeBindSources are bind sources (each also the Source of a bind
+	// in Run.Mounts) the engine creates as directories when missing, as
+	// Docker does for HostConfig.Binds.
+	MakeBindSources []string `json:"makeBindSources"`
 }
 
 // ListArgs is container.list's argument.

@@ -43,7 +43,8 @@ func TestMatchEvent(t *testing.T) {
 		{`{"image":["127.0.0.1:5000/busybox"]}`, vol, false},
 		{`{"volume":["data"]}`, vol, true},
 		{`{"volume":["data"]}`, ctr, false},
-		{`{"network":["data"]}`, vol, false},
+		{`{"network":["data"]}`, vol, true}, // Docker: the actor's ID, whatever the event's type
+		{`{"network":["other"]}`, vol, false},
 		{`{"label":["tier"]}`, ctr, true},
 		{`{"label":["tier=front"]}`, ctr, true},
 		{`{"label":["tier=back"]}`, ctr, false},

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/berthproject/berth/privsep"
 	"github.com/containerd/errdefs"
 	"github.com/distribution/reference"
+	"github.com/opencontainers/runtime-spec/specs-go"
 )
 
 // Request is one decoded, validated request: Op and a pointer to its
@@ -296,6 +298,11 @@ func validateCreate(a *privsep.CreateArgs, c Confinement) error {
 	}
 	if err := checkBindSources(r.Mounts, c); err != nil {
 		return err
+	}
+	for _, src := range a.MakeBindSources {
+		if !slices.ContainsFunc(r.Mounts, func(m specs.Mount) bool { return m.Source == src && (m.Type == "bind" || m.Type == "") }) {
+			return bad("create: %.120q to create is not the source of a bind mount", src)
+		}
 	}
 	mode := a.Network.Mode
 	if target, ok := strings.CutPrefix(mode, "container:"); ok {
