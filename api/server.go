@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/berthproject/berth/api/convert"
+	"github.com/berthproject/berth/api/internal/images"
 	"github.com/berthproject/berth/api/internal/wire"
 	"github.com/berthproject/berth/api/listen"
 	"github.com/berthproject/berth/api/stream"
@@ -149,8 +150,8 @@ func (s *Server) Serve(ctx context.Context, listeners ...net.Listener) error {
 	return listen.Serve(ctx, s, s.opts.IdleTimeout, listeners...)
 }
 
-// routes registers the handlers. Image names hold slashes, so /images/…
-// is dispatched by hand (imageRoute).
+// routes registers the handlers; package api/internal/images registers
+// the image routes.
 func (s *Server) routes() {
 	m := s.mux
 	m.HandleFunc("GET /_ping", s.ping)
@@ -186,10 +187,9 @@ func (s *Server) routes() {
 	m.HandleFunc("POST /exec/{id}/resize", s.resizeExec)
 	m.HandleFunc("GET /exec/{id}/json", s.inspectExec)
 
-	m.HandleFunc("GET /images/json", s.listImages)
-	m.HandleFunc("POST /images/create", s.pullImage)
-	m.HandleFunc("/images/{rest...}", s.imageRoute)
-	s.imageOpRoutes(m) // history, prune, login, diff, export, commit, save, load
+	// Images, and the container routes that read or make images (diff,
+	// export, commit).
+	(&images.Handler{B: s.b, Logf: s.opts.Logf}).Register(m)
 
 	m.HandleFunc("GET /networks", s.listNetworks)
 	m.HandleFunc("POST /networks/create", s.createNetwork)

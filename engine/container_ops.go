@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/berthproject/berth/engine/internal/attach"
 	"github.com/berthproject/berth/engine/internal/containerops"
 	"github.com/berthproject/berth/engine/internal/netops"
 	"github.com/berthproject/berth/image"
@@ -70,7 +71,7 @@ func (e *Engine) Exec(ctx context.Context, ref string, opts ExecOptions, stdio E
 // has no monitor socket (not started yet, or run in the foreground).
 // SHARED: added for the API service's attach (api, privsep).
 func (e *Engine) DialAttach(id string) (*net.UnixConn, error) {
-	return dialAttach(filepath.Join(e.bundleDir(id), "attach"))
+	return attach.Dial(filepath.Join(e.bundleDir(id), "attach"))
 }
 
 // Stats reads the resource use of the containers refs (running ones give

@@ -1,4 +1,4 @@
-package api
+package images
 
 import (
 	"context"
@@ -18,11 +18,12 @@ import (
 	registrytypes "github.com/moby/moby/api/types/registry"
 )
 
-// ImageOps is what the image and container-filesystem routes of this
-// file need beyond Backend (history, prune, login, diff, export, commit,
-// save, load, import). *engine.Engine and privsep.Client satisfy it; a
-// backend that does not makes those routes answer 501.
-type ImageOps interface {
+// Ops is what the image and container-filesystem routes of this file
+// need beyond Backend (history, prune, login, diff, export, commit, save,
+// load, import); package api re-exports it as api.ImageOps.
+// *engine.Engine and privsep.Client satisfy it; a backend that does not
+// makes those routes answer 501.
+type Ops interface {
 	History(ctx context.Context, ref string) ([]engine.HistoryEntry, error)
 	PruneImages(ctx context.Context, all bool, keep func(engine.Image) bool) (engine.PruneReport, error)
 	VerifyLogin(ctx context.Context, server, username, password string) error
@@ -34,25 +35,12 @@ type ImageOps interface {
 	ImportImage(ctx context.Context, r io.Reader, opts engine.ImportOptions) (image.Record, error)
 }
 
-var _ ImageOps = (*engine.Engine)(nil)
+var _ Ops = (*engine.Engine)(nil)
 
-// imageOpRoutes registers the routes of this file that are not under
-// /images/ (imageRoute dispatches those).
-func (s *Server) imageOpRoutes(m *http.ServeMux) {
-	m.HandleFunc("POST /images/prune", s.pruneImages)
-	m.HandleFunc("GET /images/get", s.saveImages)
-	m.HandleFunc("POST /images/load", s.loadImages)
-	m.HandleFunc("POST /build/prune", s.pruneBuildCache)
-	m.HandleFunc("POST /auth", s.login)
-	m.HandleFunc("GET /containers/{id}/changes", s.containerChanges)
-	m.HandleFunc("GET /containers/{id}/export", s.exportContainer)
-	m.HandleFunc("POST /commit", s.commit)
-}
-
-// ops is the backend as ImageOps; false (after answering 501) when it is
-// not one.
-func (s *Server) ops(w http.ResponseWriter) (ImageOps, bool) {
-	o, ok := s.b.(ImageOps)
+// ops is the backend as Ops; false (after answering 501) when it is not
+// one.
+func (h *Handler) ops(w http.ResponseWriter) (Ops, bool) {
+	o, ok := h.B.(Ops)
 	if !ok {
 		wire.Error(w, wire.Err(errdefs.ErrNotImplemented, "not implemented by this backend"))
 	}
@@ -62,8 +50,8 @@ func (s *Server) ops(w http.ResponseWriter) (ImageOps, bool) {
 // pruneImages is POST /images/prune?filters=…: dangling images (every
 // unused one with dangling=false) that no container uses, filtered by
 // until and label/label!; Docker's ImagesDeleted and SpaceReclaimed.
-func (s *Server) pruneImages(w http.ResponseWriter, r *http.Request) {
-	o, ok := s.ops(w)
+func (h *Handler) pruneImages(w http.ResponseWriter, r *http.Request) {
+	o, ok := h.ops(w)
 	if !ok {
 		return
 	}
@@ -72,7 +60,7 @@ func (s *Server) pruneImages(w http.ResponseWriter, r *http.Request) {
 		wire.Error(w, err)
 		return
 	}
-	all, keep, err := convert.PruneImagesFilter(r.Context(), f, s.b)
+	all, keep, err := convert.PruneImagesFilter(r.Context(), f, h.B)
 	if err != nil {
 		wire.Error(w, err)
 		return
@@ -88,29 +76,29 @@ func (s *Server) pruneImages(w http.ResponseWriter, r *http.Request) {
 // pruneBuildCache is POST /build/prune: Berth has no builder and so no
 // build cache; Docker's answer with nothing deleted (so `docker system
 // prune` completes).
-func (s *Server) pruneBuildCache(w http.ResponseWriter, r *http.Request) {
+func (h *Handler) pruneBuildCache(w http.ResponseWriter, r *http.Request) {
 	wire.JSON(w, http.StatusOK, build.CachePruneReport{CachesDeleted: []string{}})
 }
 
 // history is GET /images/{name}/history.
-func (s *Server) history(w http.ResponseWriter, r *http.Request, name string) {
-	o, ok := s.ops(w)
+func (h *Handler) history(w http.ResponseWriter, r *http.Request, name string) {
+	o, ok := h.ops(w)
 	if !ok {
 		return
 	}
-	h, err := o.History(r.Context(), name)
+	steps, err := o.History(r.Context(), name)
 	if err != nil {
 		wire.Error(w, err)
 		return
 	}
-	wire.JSON(w, http.StatusOK, convert.History(h))
+	wire.JSON(w, http.StatusOK, convert.History(steps))
 }
 
 // login is POST /auth: the credential is checked against the registry's
 // /v2/ (nothing is stored: the CLI keeps it). Refused credentials are
 // 401 with the registry's reason.
-func (s *Server) login(w http.ResponseWriter, r *http.Request) {
-	o, ok := s.ops(w)
+func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
+	o, ok := h.ops(w)
 	if !ok {
 		return
 	}
@@ -131,8 +119,8 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 }
 
 // containerChanges is GET /containers/{id}/changes (`docker diff`).
-func (s *Server) containerChanges(w http.ResponseWriter, r *http.Request) {
-	o, ok := s.ops(w)
+func (h *Handler) containerChanges(w http.ResponseWriter, r *http.Request) {
+	o, ok := h.ops(w)
 	if !ok {
 		return
 	}
@@ -146,20 +134,20 @@ func (s *Server) containerChanges(w http.ResponseWriter, r *http.Request) {
 
 // exportContainer is GET /containers/{id}/export: the container's
 // filesystem as a tar.
-func (s *Server) exportContainer(w http.ResponseWriter, r *http.Request) {
-	o, ok := s.ops(w)
+func (h *Handler) exportContainer(w http.ResponseWriter, r *http.Request) {
+	o, ok := h.ops(w)
 	if !ok {
 		return
 	}
 	id := r.PathValue("id")
-	s.sendTar(w, "export of "+id, func(tw io.Writer) error { return o.ExportContainer(r.Context(), id, tw) })
+	h.sendTar(w, "export of "+id, func(tw io.Writer) error { return o.ExportContainer(r.Context(), id, tw) })
 }
 
 // commit is POST /commit?container=…&repo=…&tag=…&comment=…&author=…
 // &changes=…&pause=…: 201 with the new image's ID. The body (a container
 // config to merge) is ignored: changes carry the config edits.
-func (s *Server) commit(w http.ResponseWriter, r *http.Request) {
-	o, ok := s.ops(w)
+func (h *Handler) commit(w http.ResponseWriter, r *http.Request) {
+	o, ok := h.ops(w)
 	if !ok {
 		return
 	}
@@ -195,12 +183,12 @@ func splitChanges(vs []string) []string {
 
 // saveImages is GET /images/get?names=… and GET /images/{name}/get
 // (name non-empty): a docker-archive (and OCI layout) tar.
-func (s *Server) saveImages(w http.ResponseWriter, r *http.Request) {
-	s.save(w, r, r.URL.Query()["names"])
+func (h *Handler) saveImages(w http.ResponseWriter, r *http.Request) {
+	h.save(w, r, r.URL.Query()["names"])
 }
 
-func (s *Server) save(w http.ResponseWriter, r *http.Request, names []string) {
-	o, ok := s.ops(w)
+func (h *Handler) save(w http.ResponseWriter, r *http.Request, names []string) {
+	o, ok := h.ops(w)
 	if !ok {
 		return
 	}
@@ -208,21 +196,21 @@ func (s *Server) save(w http.ResponseWriter, r *http.Request, names []string) {
 		wire.Error(w, wire.Invalid("no images named"))
 		return
 	}
-	s.sendTar(w, "save", func(tw io.Writer) error { return o.SaveImages(r.Context(), names, tw) })
+	h.sendTar(w, "save", func(tw io.Writer) error { return o.SaveImages(r.Context(), names, tw) })
 }
 
 // sendTar answers with the tar write produces: the 200 header goes out
 // with its first byte, so an error before (an unknown container or
 // image) is answered with its own status; an error after aborts the
 // response.
-func (s *Server) sendTar(w http.ResponseWriter, what string, write func(io.Writer) error) {
+func (h *Handler) sendTar(w http.ResponseWriter, what string, write func(io.Writer) error) {
 	lw := &lazyWriter{w: w}
 	if err := write(lw); err != nil {
 		if !lw.started {
 			wire.Error(w, err)
 			return
 		}
-		s.opts.Logf("api: %s: %v", what, err)
+		h.Logf("api: %s: %v", what, err)
 		panic(http.ErrAbortHandler)
 	}
 	lw.start()
@@ -250,8 +238,8 @@ func (l *lazyWriter) Write(p []byte) (int, error) {
 // loadImages is POST /images/load[?quiet=1][&platform=…]: the body is a
 // save archive; the answer a jsonmessage stream with one "Loaded image"
 // line per image, as dockerd.
-func (s *Server) loadImages(w http.ResponseWriter, r *http.Request) {
-	o, ok := s.ops(w)
+func (h *Handler) loadImages(w http.ResponseWriter, r *http.Request) {
+	o, ok := h.ops(w)
 	if !ok {
 		return
 	}
@@ -276,8 +264,8 @@ func (s *Server) loadImages(w http.ResponseWriter, r *http.Request) {
 // the answer is a jsonmessage with the image ID. fromSrc naming a URL is
 // refused (501): the service does not fetch arbitrary URLs on a client's
 // behalf (it would do so from the host, as root's network identity).
-func (s *Server) importImage(w http.ResponseWriter, r *http.Request) {
-	o, ok := s.ops(w)
+func (h *Handler) importImage(w http.ResponseWriter, r *http.Request) {
+	o, ok := h.ops(w)
 	if !ok {
 		return
 	}
