@@ -47,7 +47,9 @@ func TestReapOrphans(t *testing.T) {
 	}
 	// A claimed process (as Exec claims the process runc leaves): its
 	// parent exits, so it is re-parented here as the orphan is.
-	out, err = exec.Command("sh", "-c", "sh -c 'exit 5' & echo $!").Output()
+	// (Each background process outlives its shell, which could otherwise
+	// reap it before exiting.)
+	out, err = exec.Command("sh", "-c", "sh -c 'sleep 0.3; exit 5' & echo $!").Output()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +80,7 @@ func TestReapOrphans(t *testing.T) {
 	orphans.release(claimedPid)
 
 	// While an exec is starting (the gate held), nothing is reaped.
-	out, _ = exec.Command("sh", "-c", "true & echo $!").Output()
+	out, _ = exec.Command("sh", "-c", "sleep 0.3 & echo $!").Output()
 	late, _ := strconv.Atoi(strings.TrimSpace(string(out)))
 	waitZombie(t, late)
 	orphans.gate.RLock()
