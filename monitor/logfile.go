@@ -112,6 +112,18 @@ func parseRecord(line []byte) (LogEntry, bool, error) {
 // A missing log reads as empty.
 func ReadLog(ctx context.Context, path string, opts LogOptions, fn func(LogEntry) error) error {
 	f, err := os.Open(path)
+	for opts.Follow && opts.Done != nil && errors.Is(err, os.ErrNotExist) && !opts.Done() {
+		// Following a container whose monitor has not made its log yet.
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+		f, err = os.Open(path)
+	}
+	if opts.Follow && errors.Is(err, os.ErrNotExist) {
+		f, err = os.Open(path) // made just before the container ended
+	}
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
