@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/berthproject/berth/internal/errtext"
 	"github.com/containerd/errdefs"
 )
 
@@ -45,22 +46,9 @@ func Status(err error) int {
 	return http.StatusInternalServerError
 }
 
-// categorySuffixes are the texts errdefs categories append when wrapped
-// with %w; clients see messages without them, as from dockerd.
-var categorySuffixes = []error{
-	errdefs.ErrNotFound, errdefs.ErrAlreadyExists, errdefs.ErrInvalidArgument, errdefs.ErrConflict,
-	errdefs.ErrUnavailable, errdefs.ErrDataLoss, errdefs.ErrNotImplemented, errdefs.ErrFailedPrecondition,
-	errdefs.ErrPermissionDenied, errdefs.ErrUnauthenticated, errdefs.ErrUnknown, errdefs.ErrAborted,
-}
-
-// Message is err's text on one line without the category suffix.
-func Message(err error) string {
-	msg := strings.Join(strings.Fields(err.Error()), " ")
-	for _, c := range categorySuffixes {
-		msg = strings.TrimSuffix(msg, ": "+c.Error())
-	}
-	return msg
-}
+// Message is err's text on one line without an errdefs category's
+// suffix (internal/errtext): clients see messages as from dockerd.
+func Message(err error) string { return errtext.OneLine(err) }
 
 // ErrorResponse is Docker's error body.
 type ErrorResponse struct {

@@ -17,6 +17,7 @@ import (
 	"syscall"
 
 	"github.com/berthproject/berth/engine"
+	"github.com/berthproject/berth/internal/errtext"
 	"github.com/containerd/errdefs"
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
@@ -52,26 +53,9 @@ func (e ExitError) Error() string {
 	return e.Err.Error()
 }
 
-// categorySuffixes are the texts errdefs categories append when wrapped
-// with %w; users see the message without them.
-var categorySuffixes = []error{
-	errdefs.ErrNotFound, errdefs.ErrAlreadyExists, errdefs.ErrInvalidArgument, errdefs.ErrConflict,
-	errdefs.ErrUnavailable, errdefs.ErrDataLoss, errdefs.ErrNotImplemented, errdefs.ErrFailedPrecondition,
-	errdefs.ErrPermissionDenied, errdefs.ErrUnauthenticated, errdefs.ErrUnknown, errdefs.ErrAborted,
-}
-
-// Message is err's text on one line, without the suffix an errdefs
-// category adds when it is wrapped with %w (only when err really carries
-// that category: an OS error's own "permission denied" stays).
-func Message(err error) string {
-	msg := strings.Join(strings.Fields(err.Error()), " ")
-	for _, c := range categorySuffixes {
-		if s := ": " + c.Error(); strings.HasSuffix(msg, s) && errors.Is(err, c) {
-			return strings.TrimSuffix(msg, s)
-		}
-	}
-	return msg
-}
+// Message is err's text on one line without an errdefs category's
+// suffix (internal/errtext), as the CLI prints it.
+func Message(err error) string { return errtext.OneLine(err) }
 
 // PrintError prints err as Docker's CLI does for one failed object of
 // many: "Error: MESSAGE" on stderr.
