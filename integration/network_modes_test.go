@@ -97,13 +97,17 @@ func TestNetworkPortHeldByHost(t *testing.T) {
 	}
 	e.refused(ref, fmt.Sprintf("failed to bind host port for 0.0.0.0:%d:", ncPort), "-p", fmt.Sprintf("%d:80", ncPort))
 
-	// udp: a bound socket.
-	u, err := net.ListenPacket("udp4", "0.0.0.0:0")
-	if err != nil {
-		t.Fatal(err)
+	// udp: a bound socket, on a number whose tcp port is free too (an
+	// ephemeral udp port's tcp twin may be some connection's local port).
+	var u net.PacketConn
+	var uport int
+	for i := 0; u == nil; i++ {
+		uport = testutil.FreePort(t)
+		if u, err = net.ListenPacket("udp4", fmt.Sprintf("0.0.0.0:%d", uport)); err != nil && i == 20 {
+			t.Fatal(err)
+		}
 	}
 	defer u.Close()
-	uport := u.LocalAddr().(*net.UDPAddr).Port
 	e.refused(ref, fmt.Sprintf("failed to bind host port for 0.0.0.0:%d:", uport), "-p", fmt.Sprintf("%d:53/udp", uport))
 	// The same number over tcp is another socket: allowed.
 	e.ok("run", "--rm", "-p", fmt.Sprintf("127.0.0.1:%d:53/tcp", uport), ref, "true")
