@@ -16,6 +16,7 @@ import (
 	"github.com/berthproject/berth/api/stream"
 	"github.com/berthproject/berth/engine"
 	"github.com/berthproject/berth/image"
+	"github.com/containerd/errdefs"
 	imagetypes "github.com/moby/moby/api/types/image"
 )
 
@@ -118,6 +119,12 @@ func (h *Handler) pullImage(w http.ResponseWriter, r *http.Request) {
 	}
 	_, err = h.B.Pull(context.WithoutCancel(r.Context()), ref, opts)
 	if err != nil {
+		if errdefs.IsUnauthorized(err) {
+			// dockerd answers a denied pull with 404, not 401: on a 401
+			// the docker CLI would prompt for a login (or hang on a
+			// closed stdin) instead of reporting the error.
+			err = wire.Err(errdefs.ErrNotFound, strings.Replace(wire.Message(err), "'berth login'", "'docker login'", 1))
+		}
 		h.progressFailed(w, pw, err)
 		return
 	}
