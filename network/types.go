@@ -129,3 +129,16 @@ type epRecord struct {
 	Endpoint
 	Rules []firewall.Rule `json:"rules"`
 }
+
+// Predefined is Docker's predefined network name ("host" or "none") as a
+// Network. Berth handles them as network modes, not stored networks; the
+// ID (64 hex digits, as Docker's) is derived from the name, so it is
+// stable; the driver is "host" or "null", as Docker's.
+func Predefined(name string) Network {
+	sum := sha256.Sum256([]byte("berth predefined network " + name))
+	driver := "host"
+	if name == "none" {
+		driver = "null"
+	}
+	return Network{ID: hex.EncodeToString(sum[:]), Name: name, Driver: driver}
+}

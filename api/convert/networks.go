@@ -3,6 +3,7 @@ package convert
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"github.com/berthproject/berth/network"
 	"github.com/containerd/errdefs"
@@ -41,19 +42,20 @@ func Network(n network.Network) networktypes.Inspect {
 func BuiltinNetworks() []networktypes.Inspect {
 	var out []networktypes.Inspect
 	for _, name := range []string{"host", "none"} {
+		n := network.Predefined(name)
 		out = append(out, networktypes.Inspect{
-			Network:    networktypes.Network{Name: name, ID: name, Scope: "local", Driver: name, Options: map[string]string{}, Labels: map[string]string{}, IPAM: networktypes.IPAM{Driver: "default", Config: []networktypes.IPAMConfig{}}},
+			Network:    networktypes.Network{Name: name, ID: n.ID, Scope: "local", Driver: n.Driver, Options: map[string]string{}, Labels: map[string]string{}, IPAM: networktypes.IPAM{Driver: "default", Config: []networktypes.IPAMConfig{}}},
 			Containers: map[string]networktypes.EndpointResource{},
 		})
 	}
 	return out
 }
 
-// BuiltinNetwork is the predefined network name ("host" or "none");
-// false for any other name.
+// BuiltinNetwork is the predefined network named name ("host" or "none")
+// or whose ID starts with name (12 or more characters); false otherwise.
 func BuiltinNetwork(name string) (networktypes.Inspect, bool) {
 	for _, n := range BuiltinNetworks() {
-		if n.Name == name {
+		if n.Name == name || len(name) >= 12 && strings.HasPrefix(n.ID, name) {
 			return n, true
 		}
 	}

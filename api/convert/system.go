@@ -56,11 +56,11 @@ func Info(o engine.Options, version string, cs []engine.Container, images int) s
 	info := system.Info{
 		ID: "berth", Containers: len(cs), Images: images,
 		Driver: o.Snapshotter, DriverStatus: [][2]string{},
-		Plugins:       system.PluginsInfo{Volume: []string{"local"}, Network: []string{"bridge", "host", "none"}, Log: []string{"k8s-file"}},
+		Plugins:       system.PluginsInfo{Volume: []string{"local"}, Network: []string{"bridge", "host", "none"}, Log: []string{"json-file"}},
 		MemoryLimit:   true,
 		PidsLimit:     true,
 		SystemTime:    time.Now().Format(time.RFC3339Nano),
-		LoggingDriver: "k8s-file", CgroupDriver: "cgroupfs", CgroupVersion: CgroupVersion(),
+		LoggingDriver: "json-file", CgroupDriver: "cgroupfs", CgroupVersion: CgroupVersion(),
 		KernelVersion: KernelVersion(), OperatingSystem: osName(), OSType: "linux", Architecture: goruntime.GOARCH,
 		IndexServerAddress: "https://index.docker.io/v1/",
 		NCPU:               goruntime.NumCPU(), DockerRootDir: o.Root,

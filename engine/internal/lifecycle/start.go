@@ -389,7 +389,12 @@ func (m *Manager) StartDetached(ctx context.Context, ref string) (err error) {
 		return err
 	}
 	if err := m.Runtime.Start(ctx, c.ID); err != nil {
-		return err
+		// A process that ends at once can have its exit recorded, and its
+		// runtime state deleted, by the monitor's cleanup while `runtime
+		// start` still runs, which then fails: the container did start.
+		if _, _, xerr := monitor.ExitStatus(m.exitDir(), c.ID); xerr != nil {
+			return err
+		}
 	}
 	m.emit(c, "start", nil)
 	return nil

@@ -2,8 +2,6 @@ package netops
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"os"
 	"slices"
@@ -21,21 +19,10 @@ type ConnectOptions struct {
 	Aliases []string // --alias: extra names on the network
 }
 
-// predefined returns the predefined network name ("host" or "none") as a
-// Network value. Its ID is derived from the name, so it is stable.
-func predefined(name string) network.Network {
-	sum := sha256.Sum256([]byte("berth predefined network " + name))
-	driver := "host"
-	if name == "none" {
-		driver = "null"
-	}
-	return network.Network{ID: hex.EncodeToString(sum[:]), Name: name, Driver: driver}
-}
-
 // findPredefined resolves "host", "none" or their (prefix of) IDs.
 func findPredefined(ref string) (network.Network, bool) {
 	for _, name := range []string{"host", "none"} {
-		n := predefined(name)
+		n := network.Predefined(name)
 		if ref == name || (len(ref) >= 12 && strings.HasPrefix(n.ID, ref)) {
 			return n, true
 		}
@@ -74,7 +61,7 @@ func (nw *Networking) List(ctx context.Context) ([]network.Network, error) {
 	if err != nil {
 		return nil, err
 	}
-	nets = append(nets, predefined("host"), predefined("none"))
+	nets = append(nets, network.Predefined("host"), network.Predefined("none"))
 	slices.SortFunc(nets, func(a, b network.Network) int { return strings.Compare(a.Name, b.Name) })
 	return nets, nil
 }
