@@ -4,6 +4,8 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"sync"
+	"time"
 
 	"github.com/berthproject/berth/api/convert"
 	"github.com/berthproject/berth/api/internal/wire"
@@ -45,9 +47,14 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", stream.ContentType(c.Run.Tty))
-	w.WriteHeader(http.StatusOK)
-	wire.Flush(w)
-	fw := stream.NewMux(w, !c.Run.Tty, func() { wire.Flush(w) })
+	// The 200 goes out with the first output, or after logsHeaderDelay:
+	// by then the engine has the log open, so a client that goes on at
+	// the header to wait for and remove the container (docker-py's
+	// containers.run) still gets every byte; a failure before any output
+	// gets its own status.
+	lw := &lazyHeader{w: w}
+	timer := time.AfterFunc(logsHeaderDelay, lw.start)
+	fw := stream.NewMux(lw, !c.Run.Tty, lw.flush)
 	stdout, stderr := io.Discard, io.Discard
 	if wantOut {
 		stdout = fw.Stream(stream.Stdout)
@@ -55,8 +62,68 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 	if wantErr {
 		stderr = fw.Stream(stream.Stderr)
 	}
-	if err := s.b.Logs(r.Context(), c.ID, opts, stdout, stderr); err != nil && r.Context().Err() == nil {
+	err = s.b.Logs(r.Context(), c.ID, opts, stdout, stderr)
+	timer.Stop()
+	if err != nil && r.Context().Err() == nil {
+		if lw.unstarted() {
+			wire.Error(w, err)
+			return
+		}
 		s.opts.Logf("api: logs of %s: %v", c.ID, err)
+	}
+	lw.start()
+}
+
+// logsHeaderDelay bounds how long a log stream without output waits for
+// its response header (docker logs -f of a silent container).
+const logsHeaderDelay = 200 * time.Millisecond
+
+// lazyHeader sends a 200 response's header on the first Write or start,
+// once; safe for concurrent use.
+type lazyHeader struct {
+	mu      sync.Mutex
+	w       http.ResponseWriter
+	started bool
+}
+
+func (l *lazyHeader) startLocked() {
+	if !l.started {
+		l.started = true
+		l.w.WriteHeader(http.StatusOK)
+		wire.Flush(l.w)
+	}
+}
+
+func (l *lazyHeader) start() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.startLocked()
+}
+
+// unstarted reports whether nothing was sent yet, and if so keeps it so:
+// the caller answers with an error instead.
+func (l *lazyHeader) unstarted() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.started {
+		return false
+	}
+	l.started = true // the caller's error response is the header
+	return true
+}
+
+func (l *lazyHeader) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.startLocked()
+	return l.w.Write(p)
+}
+
+func (l *lazyHeader) flush() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.started {
+		wire.Flush(l.w)
 	}
 }
 
