@@ -3,9 +3,12 @@
 // appends to and that GET /events (`docker events`) reads and follows.
 // With no daemon there is no in-memory bus: the file is the bus.
 //
-// Each line is one Event. Appends take an exclusive flock on the file, so
-// lines from concurrent processes never interleave; readers take none (a
-// line being written is only consumed once its newline is there).
+// Each line is one Event. Appends take an exclusive flock (on
+// events.jsonl.lock), so lines from concurrent processes never
+// interleave; readers take none (a line being written is only consumed
+// once its newline is there). Once the log reaches MaxSize it is rotated
+// to events.jsonl.1 (replacing the one before): the log stays bounded
+// with no daemon to trim it, and Read covers both files.
 package events
 
 import (
@@ -19,7 +22,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/berthproject/berth/internal/flock"
 )
 
 // Event is one thing that happened, in Docker's vocabulary: Type is
@@ -51,8 +54,12 @@ func Open(root string) *Log {
 // Path is the log file's path.
 func (l *Log) Path() string { return l.path }
 
-// Append writes ev as one line, under an exclusive flock. A nil
-// Attributes is written as an empty object (Docker never sends null).
+// MaxSize is the size in bytes at which Append rotates the log.
+const MaxSize = 8 << 20
+
+// Append writes ev as one line, under an exclusive flock, rotating the
+// log first when it has reached MaxSize. A nil Attributes is written as
+// an empty object (Docker never sends null).
 func (l *Log) Append(ev Event) error {
 	if ev.TimeNano == 0 {
 		ev.TimeNano = time.Now().UnixNano()
@@ -64,14 +71,21 @@ func (l *Log) Append(ev Event) error {
 	if err != nil {
 		return err
 	}
+	lock, err := flock.Acquire(context.Background(), l.path+".lock", true)
+	if err != nil {
+		return fmt.Errorf("event log: lock: %w", err)
+	}
+	defer lock.Unlock()
+	if st, err := os.Stat(l.path); err == nil && st.Size() >= MaxSize {
+		if err := os.Rename(l.path, l.path+".1"); err != nil {
+			return fmt.Errorf("event log: rotate: %w", err)
+		}
+	}
 	f, err := os.OpenFile(l.path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return fmt.Errorf("event log: %w", err)
 	}
 	defer f.Close()
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
-		return fmt.Errorf("event log: lock: %w", err)
-	}
 	_, err = f.Write(append(data, '\n'))
 	return err
 }
@@ -94,30 +108,62 @@ type ReadOptions struct {
 // last written before Since, the lines already there are not read at all
 // (a follow from "now" costs nothing however long the log is).
 func (l *Log) Read(ctx context.Context, opts ReadOptions, fn func(Event) error) error {
+	// The current log is opened before the rotated one: a rotation in
+	// between makes them the same file, read once; one after is seen by
+	// the follow of the current log.
+	cur, err := os.Open(l.path)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	old, err := os.Open(l.path + ".1")
+	if err == nil && cur != nil && sameOpenFile(old, cur) {
+		old.Close()
+		old = nil
+	}
+	if old != nil {
+		err := l.read(ctx, "", old, ReadOptions{Since: opts.Since, Until: opts.Until}, fn)
+		if err != nil || l.pastUntil(opts) {
+			if cur != nil {
+				cur.Close()
+			}
+			return err
+		}
+	}
+	return l.read(ctx, l.path, cur, opts, fn)
+}
+
+// pastUntil reports whether the rotated file already held an event after
+// opts.Until (then the current file has none within the bounds).
+func (l *Log) pastUntil(opts ReadOptions) bool {
+	if opts.Until.IsZero() {
+		return false
+	}
+	st, err := os.Stat(l.path + ".1")
+	return err == nil && st.ModTime().After(opts.Until.Add(time.Second))
+}
+
+// read is Read on the file at path, starting with first when not nil
+// (already open; read closes it); following, it moves on to the new log
+// when Append rotates the one it reads. An empty path reads first alone.
+func (l *Log) read(ctx context.Context, path string, first *os.File, opts ReadOptions, fn func(Event) error) error {
 	poll := opts.PollInterval
 	if poll <= 0 {
 		poll = 100 * time.Millisecond
 	}
-	var f *os.File
+	f := first
 	defer func() {
 		if f != nil {
 			f.Close()
 		}
 	}()
 	var r *bufio.Reader
+	if f != nil {
+		skipOld(f, opts.Since)
+		r = bufio.NewReader(f)
+	}
 	var partial []byte
-	for {
-		if f == nil {
-			var err error
-			f, err = os.Open(l.path)
-			if err != nil && !errors.Is(err, os.ErrNotExist) {
-				return err
-			}
-			if f != nil {
-				skipOld(f, opts.Since)
-				r = bufio.NewReader(f)
-			}
-		}
+	rotated := false
+	drain := func() error {
 		for r != nil {
 			chunk, err := r.ReadBytes('\n')
 			if len(chunk) > 0 && chunk[len(chunk)-1] == '\n' {
@@ -130,7 +176,7 @@ func (l *Log) Read(ctx context.Context, opts ReadOptions, fn func(Event) error) 
 					}
 					t := time.Unix(0, ev.TimeNano)
 					if !opts.Until.IsZero() && t.After(opts.Until) {
-						return nil
+						return errUntil
 					}
 					if opts.Since.IsZero() || !t.Before(opts.Since) {
 						if err := fn(ev); err != nil {
@@ -142,11 +188,33 @@ func (l *Log) Read(ctx context.Context, opts ReadOptions, fn func(Event) error) 
 				partial = append(partial, chunk...)
 			}
 			if err == io.EOF {
-				break
+				return nil
 			}
 			if err != nil {
 				return err
 			}
+		}
+		return nil
+	}
+	for {
+		if f == nil && path != "" {
+			var err error
+			f, err = os.Open(path)
+			if err != nil && !errors.Is(err, os.ErrNotExist) {
+				return err
+			}
+			if f != nil {
+				if !rotated {
+					skipOld(f, opts.Since)
+				}
+				r = bufio.NewReader(f)
+			}
+		}
+		if err := drain(); err != nil {
+			if err == errUntil {
+				return nil
+			}
+			return err
 		}
 		if !opts.Follow || (!opts.Until.IsZero() && time.Now().After(opts.Until)) {
 			return nil
@@ -156,7 +224,40 @@ func (l *Log) Read(ctx context.Context, opts ReadOptions, fn func(Event) error) 
 			return nil
 		case <-time.After(poll):
 		}
+		// Rotated: the file read is now events.jsonl.1, which no append
+		// touches any more (the rename happens under the append lock).
+		// Read what it got since, then go on with the new log.
+		if f != nil && path != "" && !sameFile(f, path) {
+			if err := drain(); err != nil {
+				if err == errUntil {
+					return nil
+				}
+				return err
+			}
+			f.Close()
+			f, r, partial, rotated = nil, nil, nil, true
+		}
 	}
+}
+
+// errUntil ends a read at the first event after ReadOptions.Until.
+var errUntil = errors.New("past until")
+
+// sameOpenFile reports whether a and b are the same file.
+func sameOpenFile(a, b *os.File) bool {
+	sa, err1 := a.Stat()
+	sb, err2 := b.Stat()
+	return err1 == nil && err2 == nil && os.SameFile(sa, sb)
+}
+
+// sameFile reports whether f is still the file at path.
+func sameFile(f *os.File, path string) bool {
+	cur, err := os.Stat(path)
+	if err != nil {
+		return true // no new file yet: keep reading f
+	}
+	st, err := f.Stat()
+	return err != nil || os.SameFile(st, cur)
 }
 
 // skipOld moves f to its end when every complete line in it was written
