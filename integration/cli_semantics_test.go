@@ -186,3 +186,18 @@ func TestCreateOptionsAccepted(t *testing.T) {
 	e.ok("create", "--name", "k8s", "--log-driver", "k8s-file", "--stop-signal", "10", ref, "true")
 	e.ok("rm", "lo", "k8s")
 }
+
+// TestWaitRemoved: `wait` on an --rm container that ends at once prints
+// its exit code, as Docker's, although the container removes itself soon
+// after the exit.
+func TestWaitRemoved(t *testing.T) {
+	e := newEnv(t)
+	_, ref := busybox(t)
+	e.ok("pull", ref)
+	for i := range 8 {
+		id := strings.TrimSpace(e.ok("run", "-d", "--rm", "--network", "none", ref, "sh", "-c", "exit 3"))
+		if r := e.berth("wait", id); r.code != 0 || strings.TrimSpace(r.stdout) != "3" {
+			t.Fatalf("run %d: wait: exit %d stdout %q stderr %q", i, r.code, r.stdout, r.stderr)
+		}
+	}
+}

@@ -234,10 +234,19 @@ func (m *Manager) waitExit(ctx context.Context, id string, timeout time.Duration
 		if !deadline.IsZero() && time.Now().After(deadline) {
 			return c, fmt.Errorf("container %s did not exit within %s: %w", c.ShortID(), timeout, errdefs.ErrUnavailable)
 		}
-		select {
-		case <-ctx.Done():
-			return c, ctx.Err()
-		case <-time.After(delay):
+		// Between reads of the record, the exit file is looked at every
+		// few milliseconds (a read of a small file, where the record costs
+		// a database open): an --rm container's cleanup removes both soon
+		// after the exit, and its code must be seen first.
+		for end, seen := time.Now().Add(delay), false; !seen && time.Now().Before(end); {
+			select {
+			case <-ctx.Done():
+				return c, ctx.Err()
+			case <-time.After(3 * time.Millisecond):
+			}
+			if code, _, err := monitor.ExitStatus(m.exitDir(), id); err == nil {
+				last.State.Status, last.State.ExitCode, seen = record.StatusExited, code, true
+			}
 		}
 		delay = min(delay*2, 100*time.Millisecond)
 	}
