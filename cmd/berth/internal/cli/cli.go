@@ -116,6 +116,13 @@ func Confirm(cmd *cobra.Command, question string) bool {
 	return a == "y" || a == "yes"
 }
 
+// ConfirmPrune is the prune verbs' question: true at once with force
+// (-f), else the warning then Docker's "Are you sure you want to
+// continue? [y/N]" and the user's answer.
+func ConfirmPrune(cmd *cobra.Command, force bool, warning string) bool {
+	return force || Confirm(cmd, warning+"\nAre you sure you want to continue?")
+}
+
 // Interrupted returns the error a command gives when a signal cancelled
 // ctx: nothing printed and exit status 128+signal (130 for Ctrl-C, 143 for
 // SIGTERM), as the docker CLI does. It returns nil when ctx was not

@@ -133,7 +133,7 @@ func NewContainerPruneCmd(g *cli.Globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if !force && !cli.Confirm(cmd, "WARNING! This will remove all stopped containers.\nAre you sure you want to continue?") {
+			if !cli.ConfirmPrune(cmd, force, "WARNING! This will remove all stopped containers.") {
 				return nil
 			}
 			rep, err := e.PruneContainers(ctx, keep)

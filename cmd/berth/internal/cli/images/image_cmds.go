@@ -381,7 +381,7 @@ func newImagePruneCmd(g *cli.Globals) *cobra.Command {
 			if all {
 				warning = "WARNING! This will remove all images without at least one container associated to them."
 			}
-			if !force && !cli.Confirm(cmd, warning+"\nAre you sure you want to continue?") {
+			if !cli.ConfirmPrune(cmd, force, warning) {
 				return nil
 			}
 			e, err := g.Open(cmd.Context())

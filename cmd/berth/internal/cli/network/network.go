@@ -352,7 +352,7 @@ func newNetworkPruneCmd(g *cli.Globals) *cobra.Command {
 		Short: "Remove all unused networks",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if !force && !cli.Confirm(cmd, "WARNING! This will remove all custom networks not used by at least one container.\nAre you sure you want to continue?") {
+			if !cli.ConfirmPrune(cmd, force, "WARNING! This will remove all custom networks not used by at least one container.") {
 				return nil
 			}
 			e, err := g.Open(cmd.Context())

@@ -262,7 +262,7 @@ func newPruneCmd(g *cli.Globals) *cobra.Command {
 			if all {
 				warning = "WARNING! This will remove all local volumes not used by at least one container."
 			}
-			if !force && !cli.Confirm(cmd, warning+"\nAre you sure you want to continue?") {
+			if !cli.ConfirmPrune(cmd, force, warning) {
 				return nil
 			}
 			e, err := g.Open(cmd.Context())
