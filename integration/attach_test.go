@@ -3,7 +3,6 @@ package integration
 import (
 	"bytes"
 	"errors"
-	"fmt"
 	"os"
 	"os/exec"
 	"strings"
@@ -51,34 +50,10 @@ type ptySession struct {
 	err           error
 }
 
-// openPTY opens a new pseudo-terminal pair of rows x cols.
-func openPTY(t *testing.T, rows, cols uint16) (master, slave *os.File) {
-	t.Helper()
-	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := unix.IoctlSetPointerInt(int(m.Fd()), unix.TIOCSPTLCK, 0); err != nil {
-		t.Fatal(err)
-	}
-	n, err := unix.IoctlGetInt(int(m.Fd()), unix.TIOCGPTN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|unix.O_NOCTTY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := unix.IoctlSetWinsize(int(m.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: rows, Col: cols}); err != nil {
-		t.Fatal(err)
-	}
-	return m, s
-}
-
 // startPTY runs berth args on a fresh 30x100 terminal.
 func (e *env) startPTY(args ...string) *ptySession {
 	e.t.Helper()
-	m, s := openPTY(e.t, 30, 100)
+	m, s := openPty(e.t, 30, 100)
 	p := &ptySession{t: e.t, master: m, slave: s, done: make(chan struct{})}
 	p.cmd = exec.Command(berthBin, e.args(args...)...)
 	p.cmd.Stdin, p.cmd.Stdout, p.cmd.Stderr = s, s, s

@@ -17,14 +17,7 @@ import (
 // ps, logs and down -v, which must leave no container, network or
 // volume behind.
 func TestComposeAgainstService(t *testing.T) {
-	if _, err := os.Stat("/usr/bin/docker-compose"); err != nil {
-		t.Skip("docker-compose not installed (apt-get install docker-compose)")
-	}
-	requireDocker(t)
-	e := newEnv(t)
-	_, ref := busybox(t)
-	svc := startService(t, e)
-	svc.requireSplit(t)
+	_, ref, svc := composeSetup(t)
 	cfg := t.TempDir()
 	dir := t.TempDir()
 	project := fmt.Sprintf("bcomp%d", os.Getpid())
@@ -116,4 +109,20 @@ volumes:
 	if out := svc.docker(t, cfg, "volume", "ls", "-q", "--filter", "name="+project).stdout; out != "" {
 		t.Errorf("volumes left after down -v: %q", out)
 	}
+}
+
+// composeSetup is what the compose tests share: docker-compose and the
+// docker CLI present (else skip), an engine with the busybox image's
+// registry, and the privilege-separated service on it.
+func composeSetup(t *testing.T) (*env, string, *service) {
+	t.Helper()
+	if _, err := os.Stat("/usr/bin/docker-compose"); err != nil {
+		t.Skip("docker-compose not installed (apt-get install docker-compose)")
+	}
+	requireDocker(t)
+	e := newEnv(t)
+	_, ref := busybox(t)
+	svc := startService(t, e)
+	svc.requireSplit(t)
+	return e, ref, svc
 }

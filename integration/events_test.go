@@ -156,14 +156,7 @@ func TestEventsFromEngine(t *testing.T) {
 // TestEventsCompose runs docker-compose 1.29.2 `up` in the foreground
 // with a one-shot service, and `logs`: both read /events and must end.
 func TestEventsCompose(t *testing.T) {
-	if _, err := os.Stat("/usr/bin/docker-compose"); err != nil {
-		t.Skip("docker-compose not installed (apt-get install docker-compose)")
-	}
-	requireDocker(t)
-	e := newEnv(t)
-	_, ref := busybox(t)
-	svc := startService(t, e)
-	svc.requireSplit(t)
+	_, ref, svc := composeSetup(t)
 	cfg, dir := t.TempDir(), t.TempDir()
 	project := fmt.Sprintf("bevents%d", os.Getpid())
 	file := fmt.Sprintf("version: \"3.7\"\nservices:\n  once:\n    image: %s\n    command: echo hi\n", ref)

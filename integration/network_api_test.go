@@ -224,14 +224,7 @@ func TestNetworkAPIFilters(t *testing.T) {
 // it, with a published loopback port on a user network: the host must
 // reach the service through it.
 func TestNetworkAPIComposePorts(t *testing.T) {
-	if _, err := os.Stat("/usr/bin/docker-compose"); err != nil {
-		t.Skip("docker-compose not installed (apt-get install docker-compose)")
-	}
-	requireDocker(t)
-	e := newEnv(t)
-	_, ref := busybox(t)
-	svc := startService(t, e)
-	svc.requireSplit(t)
+	_, ref, svc := composeSetup(t)
 	cfg, dir := t.TempDir(), t.TempDir()
 	port := testutil.FreePort(t)
 	project := fmt.Sprintf("bcport%d", os.Getpid())
