@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -544,4 +545,25 @@ func TestNetworkLatency(t *testing.T) {
 	med := func(d []time.Duration) time.Duration { slices.Sort(d); return d[len(d)/2] }
 	none, br := med(times["none"]), med(times["bridge"])
 	t.Logf("median run --rm true: none %v, bridge %v, extra %v", none, br, br-none)
+}
+
+// TestNetworkRenameResolves: after `rename`, peers on a user-defined
+// network resolve the new name and no longer the old one, as Docker's.
+func TestNetworkRenameResolves(t *testing.T) {
+	e := newEnv(t)
+	_, ref := busybox(t)
+	e.ok("pull", ref)
+	net := fmt.Sprintf("rn%d", os.Getpid()%10000)
+	e.ok("network", "create", "--subnet", fmt.Sprintf("10.80.%d.0/24", os.Getpid()%200+20), net)
+	t.Cleanup(func() { e.berth("rm", "-f", "rn-a", "rn-b2"); e.berth("network", "rm", net) })
+	e.ok("run", "-d", "--name", "rn-a", "--network", net, ref, "sleep", "60")
+	e.ok("run", "-d", "--name", "rn-b", "--network", net, ref, "sleep", "60")
+	e.ok("rename", "rn-b", "rn-b2")
+	hosts := e.ok("exec", "rn-a", "cat", "/etc/hosts")
+	if !regexp.MustCompile(`(?m)\srn-b2(\s|$)`).MatchString(hosts) || regexp.MustCompile(`(?m)\srn-b(\s|$)`).MatchString(hosts) {
+		t.Fatalf("rn-a's /etc/hosts after the rename:\n%s", hosts)
+	}
+	if r := e.berth("exec", "rn-a", "busybox", "ping", "-c", "1", "-W", "2", "rn-b2"); r.code != 0 {
+		t.Fatalf("ping of the new name: exit %d %s", r.code, r.stderr)
+	}
 }

@@ -887,3 +887,23 @@ func (m *Manager) Endpoints(ctx context.Context, containerID string) ([]Endpoint
 	slices.SortFunc(out, func(a, b Endpoint) int { return strings.Compare(a.IfName, b.IfName) })
 	return out, err
 }
+
+// RenameContainer records a container's new name on its endpoints
+// (Docker's rename: its peers then resolve the new name, not the old)
+// and returns the names of the networks it is on; none is not an error.
+func (m *Manager) RenameContainer(ctx context.Context, containerID, name string) ([]string, error) {
+	var nets []string
+	err := m.txn(ctx, func(st *state, save func() error) error {
+		for _, e := range st.Endpoints {
+			if e.ContainerID == containerID {
+				e.ContainerName = name
+				nets = append(nets, e.NetworkName)
+			}
+		}
+		if len(nets) == 0 {
+			return nil
+		}
+		return save()
+	})
+	return nets, err
+}

@@ -111,10 +111,11 @@ func (m *Manager) Rename(ctx context.Context, ref, newName string) error {
 		}
 		return tx.Put(record.Bucket, c.ID, c)
 	})
-	if err == nil {
-		m.emit(c, "rename", map[string]string{"oldName": "/" + oldName})
+	if err != nil {
+		return err
 	}
-	return err
+	m.emit(c, "rename", map[string]string{"oldName": "/" + oldName})
+	return m.Nets.Renamed(ctx, c.ID, newName)
 }
 
 // ContainerPruneReport is what PruneContainers removed: full IDs and the bytes

@@ -360,3 +360,19 @@ func (nw *Networking) PublishedPorts(ctx context.Context, ref string) (record.Co
 	})
 	return c, out, nil
 }
+
+// Renamed makes a renamed container's new name resolve for its peers on
+// user-defined networks (and the old one no longer): its endpoints take
+// the name and the hosts files of those networks are rewritten.
+func (nw *Networking) Renamed(ctx context.Context, id, name string) error {
+	m, err := nw.Manager()
+	if err != nil {
+		return err
+	}
+	nets, err := m.RenameContainer(ctx, id, name)
+	if err != nil || len(nets) == 0 {
+		return err
+	}
+	nw.refreshHostsOf(ctx, []string{id}, nets...)
+	return nil
+}
