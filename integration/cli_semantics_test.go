@@ -195,7 +195,9 @@ func TestWaitRemoved(t *testing.T) {
 	_, ref := busybox(t)
 	e.ok("pull", ref)
 	for i := range 8 {
-		id := strings.TrimSpace(e.ok("run", "-d", "--rm", "--network", "none", ref, "sh", "-c", "exit 3"))
+		// It must still exist when wait starts (as for Docker's wait,
+		// a container already gone is "No such container").
+		id := strings.TrimSpace(e.ok("run", "-d", "--rm", "--network", "none", ref, "sh", "-c", "sleep 0.5; exit 3"))
 		if r := e.berth("wait", id); r.code != 0 || strings.TrimSpace(r.stdout) != "3" {
 			t.Fatalf("run %d: wait: exit %d stdout %q stderr %q", i, r.code, r.stdout, r.stderr)
 		}

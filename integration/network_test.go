@@ -27,14 +27,14 @@ func httpdScript(name string) string {
 	return fmt.Sprintf("hostname -i; mkdir -p /www && echo 'hello from %s' > /www/index.html && exec httpd -f -p 80 -h /www", name)
 }
 
-// waitLog polls a container's log until it has a first line.
+// waitLog polls a container's log until it has a first line (at most
+// 20 s: a loaded machine can be slow to start it).
 func (e *env) waitLog(name string) string {
 	e.t.Helper()
-	for i := 0; i < 100; i++ {
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		if out := e.berth("logs", name).stdout; strings.Contains(out, "\n") {
 			return strings.SplitN(out, "\n", 2)[0]
 		}
-		time.Sleep(50 * time.Millisecond)
 	}
 	e.t.Fatalf("container %s logged nothing", name)
 	return ""
