@@ -7,6 +7,7 @@ import (
 	"os"
 
 	"github.com/berthproject/berth/engine/internal/containerfs"
+	"github.com/berthproject/berth/engine/internal/containerops"
 	"github.com/berthproject/berth/image"
 )
 
@@ -161,8 +162,9 @@ func (e *Engine) Commit(ctx context.Context, ref string, opts CommitOptions) (im
 	}
 	return e.images.Commit(ctx, c, opts, func() ([]byte, error) {
 		if opts.Pause && c.State.Status == StatusRunning && !c.State.Paused {
-			if _, err := e.runtimeCmd(ctx, "pause", c.ID); err == nil {
-				defer e.runtimeCmd(context.WithoutCancel(ctx), "resume", c.ID)
+			rt := e.life.RuntimeOf(c)
+			if _, err := containerops.RuntimeCmd(ctx, rt, "pause", c.ID); err == nil {
+				defer containerops.RuntimeCmd(context.WithoutCancel(ctx), rt, "resume", c.ID)
 			}
 		}
 		var layer bytes.Buffer

@@ -59,7 +59,7 @@ func (e *Engine) Exec(ctx context.Context, ref string, opts ExecOptions, stdio E
 	if err != nil {
 		return nil, err
 	}
-	return containerops.Exec(ctx, e.runtime, c, e.bundleDir(c.ID), opts, stdio)
+	return containerops.Exec(ctx, e.life.RuntimeOf(c), c, e.bundleDir(c.ID), opts, stdio)
 }
 
 // DialAttach connects to the stdin socket of container id's monitor (id
@@ -103,12 +103,7 @@ func (e *Engine) Top(ctx context.Context, ref string, psArgs []string) (TopResul
 	if err != nil {
 		return TopResult{}, err
 	}
-	return containerops.Top(ctx, e.runtime, c.ID, psArgs)
-}
-
-// runtimeCmd runs `RUNTIME --root ROOT args...` and returns its stdout.
-func (e *Engine) runtimeCmd(ctx context.Context, args ...string) ([]byte, error) {
-	return containerops.RuntimeCmd(ctx, e.runtime, args...)
+	return containerops.Top(ctx, e.life.RuntimeOf(c), c.ID, psArgs)
 }
 
 // InspectContainer describes container ref in the shape of Docker's GET
@@ -131,7 +126,7 @@ func (e *Engine) InspectContainer(ctx context.Context, ref string, size bool) (c
 		SandboxKey:     e.nets.NetnsPath(c.ID),
 		MergedDir:      e.bundleDir(c.ID) + "/rootfs",
 		Snapshotter:    e.opts.Snapshotter,
-		Runtime:        e.opts.Runtime,
+		Runtime:        runtimeName(c.Runtime),
 		VolumeName:     e.volumeNameOf,
 	}
 	if data, err := e.content.ReadAll(c.ImageID); err == nil {

@@ -80,9 +80,9 @@ type CreateOptions struct {
 // volumes, created when missing (anonymous ones for VOLUME) and, when
 // empty, filled with the image's content at their path, as Docker does;
 // the record keeps the binds, so inspect shows them as volumes. A missing image is pulled per
-// opts.Pull. Resource limits and bind sources are checked first, as
+// opts.Pull. Resource limits, bind sources and devices are checked first, as
 // Docker's create does (runtime.ValidateResources,
-// runtime.ValidateBindSources). Errors: errdefs.ErrConflict for a name in use,
+// runtime.ValidateBindSources, runtime.ValidateDevices). Errors: errdefs.ErrConflict for a name in use,
 // errdefs.ErrInvalidArgument for a bad name or options, errdefs.ErrNotFound
 // for a missing image with Pull "never". On error nothing is left behind.
 func (e *Engine) Create(ctx context.Context, opts CreateOptions) (Container, error) {
@@ -97,6 +97,9 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (Container, err
 		return Container{}, err
 	}
 	if err := runtime.ValidateBindSources(opts.Run.Mounts, opts.MakeBindSources); err != nil {
+		return Container{}, err
+	}
+	if err := runtime.ValidateDevices(opts.Run.Devices); err != nil {
 		return Container{}, err
 	}
 	rec, err := e.imageForCreate(ctx, opts)
@@ -130,6 +133,7 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (Container, err
 		Snapshot: top, State: State{Status: StatusCreated},
 		Restart: opts.Restart, StopSignal: opts.StopSignal, StopTimeout: opts.StopTimeout,
 		LogMaxSize: opts.LogMaxSize, Labels: opts.Labels, Net: netSettings,
+		Runtime: e.runtimePath(),
 	}
 	if c.StopSignal == "" {
 		c.StopSignal = cfg.Config.StopSignal

@@ -13,6 +13,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -97,7 +98,7 @@ func Open(ctx context.Context, opts Options) (*Engine, error) {
 		opts.RunRoot = DefaultRunRoot
 	}
 	if opts.Runtime == "" {
-		opts.Runtime = "runc"
+		opts.Runtime = DefaultRuntime()
 	}
 	if opts.Snapshotter == "" {
 		opts.Snapshotter = "overlay"
@@ -148,6 +149,37 @@ func Open(ctx context.Context, opts Options) (*Engine, error) {
 	e.life = e.lifecycleManager()
 	e.life.RemoveVolumes = e.removeAnonymousVolumes
 	return e, nil
+}
+
+// DefaultRuntime is the OCI runtime an engine uses when Options.Runtime is
+// empty: "crun" when it is installed (a C runtime: it creates a container
+// in about half the time runc, a Go program, takes, and with a tenth of
+// its memory), else "runc", Docker's default.
+func DefaultRuntime() string {
+	if _, err := exec.LookPath("crun"); err == nil {
+		return "crun"
+	}
+	return "runc"
+}
+
+// runtimePath is what a new container's record names as its OCI runtime:
+// the runtime binary's absolute path, or the configured name for a
+// runtime that is not an OCI runtime CLI.
+func (e *Engine) runtimePath() string {
+	if oci, ok := e.runtime.(*ociruntime.Runtime); ok {
+		return oci.Binary
+	}
+	return e.opts.Runtime
+}
+
+// runtimeName is the runtime as inspect shows it (Docker's
+// HostConfig.Runtime): the binary's base name, "runc" for a record that
+// names none.
+func runtimeName(recorded string) string {
+	if recorded == "" {
+		return "runc"
+	}
+	return filepath.Base(recorded)
 }
 
 // Close releases the engine's resources; running containers are not

@@ -37,8 +37,11 @@ type Config struct {
 	// Bundle is the OCI bundle directory; the monitor's attach socket
 	// (Bundle/attach) and control FIFO (Bundle/ctl) are made there.
 	Bundle string
-	// Runtime is the OCI runtime binary's path; RuntimeRoot its --root.
-	Runtime, RuntimeRoot string
+	// Runtime is the program the monitor runs as the OCI runtime (an
+	// absolute path) and RuntimeArgs the arguments it puts before the
+	// runtime's subcommand (e.g. --root DIR); see ociruntime.MonitorArgs.
+	Runtime     string
+	RuntimeArgs []string
 	// LogPath receives the container's output in the CRI ("k8s-file")
 	// format: "RFC3339NANO STREAM P|F TEXT" lines. LogMaxSize bounds it in
 	// bytes (0: unbounded); past it the monitor starts the file afresh.
@@ -93,12 +96,15 @@ func (c *Conmon) Start(ctx context.Context, cfg Config) (Started, error) {
 	args := []string{
 		"--api-version", "1",
 		"-c", cfg.ID, "-u", cfg.ID, "-n", cfg.Name,
-		"-r", cfg.Runtime, "--runtime-arg", "--root", "--runtime-arg", cfg.RuntimeRoot,
+		"-r", cfg.Runtime,
 		"-b", cfg.Bundle, "-p", cfg.PidFile, "-P", cfg.MonitorPidFile,
 		"-l", "k8s-file:" + cfg.LogPath,
 		"--exit-dir", cfg.ExitDir,
 		"--socket-dir-path", filepath.Dir(cfg.Bundle), "--full-attach",
 		"--log-level", "error", "--syslog=false",
+	}
+	for _, a := range cfg.RuntimeArgs {
+		args = append(args, "--runtime-arg", a)
 	}
 	if cfg.LogMaxSize > 0 {
 		args = append(args, "--log-size-max", strconv.FormatInt(cfg.LogMaxSize, 10))

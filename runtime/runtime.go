@@ -10,6 +10,7 @@ import (
 	"syscall"
 
 	"github.com/containerd/errdefs"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 // Stdio holds the files a container's process gets as fds 0, 1 and 2. Nil
@@ -37,6 +38,13 @@ type Runtime interface {
 	// State reports the runtime's view of the container; unknown ids give
 	// errdefs.ErrNotFound.
 	State(ctx context.Context, id string) (State, error)
+}
+
+// SpecAdjuster is implemented by a Runtime that changes a container's
+// config.json before it is written (ociruntime: crun's compiled seccomp
+// filter). AdjustSpec must not change what the container may do.
+type SpecAdjuster interface {
+	AdjustSpec(id string, s *specs.Spec)
 }
 
 // Process is a container run by Runtime.Run.

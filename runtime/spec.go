@@ -110,10 +110,19 @@ type RunOptions struct {
 	NanoCPUs int64
 	// PidsLimit is --pids-limit; 0 for none, -1 for unlimited.
 	PidsLimit int64
+	// Devices are host devices added to the container (--device,
+	// HostConfig.Devices), after the default ones; see addUserDevices.
+	Devices []DeviceMapping
 }
 
 // initDest is where Init's binary appears in the container.
 const initDest = "/sbin/docker-init"
+
+// ociVersion is the runtime-spec version written into config.json. It is
+// the oldest 1.0.x every supported OCI runtime accepts (crun 1.8 refuses a
+// version outside 1.0.x; runc takes any 1.x); the fields Berth sets all
+// exist in runtime-spec 1.0.2.
+const ociVersion = "1.0.2"
 
 // Spec builds the OCI runtime config for a container whose root
 // filesystem is already mounted at rootfs (an absolute host path), from
@@ -237,7 +246,7 @@ func buildSpec(rootfs string, img ocispec.ImageConfig, opts RunOptions, h *hostI
 
 	oomScoreAdj := 0
 	s := &specs.Spec{
-		Version: specs.Version,
+		Version: ociVersion,
 		Process: &specs.Process{
 			Terminal: opts.Tty,
 			User: specs.User{
@@ -293,9 +302,15 @@ func buildSpec(rootfs string, img ocispec.ImageConfig, opts RunOptions, h *hostI
 		}
 		s.Linux.Devices = devs
 		s.Linux.Resources.Devices = []specs.LinuxDeviceCgroup{{Allow: true, Access: "rwm"}}
+		if err := addUserDevices(s.Linux, opts); err != nil {
+			return nil, err
+		}
 		return s, nil
 	}
 	s.Linux.Resources.Devices = DefaultDeviceRules()
+	if err := addUserDevices(s.Linux, opts); err != nil {
+		return nil, err
+	}
 	s.Linux.MaskedPaths = append(DefaultMaskedPaths(), h.extraMasked...)
 	s.Linux.ReadonlyPaths = DefaultReadonlyPaths()
 	seccomp, err := h.seccomp(s)

@@ -368,7 +368,7 @@ func TestBuildSpec(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.Version != specs.Version || s.Root.Path != rootfs || s.Root.Readonly || s.Hostname != "c0ffee" {
+	if s.Version != ociVersion || s.Root.Path != rootfs || s.Root.Readonly || s.Hostname != "c0ffee" {
 		t.Errorf("version/root/hostname: %q %+v %q", s.Version, s.Root, s.Hostname)
 	}
 	p := s.Process

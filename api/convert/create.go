@@ -93,6 +93,9 @@ func Create(name string, body []byte) (Plan, error) {
 			p.Warnings = append(p.Warnings, "security option "+so+" is ignored")
 		}
 	}
+	for _, d := range hc.Devices {
+		o.Run.Devices = append(o.Run.Devices, runtime.DeviceMapping{PathOnHost: d.PathOnHost, PathInContainer: d.PathInContainer, CgroupPermissions: d.CgroupPermissions})
+	}
 	for _, u := range hc.Ulimits {
 		if u == nil || u.Soft < 0 || u.Hard < 0 {
 			return Plan{}, invalid("invalid ulimit")

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -22,27 +23,117 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Runtime is an OCI runtime CLI. Binary is a name looked up in $PATH or an
-// absolute path; Root is the runtime's state directory (its --root).
+// Runtime is an OCI runtime CLI. Binary is the runtime's absolute path;
+// Root is the runtime's state directory (its --root). Wrapper, when set,
+// is the argv every invocation runs under (see New: crun on a cgroup v1
+// hybrid host); Binary follows it.
+//
+// BPFCache (crun only) is the directory of compiled seccomp programs (see
+// AdjustSpec); "" for none.
 type Runtime struct {
-	Binary string
-	Root   string
+	Binary   string
+	Root     string
+	Wrapper  []string
+	BPFCache string
+
+	binaryID   string   // the binary's path, size and mtime (bpfCacheKey)
+	pendingBPF sync.Map // container id → cache key of a program to keep
 }
 
 var _ runtime.Runtime = (*Runtime)(nil)
 
-// New checks that binary can be found and returns a Runtime keeping its
-// state under root. A missing binary gives errdefs.ErrNotFound.
+// New finds binary (a name looked up in $PATH or a path) and returns a
+// Runtime keeping its state under root. A missing binary gives
+// errdefs.ErrNotFound.
+//
+// crun refuses to run on a cgroup v1 host whose cgroup2 hierarchy is also
+// mounted at /sys/fs/cgroup/unified ("hybrid" mode, systemd's default on
+// older distributions): on such a host every crun invocation runs in a
+// mount namespace of its own where that cgroup2 mount is detached, which
+// leaves crun the v1 hierarchies it drives (HybridWrapper).
 func New(binary, root string) (*Runtime, error) {
 	path, err := exec.LookPath(binary)
 	if err != nil {
 		return nil, fmt.Errorf("OCI runtime %q not found in $PATH (install it, e.g. apt-get install runc): %w", binary, errdefs.ErrNotFound)
 	}
-	return &Runtime{Binary: path, Root: root}, nil
+	if path, err = filepath.Abs(path); err != nil {
+		return nil, err
+	}
+	r := &Runtime{Binary: path, Root: root}
+	if IsCrun(path) {
+		r.BPFCache = filepath.Join(filepath.Dir(root), "crun-seccomp")
+		r.binaryID = binaryIdentity(path)
+		if cgroupHybrid() {
+			if r.Wrapper, err = HybridWrapper(); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return r, nil
 }
 
-func (r *Runtime) command(ctx context.Context, args ...string) *exec.Cmd {
-	return exec.CommandContext(ctx, r.Binary, append([]string{"--root", r.Root}, args...)...)
+// IsCrun reports whether the runtime binary at path is crun (by its name,
+// symlinks resolved).
+func IsCrun(path string) bool {
+	if real, err := filepath.EvalSymlinks(path); err == nil {
+		path = real
+	}
+	return filepath.Base(path) == "crun"
+}
+
+// cgroupHybrid reports whether /sys/fs/cgroup is a cgroup v1 tree (a
+// tmpfs of hierarchies) with the cgroup2 hierarchy mounted beside them at
+// /sys/fs/cgroup/unified.
+func cgroupHybrid() bool {
+	var st unix.Statfs_t
+	if unix.Statfs("/sys/fs/cgroup", &st) != nil || st.Type != unix.TMPFS_MAGIC {
+		return false
+	}
+	return unix.Statfs(unifiedMount, &st) == nil && st.Type == unix.CGROUP2_SUPER_MAGIC
+}
+
+const unifiedMount = "/sys/fs/cgroup/unified"
+
+// HybridWrapper is the argv prefix that runs a command in a new mount
+// namespace (util-linux unshare, recursively private so nothing leaks
+// back to the host) with the cgroup2 mount at /sys/fs/cgroup/unified
+// detached: `unshare --mount sh -c 'umount -l …; exec "$0" "$@"'`. The
+// namespace lives as long as the wrapped runtime process; the containers
+// it makes get mount namespaces of their own, as always. A missing
+// unshare or sh gives errdefs.ErrNotFound.
+func HybridWrapper() ([]string, error) {
+	unshare, err := exec.LookPath("unshare")
+	if err != nil {
+		return nil, fmt.Errorf("crun on a cgroup v1 hybrid host needs unshare (util-linux): %w", errdefs.ErrNotFound)
+	}
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		return nil, fmt.Errorf("crun on a cgroup v1 hybrid host needs sh: %w", errdefs.ErrNotFound)
+	}
+	return []string{unshare, "--mount", "--propagation", "private", sh, "-c",
+		`umount -l ` + unifiedMount + ` && exec "$0" "$@"`}, nil
+}
+
+// Argv is the command line that runs the runtime with args: Wrapper,
+// Binary, --root Root, args.
+func (r *Runtime) Argv(args ...string) []string {
+	argv := make([]string, 0, len(r.Wrapper)+3+len(args))
+	argv = append(argv, r.Wrapper...)
+	argv = append(argv, r.Binary, "--root", r.Root)
+	return append(argv, args...)
+}
+
+// Command is an exec.Cmd for Argv(args...).
+func (r *Runtime) Command(ctx context.Context, args ...string) *exec.Cmd {
+	argv := r.Argv(args...)
+	return exec.CommandContext(ctx, argv[0], argv[1:]...)
+}
+
+// MonitorArgs splits Argv(args...) into the program and the arguments a
+// monitor passes before its subcommand (conmon's -r and --runtime-arg).
+func (r *Runtime) MonitorArgs(args ...string) (program string, globalArgs []string) {
+	argv := r.Argv(args...)
+	return argv[0], argv[1:]
 }
 
 // Run runs `RUNTIME run --pid-file --log … ID` on the bundle: one runtime
@@ -57,7 +148,7 @@ func (r *Runtime) Run(ctx context.Context, id, bundle string, stdio runtime.Stdi
 	pidFile := filepath.Join(bundle, "init.pid")
 	logFile := filepath.Join(bundle, "runtime.log")
 	os.Remove(pidFile)
-	cmd := exec.Command(r.Binary, "--root", r.Root, "--log", logFile, "--log-format", "json",
+	cmd := r.Command(context.Background(), "--log", logFile, "--log-format", "json",
 		"run", "--pid-file", pidFile, "--bundle", bundle, id)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdio.Stdin, stdio.Stdout, stdio.Stderr
 	// A process group of its own: a terminal's Ctrl-C must reach only the
@@ -71,7 +162,8 @@ func (r *Runtime) Run(ctx context.Context, id, bundle string, stdio runtime.Stdi
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start OCI runtime: %w", err)
 	}
-	p := &process{id: id, logFile: logFile, started: make(chan struct{}), done: make(chan struct{})}
+	p := &process{id: id, logFile: logFile, started: make(chan struct{}), done: make(chan struct{}),
+		onPid: func() { r.keepBPF(id) }}
 	if exe, err := filepath.EvalSymlinks(r.Binary); err == nil {
 		p.runtimeExe = exe
 	}
@@ -91,6 +183,7 @@ type process struct {
 	done        chan struct{} // closed when the runtime exited
 	waitErr     error
 	runtimeExe  string    // the runtime binary's real path
+	onPid       func()    // if set, runs once the pid is known
 	settleUntil time.Time // see awaitReceptive; set before pid
 }
 
@@ -149,6 +242,9 @@ func (p *process) readPid(path string) bool {
 		return false
 	}
 	p.settleUntil = time.Now().Add(settleTime)
+	if p.onPid != nil {
+		p.onPid()
+	}
 	p.pid.Store(int64(pid)) // publishes settleUntil to Signal
 	return true
 }
@@ -210,7 +306,8 @@ func (p *process) Wait() (int, error) {
 
 // Start runs `RUNTIME start ID` on a created container.
 func (r *Runtime) Start(ctx context.Context, id string) error {
-	out, err := r.command(ctx, "start", id).CombinedOutput()
+	r.keepBPF(id)
+	out, err := r.Command(ctx, "start", id).CombinedOutput()
 	if err != nil {
 		return r.wrap(id, "start", out, err)
 	}
@@ -222,15 +319,41 @@ func (r *Runtime) Start(ctx context.Context, id string) error {
 // when the container's executable is missing or cannot run (Docker exits
 // 127 and 126 for those); other text gives a plain error.
 func ClassifyStartError(id, msg string) error {
-	msg = strings.Join(strings.Fields(msg), " ")
+	msg = dockerWording(strings.Join(strings.Fields(msg), " "))
 	short := id[:min(12, len(id))]
 	switch {
-	case strings.Contains(msg, "executable file not found"), strings.Contains(msg, "no such file or directory") && strings.Contains(msg, "exec"):
+	case strings.Contains(msg, "executable file not found"), // runc
+		strings.Contains(msg, "executable file `") && strings.Contains(msg, "not found"), // crun
+		strings.Contains(msg, "no such file or directory") && strings.Contains(msg, "exec"):
 		return fmt.Errorf("failed to create container %s: %s: %w", short, msg, runtime.ErrCommandNotFound)
-	case strings.Contains(msg, "permission denied") && strings.Contains(msg, "exec"), strings.Contains(msg, "is a directory"):
+	case strings.Contains(msg, "permission denied") && strings.Contains(msg, "exec"), strings.Contains(msg, "is a directory"),
+		strings.HasPrefix(msg, "open executable: "): // crun: a directory or a file without x bits
 		return fmt.Errorf("failed to create container %s: %s: %w", short, msg, runtime.ErrCommandNotExecutable)
 	}
 	return fmt.Errorf("OCI runtime failed to start container %s: %s", short, msg)
+}
+
+// dockerWording rewrites crun's text for a command that cannot be run
+// into the words runc (and so Docker) uses, so that the message does not
+// depend on the runtime: "executable file `X` not found in $PATH: …"
+// becomes `exec: "X": executable file not found in $PATH` (or, for a path,
+// `exec: "X": stat X: no such file or directory`), "open executable:
+// Permission denied" becomes "exec: permission denied". Other text is
+// returned unchanged.
+func dockerWording(msg string) string {
+	const pre, post = "executable file `", "` not found in $PATH"
+	if rest, ok := strings.CutPrefix(msg, pre); ok {
+		if name, _, ok := strings.Cut(rest, post); ok {
+			if strings.Contains(name, "/") {
+				return fmt.Sprintf("exec: %q: stat %s: no such file or directory", name, name)
+			}
+			return fmt.Sprintf("exec: %q: executable file not found in $PATH", name)
+		}
+	}
+	if msg == "open executable: Permission denied" {
+		return "exec: permission denied"
+	}
+	return msg
 }
 
 // startError builds the error for a failed run from the runtime's JSON
@@ -267,7 +390,7 @@ func (r *Runtime) Kill(ctx context.Context, id string, sig syscall.Signal, all b
 	if all {
 		args = append(args, "--all")
 	}
-	out, err := r.command(ctx, append(args, id, strconv.Itoa(int(sig)))...).CombinedOutput()
+	out, err := r.Command(ctx, append(args, id, strconv.Itoa(int(sig)))...).CombinedOutput()
 	if err != nil {
 		return r.wrap(id, "kill", out, err)
 	}
@@ -285,7 +408,7 @@ func (r *Runtime) Delete(ctx context.Context, id string, force bool) error {
 	if force {
 		args = append(args, "--force")
 	}
-	out, err := r.command(ctx, append(args, id)...).CombinedOutput()
+	out, err := r.Command(ctx, append(args, id)...).CombinedOutput()
 	if err != nil {
 		if err := r.wrap(id, "delete", out, err); !errdefs.IsNotFound(err) {
 			return err
@@ -297,7 +420,7 @@ func (r *Runtime) Delete(ctx context.Context, id string, force bool) error {
 // State runs `RUNTIME state ID`.
 func (r *Runtime) State(ctx context.Context, id string) (runtime.State, error) {
 	var st runtime.State
-	out, err := r.command(ctx, "state", id).Output()
+	out, err := r.Command(ctx, "state", id).Output()
 	if err != nil {
 		var stderr []byte
 		var ee *exec.ExitError
@@ -314,7 +437,7 @@ func (r *Runtime) State(ctx context.Context, id string) (runtime.State, error) {
 
 func (r *Runtime) wrap(id, op string, out []byte, err error) error {
 	msg := strings.TrimSpace(string(out))
-	if strings.Contains(msg, "does not exist") || strings.Contains(msg, "not found") || strings.Contains(msg, "container not running") || strings.Contains(msg, "process already finished") {
+	if _, serr := os.Stat(filepath.Join(r.Root, id)); errors.Is(serr, os.ErrNotExist) || strings.Contains(msg, "does not exist") || strings.Contains(msg, "not found") || strings.Contains(msg, "container not running") || strings.Contains(msg, "process already finished") {
 		return fmt.Errorf("runtime %s %s: %s: %w", op, id, msg, errdefs.ErrNotFound)
 	}
 	if msg == "" {

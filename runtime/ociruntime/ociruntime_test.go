@@ -1,10 +1,16 @@
 package ociruntime
 
 import (
+	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/berthproject/berth/runtime"
 )
 
 func newTestProcess() *process {
@@ -71,5 +77,82 @@ func TestPidFileRuntimeExits(t *testing.T) {
 	case <-p.Done():
 	default:
 		t.Error("Done not closed after the runtime exited")
+	}
+}
+
+// TestClassifyStartError checks that runc's and crun's texts for a missing
+// and for a non-executable command map to Docker's 127 and 126 errors,
+// and that other text does not.
+func TestClassifyStartError(t *testing.T) {
+	for _, tc := range []struct {
+		msg  string
+		want error
+	}{
+		{`runc create failed: unable to start container process: exec: "/nope": stat /nope: no such file or directory`, runtime.ErrCommandNotFound},
+		{`exec: "nope": executable file not found in $PATH`, runtime.ErrCommandNotFound},
+		{"executable file `/nope` not found in $PATH: No such file or directory", runtime.ErrCommandNotFound},
+		{`runc create failed: unable to start container process: exec: "/etc/passwd": permission denied`, runtime.ErrCommandNotExecutable},
+		{"open executable: Permission denied", runtime.ErrCommandNotExecutable},
+		{"open executable: Operation not permitted", runtime.ErrCommandNotExecutable},
+		{"mount `proc` to `/proc`: Operation not permitted", nil},
+	} {
+		err := ClassifyStartError("0123456789abcdef", tc.msg)
+		for _, sentinel := range []error{runtime.ErrCommandNotFound, runtime.ErrCommandNotExecutable} {
+			if got := errors.Is(err, sentinel); got != (sentinel == tc.want) {
+				t.Errorf("ClassifyStartError(%q) = %v; errors.Is(%v) = %v", tc.msg, err, sentinel, got)
+			}
+		}
+		if !strings.Contains(err.Error(), "0123456789ab") || strings.Contains(err.Error(), "0123456789abc") {
+			t.Errorf("error %q does not name the short id", err)
+		}
+	}
+	// crun's words become runc's (Docker's).
+	for msg, want := range map[string]string{
+		"executable file `nope` not found in $PATH: No such file or directory":    `exec: "nope": executable file not found in $PATH`,
+		"executable file `/no/bin` not found in $PATH: No such file or directory": `exec: "/no/bin": stat /no/bin: no such file or directory`,
+		"open executable: Permission denied":                                      "exec: permission denied",
+	} {
+		if err := ClassifyStartError("0123456789abcdef", msg); !strings.Contains(err.Error(), "0123456789ab: "+want+": ") {
+			t.Errorf("ClassifyStartError(%q) = %q, want it to hold %q", msg, err, want)
+		}
+	}
+}
+
+// TestArgvWrapper checks the command lines of a plain runtime and of one
+// under a wrapper, and how a monitor receives them.
+func TestArgvWrapper(t *testing.T) {
+	r := &Runtime{Binary: "/usr/bin/runc", Root: "/run/x"}
+	if got, want := r.Argv("state", "id"), []string{"/usr/bin/runc", "--root", "/run/x", "state", "id"}; !slices.Equal(got, want) {
+		t.Errorf("Argv = %q, want %q", got, want)
+	}
+	r = &Runtime{Binary: "/usr/bin/crun", Root: "/run/y", Wrapper: []string{"/usr/bin/unshare", "--mount", "/bin/sh", "-c", `exec "$0" "$@"`}}
+	prog, args := r.MonitorArgs("--log", "l")
+	if want := []string{"--mount", "/bin/sh", "-c", `exec "$0" "$@"`, "/usr/bin/crun", "--root", "/run/y", "--log", "l"}; prog != "/usr/bin/unshare" || !slices.Equal(args, want) {
+		t.Errorf("MonitorArgs = %q %q, want /usr/bin/unshare %q", prog, args, want)
+	}
+}
+
+// TestHybridWrapperRunsCommand runs a command under HybridWrapper, as root
+// on a host with /sys/fs/cgroup/unified mounted: the command runs, gets
+// its arguments, and sees no cgroup2 mount there, while the caller's
+// mount namespace still has it.
+func TestHybridWrapperRunsCommand(t *testing.T) {
+	if os.Geteuid() != 0 || !cgroupHybrid() {
+		t.Skip("needs root on a cgroup v1 hybrid host")
+	}
+	w, err := HybridWrapper()
+	if err != nil {
+		t.Fatal(err)
+	}
+	argv := append(w, "/bin/sh", "-c", `echo "$1"; grep -c " /sys/fs/cgroup/unified " /proc/self/mountinfo || true`, "sh", "arg one")
+	out, err := exec.Command(argv[0], argv[1:]...).Output()
+	if err != nil {
+		t.Fatalf("%q: %v", argv, err)
+	}
+	if got := string(out); got != "arg one\n0\n" {
+		t.Errorf("output %q, want the argument and no unified mount", got)
+	}
+	if !cgroupHybrid() {
+		t.Error("the caller lost its cgroup2 mount")
 	}
 }

@@ -133,8 +133,8 @@ func Exec(ctx context.Context, r runtime.Runtime, c record.Container, bundle str
 		}
 		return p, nil
 	}
-	args := []string{"--root", rt.Root, "--log", logFile, "--log-format", "json", "exec", "--process", procFile, "--detach", "--pid-file", pidFile}
-	cmd := exec.CommandContext(ctx, rt.Binary)
+	args := []string{"--log", logFile, "--log-format", "json", "exec", "--process", procFile, "--detach", "--pid-file", pidFile}
+	cmd := rt.Command(ctx)
 	var consoleCh chan consoleResult
 	var ends []*os.File
 	var sinks []func()
@@ -435,14 +435,16 @@ func execUnderMonitor(ctx context.Context, rt *ociruntime.Runtime, c record.Cont
 		return 0, err
 	}
 	sessionID := fmt.Sprintf("%s-exec-%d", c.ID[:12], time.Now().UnixNano())
-	args := []string{
-		"--api-version", "1", "-c", c.ID, "-u", sessionID, "-n", sessionID,
-		"-r", rt.Binary, "--runtime-arg", "--root", "--runtime-arg", rt.Root,
-		"--runtime-arg", "--log", "--runtime-arg", logFile, "--runtime-arg", "--log-format", "--runtime-arg", "json",
+	program, rtArgs := rt.MonitorArgs("--log", logFile, "--log-format", "json")
+	args := []string{"--api-version", "1", "-c", c.ID, "-u", sessionID, "-n", sessionID, "-r", program}
+	for _, a := range rtArgs {
+		args = append(args, "--runtime-arg", a)
+	}
+	args = append(args,
 		"--exec", "--exec-process-spec", procFile, "-t",
 		"-p", filepath.Join(dir, "pid"), "-l", "none", "--socket-dir-path", dir,
 		"--log-level", "error", "--syslog=false",
-	}
+	)
 	syncR, syncW, err := os.Pipe()
 	if err != nil {
 		return 0, err

@@ -387,6 +387,9 @@ func hostConfig(c record.Container, runtimeName string, names func(string) (stri
 	for _, u := range r.Ulimits {
 		hc.Ulimits = append(hc.Ulimits, &container.Ulimit{Name: u.Name, Soft: int64(u.Soft), Hard: int64(u.Hard)})
 	}
+	for _, d := range r.Devices {
+		hc.Devices = append(hc.Devices, container.DeviceMapping{PathOnHost: d.PathOnHost, PathInContainer: d.PathInContainer, CgroupPermissions: d.CgroupPermissions})
+	}
 	if r.Init {
 		t := true
 		hc.Init = &t

@@ -42,7 +42,7 @@ func RuntimeCmd(ctx context.Context, r runtime.Runtime, args ...string) ([]byte,
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.CommandContext(ctx, rt.Binary, append([]string{"--root", rt.Root}, args...)...)
+	cmd := rt.Command(ctx, args...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()

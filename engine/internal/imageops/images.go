@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/berthproject/berth/engine/internal/record"
@@ -101,6 +102,19 @@ func (im *Images) lookupAll(ctx context.Context, ref string) (rec image.Record, 
 	return rec, all, err
 }
 
+// sortRefs sorts familiar references as Docker's reference store lists
+// an image's RepoTags and RepoDigests: by their fully qualified form
+// ("docker.io/library/busybox:latest"); an unparsable one by its text.
+func sortRefs(refs []string) {
+	full := func(s string) string {
+		if n, err := reference.ParseNormalizedNamed(s); err == nil {
+			return n.String()
+		}
+		return s
+	}
+	slices.SortFunc(refs, func(a, b string) int { return strings.Compare(full(a), full(b)) })
+}
+
 // InspectImage describes the stored image ref (name, ID or ID prefix) in
 // the shape of Docker's GET /images/{name}/json (`docker image inspect`).
 // Size is the image's unpacked size in bytes (Image.Size). Unknown ref:
@@ -123,6 +137,8 @@ func (im *Images) InspectImage(ctx context.Context, ref string) (imagetypes.Insp
 		return imagetypes.InspectResponse{}, fmt.Errorf("image config %s: %v: %w", rec.Config, err, errdefs.ErrDataLoss)
 	}
 	tags, digests := image.Names(all, rec.Config)
+	sortRefs(tags)
+	sortRefs(digests)
 	resp := imagetypes.InspectResponse{
 		ID:           rec.Config.String(),
 		RepoTags:     tags,

@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/berthproject/berth/engine/internal/netops"
@@ -25,6 +26,7 @@ import (
 	"github.com/berthproject/berth/monitor"
 	"github.com/berthproject/berth/mount"
 	"github.com/berthproject/berth/runtime"
+	"github.com/berthproject/berth/runtime/ociruntime"
 	"github.com/berthproject/berth/snapshot"
 	"github.com/berthproject/berth/state"
 	"github.com/containerd/errdefs"
@@ -55,6 +57,9 @@ type Manager struct {
 	// Emit, if set, appends Docker's container event action for c (the
 	// engine's event log), with extra attributes (exitCode, signal …).
 	Emit func(c record.Container, action string, extra map[string]string)
+
+	otherMu sync.Mutex
+	other   map[string]runtime.Runtime // RuntimeOf's runtimes by binary path
 }
 
 // emit appends a container event if the Manager has an Emit.
@@ -139,7 +144,7 @@ func (m *Manager) reconcile(ctx context.Context, c record.Container) record.Cont
 		}
 		// Still running under the runtime: truthful. "created" means the
 		// starter died between create and start: nobody will start it.
-		if st, err := m.Runtime.State(ctx, c.ID); err == nil && st.Status != "stopped" && st.Status != "created" {
+		if st, err := m.RuntimeOf(c).State(ctx, c.ID); err == nil && st.Status != "stopped" && st.Status != "created" {
 			return c
 		}
 		code, at = 255, time.Now().UTC()
@@ -170,7 +175,7 @@ func (m *Manager) reconcile(ctx context.Context, c record.Container) record.Cont
 		m.emitExit(c, oom)
 	}
 	if err == nil && c.State.Status == record.StatusExited {
-		m.Runtime.Delete(ctx, c.ID, true)
+		m.RuntimeOf(c).Delete(ctx, c.ID, true)
 		mount.Unmount(filepath.Join(m.BundleDir(c.ID), "rootfs"))
 		m.Nets.Teardown(ctx, c)
 	}
@@ -233,7 +238,7 @@ func (m *Manager) markRemoving(ctx context.Context, c *record.Container, ref str
 		}
 		*c = cur
 		if c.State.Status == record.StatusRunning {
-			if st, err := m.Runtime.State(ctx, c.ID); err == nil && st.Status != "stopped" {
+			if st, err := m.RuntimeOf(*c).State(ctx, c.ID); err == nil && st.Status != "stopped" {
 				if !force {
 					return fmt.Errorf("cannot remove container %q: container is running: stop the container before removing or force remove: %w", ref, errdefs.ErrConflict)
 				}
@@ -254,8 +259,8 @@ func (m *Manager) markRemoving(ctx context.Context, c *record.Container, ref str
 func (m *Manager) removeContainerFiles(ctx context.Context, c record.Container, stopped bool) error {
 	deleted := make(chan error, 1)
 	if stopped {
-		go func() { deleted <- m.Runtime.Delete(ctx, c.ID, true) }()
-	} else if err := m.Runtime.Delete(ctx, c.ID, true); err != nil {
+		go func() { deleted <- m.RuntimeOf(c).Delete(ctx, c.ID, true) }()
+	} else if err := m.RuntimeOf(c).Delete(ctx, c.ID, true); err != nil {
 		return err // kills a running container before its files go
 	} else {
 		deleted <- nil
@@ -291,4 +296,34 @@ func (m *Manager) removeContainerFiles(ctx context.Context, c record.Container, 
 		m.removeVolumes(ctx, c)
 	}
 	return nil
+}
+
+// RuntimeOf is the OCI runtime that created c: Runtime when c names the
+// engine's own (or names none and the engine's is runc, the runtime of
+// records older than the field), else that runtime opened with its own
+// state directory under RunRoot/runtime, so that a container outlives a
+// change of the engine's runtime. If that runtime can no longer be found,
+// the engine's is used (its calls then fail as for an unknown container).
+func (m *Manager) RuntimeOf(c record.Container) runtime.Runtime {
+	name := c.Runtime
+	if name == "" {
+		name = "runc"
+	}
+	if oci, ok := m.Runtime.(*ociruntime.Runtime); !ok || name == oci.Binary || name == m.RuntimeName {
+		return m.Runtime
+	}
+	m.otherMu.Lock()
+	defer m.otherMu.Unlock()
+	if rt, ok := m.other[name]; ok {
+		return rt
+	}
+	rt, err := ociruntime.New(name, filepath.Join(m.RunRoot, "runtime", filepath.Base(name)))
+	if err != nil {
+		return m.Runtime
+	}
+	if m.other == nil {
+		m.other = map[string]runtime.Runtime{}
+	}
+	m.other[name] = rt
+	return rt
 }

@@ -36,7 +36,7 @@ func (m *Manager) Pause(ctx context.Context, ref string) error {
 	if c.State.Paused {
 		return fmt.Errorf("container %s is already paused: %w", c.ID, errdefs.ErrConflict)
 	}
-	if _, err := containerops.RuntimeCmd(ctx, m.Runtime, "pause", c.ID); err != nil {
+	if _, err := containerops.RuntimeCmd(ctx, m.RuntimeOf(c), "pause", c.ID); err != nil {
 		return err
 	}
 	if err := m.setPaused(ctx, c.ID, true); err != nil {
@@ -56,7 +56,7 @@ func (m *Manager) Unpause(ctx context.Context, ref string) error {
 	if c.DisplayStatus() != record.StatusPaused {
 		return fmt.Errorf("container %s is not paused: %w", c.ID, errdefs.ErrConflict)
 	}
-	if _, err := containerops.RuntimeCmd(ctx, m.Runtime, "resume", c.ID); err != nil {
+	if _, err := containerops.RuntimeCmd(ctx, m.RuntimeOf(c), "resume", c.ID); err != nil {
 		return err
 	}
 	if err := m.setPaused(ctx, c.ID, false); err != nil {

@@ -89,7 +89,7 @@ func (m *Manager) prepareBundle(ctx context.Context, c record.Container) (string
 	if err := os.MkdirAll(m.containerDir(c.ID), 0o700); err != nil {
 		return "", err
 	}
-	m.Runtime.Delete(ctx, c.ID, true) // state left by an earlier run
+	m.RuntimeOf(c).Delete(ctx, c.ID, true) // state left by an earlier run
 	for _, f := range []string{"runtime.log", "attach", "ctl", "winsz"} {
 		os.Remove(filepath.Join(bundle, f))
 	}
@@ -129,6 +129,9 @@ func (m *Manager) prepareBundle(ctx context.Context, c record.Container) (string
 	spec, err := runtime.Spec(rootfs, imgCfg, opts)
 	if err != nil {
 		return "", err
+	}
+	if a, ok := m.RuntimeOf(c).(runtime.SpecAdjuster); ok {
+		a.AdjustSpec(c.ID, spec)
 	}
 	data, err := json.Marshal(spec)
 	if err != nil {
@@ -238,7 +241,7 @@ func (m *Manager) Start(ctx context.Context, ref string, stdio runtime.Stdio) (p
 		logf.Close()
 		return nil, err
 	}
-	rp, err := m.Runtime.Run(ctx, c.ID, bundle, runStdio)
+	rp, err := m.RuntimeOf(c).Run(ctx, c.ID, bundle, runStdio)
 	closeEnds()
 	probe.Crash("start-spawned")
 	if err != nil {
@@ -365,13 +368,14 @@ func (m *Manager) StartDetached(ctx context.Context, ref string) (err error) {
 	if err := os.MkdirAll(m.exitDir(), 0o700); err != nil {
 		return err
 	}
-	rt, err := containerops.OCI(m.Runtime, "the monitor")
+	rt, err := containerops.OCI(m.RuntimeOf(c), "the monitor")
 	if err != nil {
 		return err
 	}
+	program, rtArgs := rt.MonitorArgs()
 	st, err := mon.Start(ctx, monitor.Config{
 		ID: c.ID, Name: c.Name, Bundle: bundle,
-		Runtime: rt.Binary, RuntimeRoot: rt.Root,
+		Runtime: program, RuntimeArgs: rtArgs,
 		LogPath: m.LogPath(c.ID), LogMaxSize: c.LogMaxSize,
 		ExitDir: m.exitDir(), ExitCommand: m.exitCommand(c.ID),
 		Terminal: c.Run.Tty, Stdin: c.Run.OpenStdin, StdinOnce: c.Run.StdinOnce,
@@ -388,7 +392,7 @@ func (m *Manager) StartDetached(ctx context.Context, ref string) (err error) {
 	if err := m.setPid(ctx, c.ID, st.Pid, record.ProcessID{Pid: st.MonitorPid, StartTime: mst}); err != nil {
 		return err
 	}
-	if err := m.Runtime.Start(ctx, c.ID); err != nil {
+	if err := m.RuntimeOf(c).Start(ctx, c.ID); err != nil {
 		// A process that ends at once can have its exit recorded, and its
 		// runtime state deleted, by the monitor's cleanup while `runtime
 		// start` still runs, which then fails: the container did start.
@@ -449,7 +453,7 @@ func (m *Manager) finish(ctx context.Context, c record.Container, code int, star
 	// The container has stopped: deleting the runtime's state (cgroups,
 	// state dir) overlaps with the rest of the cleanup.
 	deleted := make(chan error, 1)
-	go func() { deleted <- m.Runtime.Delete(ctx, c.ID, true) }()
+	go func() { deleted <- m.RuntimeOf(c).Delete(ctx, c.ID, true) }()
 	netErr := m.Nets.Teardown(ctx, c)
 	unmountErr := mount.Unmount(filepath.Join(m.BundleDir(c.ID), "rootfs"))
 	err := record.Update(ctx, m.DB, c.ID, func(cur *record.Container) error {

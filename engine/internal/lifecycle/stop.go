@@ -80,7 +80,7 @@ func (m *Manager) Kill(ctx context.Context, ref string, sig syscall.Signal) erro
 	if err := m.markStopped(ctx, c.ID); err != nil {
 		return ignoreGone(err)
 	}
-	if err := m.Runtime.Kill(ctx, c.ID, sig, false); err != nil {
+	if err := m.RuntimeOf(c).Kill(ctx, c.ID, sig, false); err != nil {
 		// The process ended (and an --rm container may be gone) since
 		// it was read: Docker's kill succeeds then too.
 		return ignoreGone(err)
@@ -172,7 +172,7 @@ func (m *Manager) StopWithSignal(ctx context.Context, ref, sigName string, timeo
 	// A paused container is unpaused once signalled (as moby's stop does
 	// through its kill): frozen, it would sit out the whole timeout.
 	if wait > 0 {
-		if err := m.Runtime.Kill(ctx, c.ID, sig, false); err == nil {
+		if err := m.RuntimeOf(c).Kill(ctx, c.ID, sig, false); err == nil {
 			m.emitKill(c, sig)
 			m.resumeForSignal(ctx, c, sig)
 			if _, err := m.waitExit(ctx, c.ID, wait); err == nil || errdefs.IsNotFound(err) {
@@ -181,7 +181,7 @@ func (m *Manager) StopWithSignal(ctx context.Context, ref, sigName string, timeo
 			}
 		}
 	}
-	if err := m.Runtime.Kill(ctx, c.ID, syscall.SIGKILL, true); err != nil && !errdefs.IsNotFound(err) {
+	if err := m.RuntimeOf(c).Kill(ctx, c.ID, syscall.SIGKILL, true); err != nil && !errdefs.IsNotFound(err) {
 		return err
 	}
 	m.emitKill(c, syscall.SIGKILL)

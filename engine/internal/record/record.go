@@ -60,8 +60,11 @@ type Container struct {
 	Path string   `json:"path"`
 	Args []string `json:"args"`
 	// Run holds the options the container was created with.
-	Run        runtime.RunOptions `json:"run"`
-	AutoRemove bool               `json:"autoRemove"`
+	Run runtime.RunOptions `json:"run"`
+	// Runtime is the OCI runtime the container was created with: the
+	// binary's absolute path ("" in records made before it was kept: runc).
+	Runtime    string `json:"runtime,omitempty"`
+	AutoRemove bool   `json:"autoRemove"`
 	// Snapshot is the chain ID the rootfs snapshot starts from.
 	Snapshot string `json:"snapshot"`
 	// Net holds the network mode, published ports, DNS and extra hosts.

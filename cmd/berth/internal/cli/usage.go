@@ -2,31 +2,60 @@ package cli
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
 
 // UsageError is a bad command line: an unknown or malformed flag, a
-// wrong number of arguments, an unknown verb. main prints Msg, then
-// "See 'COMMAND --help'.", and exits with Code, as the docker CLI does:
-// 125 for flag errors (its cli.StatusError from FlagErrorFunc), 1 for
-// argument and verb errors (plain errors from its Args validators).
+// wrong number of arguments, an unknown verb. main prints Msg, then the
+// Hint lines, and exits with Code, as the docker CLI (28) does: 125 for
+// flag errors (its cli.StatusError from FlagErrorFunc), 1 for argument
+// and verb errors (plain errors from its Args validators).
 type UsageError struct {
 	Code    int
-	Msg     string // one line, without the "See ..." hint
+	Msg     string // one line, without the hint
 	Command string // the command path, "berth run"
+	Usage   string // the usage line, "berth run [OPTIONS] IMAGE ..."; "" for none
+	See     bool   // the hint says "See" rather than "Run" (Docker's "requires at least N")
 }
 
 func (e UsageError) Error() string { return e.Msg }
 
-// Hint is the line printed after Msg.
-func (e UsageError) Hint() string { return fmt.Sprintf("See '%s --help'.", e.Command) }
+// Hint is what main prints after Msg, as Docker 28 does: a blank line,
+// "Usage:  USAGE" and another blank line when Usage is set, then "Run
+// 'COMMAND --help' for more information" ("See ..." when See; no final
+// newline).
+func (e UsageError) Hint() string {
+	h := "\n"
+	if e.Usage != "" {
+		h += "Usage:  " + e.Usage + "\n\n"
+	}
+	verb := "Run"
+	if e.See {
+		verb = "See"
+	}
+	return h + fmt.Sprintf("%s '%s --help' for more information", verb, e.Command)
+}
+
+// useLine is cmd's usage line as Docker prints it in a usage error: the
+// parent's command path and cmd's Use (no "[flags]"); for a group, whose
+// Use ends in COMMAND, only its command path ("docker network").
+func useLine(cmd *cobra.Command) string {
+	if cmd.HasSubCommands() && cmd.HasParent() {
+		return cmd.CommandPath()
+	}
+	if !cmd.HasParent() {
+		return cmd.Use
+	}
+	return cmd.Parent().CommandPath() + " " + cmd.Use
+}
 
 // FlagError is the root command's flag error function (cobra's
 // SetFlagErrorFunc, inherited by every verb): pflag's message ("unknown
 // flag: --bogus", "invalid argument ...") as a UsageError with Code 125.
 func FlagError(cmd *cobra.Command, err error) error {
-	return UsageError{Code: 125, Msg: err.Error(), Command: cmd.CommandPath()}
+	return UsageError{Code: 125, Msg: err.Error(), Command: cmd.CommandPath(), Usage: useLine(cmd)}
 }
 
 // maxProbe bounds the argument counts DockerArgs tries on a validator; a
@@ -64,13 +93,21 @@ func DockerArgs(root *cobra.Command) {
 				return nil
 			}
 			if cmd.HasSubCommands() && len(args) > 0 {
-				// A group (`berth network bogus`) or the root: no verb of that name.
-				return UsageError{Code: 1, Msg: fmt.Sprintf("%s: unknown command: %s %s", cmd.Root().Name(), cmd.CommandPath(), args[0]), Command: cmd.CommandPath()}
+				// A group (`berth network bogus`) or the root: no verb of
+				// that name. Docker shows a group's usage line, not the root's.
+				ue := UsageError{Code: 1, Msg: fmt.Sprintf("%s: unknown command: %s %s", cmd.Root().Name(), cmd.CommandPath(), args[0]), Command: cmd.CommandPath()}
+				if cmd.HasParent() {
+					ue.Usage = useLine(cmd)
+				}
+				return ue
 			}
 			if len(args) <= maxProbe && acceptsCount(cmd, orig, len(args)) {
 				return orig(cmd, args) // the validator looks at more than the count
 			}
-			return UsageError{Code: 1, Msg: fmt.Sprintf("%s: '%s' %s", cmd.Root().Name(), cmd.CommandPath(), arity(cmd, orig)), Command: cmd.CommandPath()}
+			a := arity(cmd, orig)
+			// Docker's RequiresMinArgs alone ends its hint in "See ...".
+			see := strings.HasPrefix(a, "requires at least") && !strings.Contains(a, "at most")
+			return UsageError{Code: 1, Msg: fmt.Sprintf("%s: '%s' %s", cmd.Root().Name(), cmd.CommandPath(), a), Command: cmd.CommandPath(), Usage: useLine(cmd), See: see}
 		}
 	}
 	walk(root)

@@ -86,3 +86,45 @@ func TestEnvFile(t *testing.T) {
 		}
 	}
 }
+
+// TestUsageHint: usage errors carry Docker 28's hint: the usage line
+// (a group's command path; none for an unknown verb of the root), then
+// "Run ... for more information", "See ..." only for "requires at least".
+func TestUsageHint(t *testing.T) {
+	root := &cobra.Command{Use: "berth [OPTIONS] COMMAND"}
+	group := &cobra.Command{Use: "network COMMAND"}
+	leaf := func(use string, args cobra.PositionalArgs) *cobra.Command {
+		return &cobra.Command{Use: use, Args: args, RunE: func(*cobra.Command, []string) error { return nil }}
+	}
+	group.AddCommand(leaf("ls [OPTIONS]", cobra.NoArgs))
+	root.AddCommand(group, leaf("logs [OPTIONS] CONTAINER", cobra.ExactArgs(1)), leaf("rm [OPTIONS] CONTAINER [CONTAINER...]", cobra.MinimumNArgs(1)),
+		leaf("commit CONTAINER [REPO]", cobra.RangeArgs(1, 2)))
+	DockerArgs(root)
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"bogus"}, "\nRun 'berth --help' for more information"},
+		{[]string{"network", "bogus"}, "\nUsage:  berth network\n\nRun 'berth network --help' for more information"},
+		{[]string{"network", "ls", "x"}, "\nUsage:  berth network ls [OPTIONS]\n\nRun 'berth network ls --help' for more information"},
+		{[]string{"logs"}, "\nUsage:  berth logs [OPTIONS] CONTAINER\n\nRun 'berth logs --help' for more information"},
+		{[]string{"rm"}, "\nUsage:  berth rm [OPTIONS] CONTAINER [CONTAINER...]\n\nSee 'berth rm --help' for more information"},
+		{[]string{"commit"}, "\nUsage:  berth commit CONTAINER [REPO]\n\nRun 'berth commit --help' for more information"},
+	}
+	for _, c := range cases {
+		cmd, args, err := root.Find(c.args)
+		if err == nil {
+			err = cmd.ValidateArgs(args)
+		}
+		var ue UsageError
+		if !errors.As(err, &ue) || ue.Hint() != c.want {
+			t.Errorf("%v: %#v, want hint %q", c.args, err, c.want)
+		}
+	}
+	logs, _, _ := root.Find([]string{"logs"})
+	var ue UsageError
+	if !errors.As(FlagError(logs, errors.New("unknown flag: --x")), &ue) || ue.Code != 125 ||
+		ue.Hint() != "\nUsage:  berth logs [OPTIONS] CONTAINER\n\nRun 'berth logs --help' for more information" {
+		t.Errorf("FlagError: %#v", ue)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/berthproject/berth/cmd/berth/internal/cli"
@@ -68,7 +69,18 @@ func NewStartCmd(g *cli.Globals) *cobra.Command {
 				}
 				return nil
 			}
-			return cli.EachContainer(cmd, args, func(ref string) error { return startDetached(ctx, e, ref) })
+			// Docker's CLI ends a failed start with a summary line.
+			var failed []string
+			if err := cli.EachContainer(cmd, args, func(ref string) error {
+				err := startDetached(ctx, e, ref)
+				if err != nil {
+					failed = append(failed, ref)
+				}
+				return err
+			}); err != nil {
+				return cli.ExitError{Code: 1, Err: fmt.Errorf("failed to start containers: %s", strings.Join(failed, ", "))}
+			}
+			return nil
 		})),
 	}
 	cmd.Flags().BoolVarP(&attach, "attach", "a", false, "Attach STDOUT/STDERR and forward signals")

@@ -57,7 +57,8 @@ func NewPortCmd(g *cli.Globals) *cobra.Command {
 				}
 			}
 			if port != 0 && !found {
-				return fmt.Errorf("No public port '%d/%s' published for %s: %w", port, proto, args[0], errdefs.ErrNotFound)
+				// The port as given ("80", not "80/tcp"), as Docker's CLI.
+				return fmt.Errorf("No public port '%s' published for %s: %w", args[1], args[0], errdefs.ErrNotFound)
 			}
 			return nil
 		},

@@ -14,6 +14,7 @@ import (
 	"github.com/berthproject/berth/cmd/berth/internal/cli"
 	"github.com/berthproject/berth/cmd/berth/internal/cli/output"
 	"github.com/berthproject/berth/engine"
+	"github.com/distribution/reference"
 	"github.com/docker/go-units"
 	"github.com/spf13/cobra"
 )
@@ -108,9 +109,9 @@ func listContainers(ctx context.Context, e *engine.Engine, out io.Writer, o psOp
 	if err != nil {
 		return err
 	}
-	imageSizes := map[string]int64{}
+	imageSizes, imageIDs := map[string]int64{}, map[string]string{}
 	for _, c := range kept {
-		row := psRow(ctx, e, c, o.noTrunc, withSize, imageSizes)
+		row := psRow(ctx, e, c, o.noTrunc, withSize, imageSizes, imageIDs)
 		for _, k := range labelKeys {
 			row[labelField(k)] = c.Labels[k]
 		}
@@ -148,8 +149,8 @@ func labelField(key string) string { return "Label\x00" + key }
 // psRow is one container's fields for `ps` templates, as Docker names and
 // renders them.
 // imageSizes caches the images' unpacked sizes by ID for the virtual
-// size.
-func psRow(ctx context.Context, e *engine.Engine, c engine.Container, noTrunc, withSize bool, imageSizes map[string]int64) map[string]string {
+// size; imageIDs the image names' current IDs (psImage).
+func psRow(ctx context.Context, e *engine.Engine, c engine.Container, noTrunc, withSize bool, imageSizes map[string]int64, imageIDs map[string]string) map[string]string {
 	id, command := c.ShortID(), c.Command()
 	if noTrunc {
 		id = c.ID
@@ -166,7 +167,7 @@ func psRow(ctx context.Context, e *engine.Engine, c engine.Container, noTrunc, w
 		network = "bridge"
 	}
 	row := map[string]string{
-		"ID": id, "Image": c.Image, "Command": strconv.Quote(command),
+		"ID": id, "Image": psImage(ctx, e, c, noTrunc, imageIDs), "Command": strconv.Quote(command),
 		"CreatedAt":  c.Created.Local().Format("2006-01-02 15:04:05 -0700 MST"),
 		"RunningFor": output.Ago(c.Created), "Ports": FormatPorts(c), "State": c.DisplayStatus(),
 		"Status": c.StatusText(), "Names": c.Name, "Labels": strings.Join(labels, ","),
@@ -190,6 +191,51 @@ func psRow(ctx context.Context, e *engine.Engine, c engine.Container, noTrunc, w
 		}
 	}
 	return row
+}
+
+// psImage is ps's IMAGE of c as Docker shows it: the image reference c
+// was created from while it still names c's image, else c's image ID
+// (Docker's daemon refreshes it so); truncated, an ID is shortened to 12
+// hex digits and a reference loses its digest. ids caches what each
+// reference names now ("" for nothing).
+func psImage(ctx context.Context, e *engine.Engine, c engine.Container, noTrunc bool, ids map[string]string) string {
+	img, want := c.Image, c.ImageID.String()
+	if img != want && want != "" {
+		now, ok := ids[img]
+		if !ok {
+			if ii, err := e.InspectImage(ctx, img); err == nil {
+				now = ii.ID
+			}
+			ids[img] = now
+		}
+		if now != want {
+			img = want
+		}
+	}
+	if noTrunc {
+		return img
+	}
+	if short := truncID(img); short == truncID(want) {
+		return short
+	}
+	ref, err := reference.ParseNormalizedNamed(img)
+	if err != nil {
+		return img
+	}
+	if nt, ok := ref.(reference.NamedTagged); ok {
+		if t, err := reference.WithTag(reference.TrimNamed(nt), nt.Tag()); err == nil {
+			return reference.FamiliarString(t)
+		}
+	}
+	return reference.FamiliarString(reference.TrimNamed(ref))
+}
+
+// truncID is id without an algorithm prefix, cut to 12 characters.
+func truncID(id string) string {
+	if _, hex, ok := strings.Cut(id, ":"); ok {
+		id = hex
+	}
+	return id[:min(len(id), 12)]
 }
 
 // psFilter is `ps --filter`: Docker's container filters, as GET

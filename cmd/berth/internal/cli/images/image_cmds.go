@@ -50,9 +50,34 @@ func NewTagCmd(g *cli.Globals) *cobra.Command {
 		Short: "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE",
 		Args:  cobra.ExactArgs(2),
 		RunE: cli.WithEngine(g, func(ctx context.Context, e *engine.Engine, cmd *cobra.Command, args []string) error {
+			if err := checkTagRefs(args[0], args[1]); err != nil {
+				// Docker's client makes these errors and its CLI prints
+				// them as they are, without "Error:".
+				fmt.Fprintln(cmd.ErrOrStderr(), err)
+				return cli.ExitError{Code: 1}
+			}
 			return e.Tag(cmd.Context(), args[0], args[1])
 		}),
 	}
+}
+
+// checkTagRefs checks `tag`'s arguments as Docker's client does before
+// its request: the source must parse as any reference and the target as
+// a name without a digest. The errors carry Docker's wording ("Error
+// parsing reference: %q is not a valid repository/tag: ...", "refusing
+// to create a tag with a digest reference").
+func checkTagRefs(source, target string) error {
+	if _, err := reference.ParseAnyReference(source); err != nil {
+		return fmt.Errorf("Error parsing reference: %q is not a valid repository/tag: %w", source, err)
+	}
+	ref, err := reference.ParseNormalizedNamed(target)
+	if err != nil {
+		return fmt.Errorf("Error parsing reference: %q is not a valid repository/tag: %w", target, err)
+	}
+	if _, ok := ref.(reference.Canonical); ok {
+		return errors.New("refusing to create a tag with a digest reference")
+	}
+	return nil
 }
 
 // NewPushCmd is `berth push`: upload an image to a registry.

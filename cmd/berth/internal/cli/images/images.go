@@ -163,7 +163,7 @@ type imageRow struct{ repo, tag, digest string }
 // RepoTags and RepoDigests: one per tag, with the repository's digest
 // when digests (one row per digest if it has several); a repository with
 // digests but no tag gets a "<none>" tag row; an image with neither is
-// "<none> <none>". Repositories are sorted.
+// "<none> <none>". Repositories, and a repository's tags, are sorted.
 func imageRows(imgs []engine.Image, img engine.Image, digests bool) []imageRow {
 	tags, dgs := engine.ImageNames(imgs, img.Record.Config)
 	repoTags, repoDigests := map[string][]string{}, map[string][]string{}
@@ -197,6 +197,7 @@ func imageRows(imgs []engine.Image, img engine.Image, digests bool) []imageRow {
 			ds = []string{"<none>"}
 		}
 		ts := repoTags[repo]
+		slices.Sort(ts) // Docker's RepoTags come sorted (its reference store's order)
 		if len(ts) == 0 {
 			ts = []string{"<none>"}
 			if !digests {

@@ -33,6 +33,7 @@ type runFlags struct {
 	env, envFiles, capAdd, capDrop, labels, logOpts                    []string
 	rm, interactive, tty, detach, readOnly, privileged                 bool
 	detachKeys                                                         string // run only
+	devices                                                            []runtime.DeviceMapping
 }
 
 // NewRunCmd is `berth run`: create and run a new container from an image.
@@ -89,6 +90,13 @@ func (rf *runFlags) register(cmd *cobra.Command) {
 	f.StringVar(&rf.platform, "platform", "", "Set platform if server is multi-platform capable")
 	f.BoolVar(&rf.readOnly, "read-only", false, "Mount the container's root filesystem as read only")
 	f.BoolVar(&rf.privileged, "privileged", false, "Give extended privileges to this container")
+	f.Func("device", "Add a host device to the container", func(v string) error {
+		d, err := runtime.ParseDevice(v)
+		if err == nil {
+			rf.devices = append(rf.devices, d)
+		}
+		return err
+	})
 	f.StringSliceVar(&rf.capAdd, "cap-add", nil, "Add Linux capabilities")
 	f.StringSliceVar(&rf.capDrop, "cap-drop", nil, "Drop Linux capabilities")
 	f.StringVar(&rf.restart, "restart", "no", "Restart policy to apply when a container exits")
@@ -127,7 +135,7 @@ func (rf *runFlags) createOptions(cmd *cobra.Command, args []string) (engine.Cre
 	r := runtime.RunOptions{
 		Cmd: args[1:], Env: env, User: rf.user, WorkingDir: rf.workdir, Hostname: rf.hostname,
 		Tty: rf.tty, OpenStdin: rf.interactive, StdinOnce: rf.interactive && !rf.detach, ReadOnlyRootfs: rf.readOnly, Privileged: rf.privileged,
-		CapAdd: rf.capAdd, CapDrop: rf.capDrop,
+		CapAdd: rf.capAdd, CapDrop: rf.capDrop, Devices: rf.devices,
 	}
 	if cmd.Flags().Changed("entrypoint") {
 		r.EntrypointSet = true
