@@ -174,14 +174,22 @@ func (b berthRoot) removeContainers() {
 // alternate runs a then b, n+1 times, and returns their wall times; the
 // first pair is an untimed warm-up.
 func alternate(t *benchTB, n int, a, b func() (time.Duration, error)) (sa, sb sample) {
+	ss := alternateN(t, n, a, b)
+	return ss[0], ss[1]
+}
+
+// alternateN runs each side in turn, n+1 rounds, and returns each side's
+// wall times; the first round is an untimed warm-up.
+func alternateN(t *benchTB, n int, sides ...func() (time.Duration, error)) []sample {
+	ss := make([]sample, len(sides))
 	for i := range n + 1 {
-		da, err := a()
-		t.check(err, "berth")
-		db, err := b()
-		t.check(err, "baseline")
-		if i > 0 {
-			sa, sb = append(sa, float64(da)), append(sb, float64(db))
+		for j, side := range sides {
+			d, err := side()
+			t.check(err, fmt.Sprintf("side %d of %d", j+1, len(sides)))
+			if i > 0 {
+				ss[j] = append(ss[j], float64(d))
+			}
 		}
 	}
-	return sa, sb
+	return ss
 }

@@ -33,6 +33,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/berthproject/berth/engine"
 	"github.com/berthproject/berth/internal/testutil"
 )
 
@@ -129,11 +130,11 @@ func runBench(t *benchTB, env *benchEnv, name string, runs, pulls int) []result 
 	case "run-busybox":
 		img := testutil.BusyboxImage(t)
 		ref, _ := registry().Push(t, "bench/busybox:latest", img)
-		return []result{benchRun(t, env, runImage{name: name, ref: ref, cmd: []string{"true"}, img: img, pull: true,
-			label: "run --rm --network none busybox true"}, runs)}
+		return benchRun(t, env, runImage{name: name, ref: ref, cmd: []string{"true"}, img: img, pull: true,
+			label: "run --rm --network none busybox true"}, runs)
 	case "run-hello":
-		return []result{benchRun(t, env, runImage{name: name, ref: "localhost/hello", img: helloImage(t),
-			label: "run --rm --network none localhost/hello"}, runs)}
+		return benchRun(t, env, runImage{name: name, ref: "localhost/hello", img: helloImage(t),
+			label: "run --rm --network none localhost/hello"}, runs)
 	case "run-bridge":
 		return []result{benchBridge(t, env.busybox(t, registry()), runs)}
 	case "cli-rss":
@@ -195,6 +196,8 @@ func machineInfo(base string) [][2]string {
 		{"CPUs (nproc)", fmt.Sprintf("%d × %s", runtime.NumCPU(), strings.TrimSpace(cpu))},
 		{"Kernel", first("uname", "-r")},
 		{"runc", first("runc", "--version")},
+		{"crun", first("crun", "--version")},
+		{"berth's default OCI runtime", engine.DefaultRuntime()},
 		{"skopeo", first("skopeo", "--version")},
 		{"Go", runtime.Version()},
 		{"Load average at start", first("cat", "/proc/loadavg")},

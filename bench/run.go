@@ -15,12 +15,15 @@ import (
 	"time"
 
 	"github.com/berthproject/berth/archive"
+	"github.com/berthproject/berth/engine"
 	"github.com/berthproject/berth/internal/hello"
 	"github.com/berthproject/berth/internal/testutil"
 	brt "github.com/berthproject/berth/runtime"
+	"github.com/berthproject/berth/runtime/ociruntime"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 // runImage is one row of the run benchmark.
@@ -32,11 +35,15 @@ type runImage struct {
 	pull        bool     // pull ref into berth's root before measuring
 }
 
-// benchRun measures `berth run --rm --network none IMG CMD` against
-// `runc run` on a bundle holding the same rootfs and a config.json from
-// berth's own runtime.Spec, alternating, n times each after one untimed
-// warm-up of each.
-func benchRun(t *benchTB, env *benchEnv, ri runImage, n int) result {
+// benchRun measures `berth run --rm --network none IMG CMD` (berth's
+// default OCI runtime) against `runc run` on a bundle holding the same
+// rootfs and a config.json from berth's own runtime.Spec, and, to tell
+// the engine's cost from the runtime's, `berth --runtime runc run` against
+// the same runc run and, when crun is installed, berth against crun run
+// as berth drives it (ociruntime: the same wrapper and compiled seccomp
+// program, no engine). The sides alternate, n times each after one
+// untimed warm-up.
+func benchRun(t *benchTB, env *benchEnv, ri runImage, n int) []result {
 	ctx := t.Context()
 	dir := t.TempDir()
 	br := newBerthRoot(env.berth, dir)
@@ -47,19 +54,80 @@ func benchRun(t *benchTB, env *benchEnv, ri runImage, n int) result {
 	}
 	rb := newRuncBundle(t, dir, ri.img, ri.cmd)
 
-	berthArgs := br.args(append([]string{"run", "--rm", "--network", "none", ri.ref}, ri.cmd...)...)
-	runBerth := func() (time.Duration, error) { return run(ctx, br.bin, berthArgs...) }
-	runRunc := func() (time.Duration, error) {
-		d, _, err := rb.run(ctx)
-		return d, err
+	runArgs := append([]string{"run", "--rm", "--network", "none", ri.ref}, ri.cmd...)
+	berthArgs := br.args(runArgs...)
+	berthRuncArgs := br.args(append([]string{"--runtime", "runc"}, runArgs...)...)
+	sides := []func() (time.Duration, error){
+		func() (time.Duration, error) { return run(ctx, br.bin, berthArgs...) },
+		func() (time.Duration, error) {
+			d, _, err := rb.run(ctx)
+			return d, err
+		},
+		func() (time.Duration, error) { return run(ctx, br.bin, berthRuncArgs...) },
 	}
+	crun := newCrunSide(t, dir, rb)
+	if crun != nil {
+		sides = append(sides, crun.run)
+	}
+	log.Printf("%s: warm-up, then %d runs each of berth, runc, berth --runtime runc and crun, alternating", ri.name, n)
+	ss := alternateN(t, n, sides...)
+	res := []result{{
+		name: ri.name, what: ri.label + " (berth's default runtime: " + engine.DefaultRuntime() + ")",
+		baseline: "runc run (same rootfs as a plain dir, same spec)",
+		berth:    ss[0], base: ss[1], targets: []target{{ratioAtMost, 1.5, "issue 2"}, {ratioAtMost, 1.25, "issue 4"}},
+	}, {
+		name: ri.name + "-runc", what: ri.label + " with --runtime runc",
+		baseline: "runc run (same rootfs as a plain dir, same spec)", berth: ss[2], base: ss[1],
+	}}
+	if crun != nil {
+		res = append(res, result{
+			name: ri.name + "-crun", what: ri.label + " (crun)",
+			baseline: "crun run as berth drives it (same rootfs as a plain dir, same spec, no engine)", berth: ss[0], base: ss[3],
+		})
+	}
+	return res
+}
 
-	log.Printf("%s: warm-up, then %d runs each of berth and runc, alternating", ri.name, n)
-	bs, rs := alternate(t, n, runBerth, runRunc)
-	return result{
-		name: ri.name, what: ri.label, baseline: "runc run (same rootfs as a plain dir, same spec)",
-		berth: bs, base: rs, targets: []target{{ratioAtMost, 1.5, "issue 2"}, {ratioAtMost, 1.25, "issue 4"}},
+// crunSide runs a runcBundle's container with crun through package
+// ociruntime: the wrapper berth uses on cgroup v1 hybrid hosts and the
+// compiled seccomp program it keeps, without the engine around it.
+type crunSide struct {
+	rb *runcBundle
+	rt *ociruntime.Runtime
+}
+
+// newCrunSide returns nil when crun is not installed.
+func newCrunSide(t *benchTB, dir string, rb *runcBundle) *crunSide {
+	rt, err := ociruntime.New("crun", filepath.Join(dir, "crun-state", "crun"))
+	if err != nil {
+		return nil
 	}
+	return &crunSide{rb: rb, rt: rt}
+}
+
+func (c *crunSide) run() (time.Duration, error) {
+	ctx := context.Background()
+	c.rb.seq++
+	id := fmt.Sprintf("benchcrun%06d", c.rb.seq)
+	spec, err := specFor(c.rb.rootfs, id, c.rb.img, c.rb.cmd)
+	if err != nil {
+		return 0, err
+	}
+	c.rt.AdjustSpec(id, spec)
+	if err := writeJSON(filepath.Join(c.rb.bundle, "config.json"), spec); err != nil {
+		return 0, err
+	}
+	start := time.Now()
+	p, err := c.rt.Run(ctx, id, c.rb.bundle, brt.Stdio{})
+	if err != nil {
+		return 0, err
+	}
+	code, err := p.Wait()
+	d := time.Since(start)
+	if err == nil && code != 0 {
+		err = fmt.Errorf("crun run exited %d", code)
+	}
+	return d, err
 }
 
 // runcBundle is the runc side of a run row: an image unpacked into a
@@ -105,19 +173,28 @@ func (rb *runcBundle) run(ctx context.Context) (time.Duration, *os.ProcessState,
 	return runCmd(ctx, exec.CommandContext(ctx, "runc", "--root", rb.state, "run", "--bundle", rb.bundle, id))
 }
 
-// writeSpec writes bundle/config.json for container id as berth's engine
-// does at start: runtime.Spec with a 12-character hostname, a cgroup under
-// /berth, a private network namespace and no terminal.
+// writeSpec writes bundle/config.json for container id (specFor).
 func writeSpec(bundle, rootfs, id string, img ocispec.ImageConfig, cmd []string) error {
-	spec, err := brt.Spec(rootfs, img, brt.RunOptions{Cmd: cmd, Hostname: id[:12], CgroupsPath: "/berth/" + id})
+	spec, err := specFor(rootfs, id, img, cmd)
 	if err != nil {
 		return err
 	}
-	data, err := json.Marshal(spec)
+	return writeJSON(filepath.Join(bundle, "config.json"), spec)
+}
+
+// specFor is container id's spec as berth's engine makes it at start:
+// runtime.Spec with a 12-character hostname, a cgroup under /berth, a
+// private network namespace and no terminal.
+func specFor(rootfs, id string, img ocispec.ImageConfig, cmd []string) (*specs.Spec, error) {
+	return brt.Spec(rootfs, img, brt.RunOptions{Cmd: cmd, Hostname: id[:12], CgroupsPath: "/berth/" + id})
+}
+
+func writeJSON(path string, v any) error {
+	data, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(bundle, "config.json"), data, 0o600)
+	return os.WriteFile(path, data, 0o600)
 }
 
 // helloImage is an image holding berth's built-in /hello program, for the

@@ -63,6 +63,13 @@ func (e *Engine) Attach(ctx context.Context, ref string, opts AttachOptions) (in
 		return 0, err
 	}
 	path := filepath.Join(e.bundleDir(c.ID), "attach")
+	// The exit status and the log stay until they are read, even when
+	// an --rm cleanup runs the moment the container exits.
+	release, err := e.life.HoldExit(ctx, c.ID)
+	if err != nil {
+		return 0, err
+	}
+	defer release()
 	var conn *net.UnixConn
 	if opts.Start {
 		e.emitContainer(c, "attach", nil) // Docker's order: attach, start

@@ -362,7 +362,10 @@ func TestImageBadInput(t *testing.T) {
 	e.fails("No such image: nosuch:1", "tag", "nosuch:1", "x:1")
 	e.fails("No such image: nosuch:1", "history", "nosuch:1")
 	e.ok("pull", ref)
-	e.fails("invalid reference format", "tag", ref, "UPPER:1")
+	// Docker's CLI checks a tag's reference itself and prints its error bare.
+	if r := e.berth("tag", ref, "UPPER:1"); r.code != 1 || r.stderr != `Error parsing reference: "UPPER:1" is not a valid repository/tag: invalid reference format: repository name (library/UPPER) must be lowercase`+"\n" {
+		t.Fatalf("tag UPPER:1: exit %d, stderr %q", r.code, r.stderr)
+	}
 	e.fails("not supported", "import", "-c", "RUN true", "/dev/null")
 	e.fails("not a tar archive", "import", "/proc/self/cmdline")
 }

@@ -5,8 +5,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -307,31 +309,24 @@ func TestExitCodeWhenKilled(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	// Wait until the OCI runtime reports the process running.
-	var id string
-	runcRoot := filepath.Join(e.runroot, "runtime", "runc")
-	for i := 0; i < 200; i++ {
-		if id == "" {
-			for _, line := range strings.Split(e.ok("ps", "--no-trunc"), "\n") {
-				if strings.HasSuffix(line, "victim") {
-					id = strings.Fields(line)[0]
-				}
-			}
+	// Wait until the container's process runs, then kill it from outside,
+	// as the kernel's OOM killer or an operator would.
+	pid := 0
+	for i := 0; i < 200 && pid == 0; i++ {
+		r := e.berth("inspect", "-f", "{{.State.Running}} {{.State.Pid}}", "victim")
+		if f := strings.Fields(r.stdout); r.code == 0 && len(f) == 2 && f[0] == "true" {
+			pid, _ = strconv.Atoi(f[1])
 		}
-		if id != "" {
-			if out, err := exec.Command("runc", "--root", runcRoot, "state", id).Output(); err == nil && strings.Contains(string(out), `"status": "running"`) {
-				break
-			}
+		if pid == 0 {
+			time.Sleep(25 * time.Millisecond)
 		}
-		time.Sleep(25 * time.Millisecond)
 	}
-	if id == "" {
+	if pid == 0 {
 		cmd.Process.Kill()
 		t.Fatalf("container never showed as running:\n%s\nstderr: %s", e.ok("ps", "-a"), stderr.String())
 	}
-	kill := exec.Command("runc", "--root", runcRoot, "kill", id, "KILL")
-	if out, err := kill.CombinedOutput(); err != nil {
-		t.Fatalf("runc kill: %v: %s", err, out)
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatalf("kill %d: %v", pid, err)
 	}
 	err := cmd.Wait()
 	var ee *exec.ExitError

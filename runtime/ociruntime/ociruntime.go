@@ -36,6 +36,7 @@ type Runtime struct {
 	Wrapper  []string
 	BPFCache string
 
+	crun       bool     // the binary is crun (New)
 	binaryID   string   // the binary's path, size and mtime (bpfCacheKey)
 	pendingBPF sync.Map // container id → cache key of a program to keep
 }
@@ -61,6 +62,7 @@ func New(binary, root string) (*Runtime, error) {
 	}
 	r := &Runtime{Binary: path, Root: root}
 	if IsCrun(path) {
+		r.crun = true
 		r.BPFCache = filepath.Join(filepath.Dir(root), "crun-seccomp")
 		r.binaryID = binaryIdentity(path)
 		if cgroupHybrid() {
@@ -112,6 +114,16 @@ func HybridWrapper() ([]string, error) {
 	}
 	return []string{unshare, "--mount", "--propagation", "private", sh, "-c",
 		`umount -l ` + unifiedMount + ` && exec "$0" "$@"`}, nil
+}
+
+// stateFile is the file the runtime keeps a container's state in, under
+// Root/ID: crun's "status", runc's "state.json". Until it exists the
+// runtime knows no such container.
+func (r *Runtime) stateFile() string {
+	if r.crun {
+		return "status"
+	}
+	return "state.json"
 }
 
 // Argv is the command line that runs the runtime with args: Wrapper,
@@ -298,7 +310,7 @@ func (p *process) Wait() (int, error) {
 	}
 	// The runtime logs an error only when it failed; otherwise its exit
 	// status is the container's.
-	if msg := lastLogError(p.logFile); msg != "" {
+	if msg := LogError(p.logFile); msg != "" {
 		return -1, ClassifyStartError(p.id, msg)
 	}
 	return ee.ExitCode(), nil
@@ -319,7 +331,7 @@ func (r *Runtime) Start(ctx context.Context, id string) error {
 // when the container's executable is missing or cannot run (Docker exits
 // 127 and 126 for those); other text gives a plain error.
 func ClassifyStartError(id, msg string) error {
-	msg = dockerWording(strings.Join(strings.Fields(msg), " "))
+	msg = DockerWording(strings.Join(strings.Fields(msg), " "))
 	short := id[:min(12, len(id))]
 	switch {
 	case strings.Contains(msg, "executable file not found"), // runc
@@ -333,14 +345,14 @@ func ClassifyStartError(id, msg string) error {
 	return fmt.Errorf("OCI runtime failed to start container %s: %s", short, msg)
 }
 
-// dockerWording rewrites crun's text for a command that cannot be run
+// DockerWording rewrites crun's text for a command that cannot be run
 // into the words runc (and so Docker) uses, so that the message does not
 // depend on the runtime: "executable file `X` not found in $PATH: …"
 // becomes `exec: "X": executable file not found in $PATH` (or, for a path,
 // `exec: "X": stat X: no such file or directory`), "open executable:
 // Permission denied" becomes "exec: permission denied". Other text is
 // returned unchanged.
-func dockerWording(msg string) string {
+func DockerWording(msg string) string {
 	const pre, post = "executable file `", "` not found in $PATH"
 	if rest, ok := strings.CutPrefix(msg, pre); ok {
 		if name, _, ok := strings.Cut(rest, post); ok {
@@ -359,14 +371,16 @@ func dockerWording(msg string) string {
 // startError builds the error for a failed run from the runtime's JSON
 // log (its last "error" entry).
 func startError(id, logFile string, runErr error) error {
-	msg := lastLogError(logFile)
+	msg := LogError(logFile)
 	if msg == "" {
 		msg = runErr.Error()
 	}
 	return ClassifyStartError(id, msg)
 }
 
-func lastLogError(path string) string {
+// LogError is the message of the last "error" or "fatal" entry of an OCI
+// runtime's JSON log (--log-format json) at path; "" when there is none.
+func LogError(path string) string {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return ""
@@ -437,7 +451,7 @@ func (r *Runtime) State(ctx context.Context, id string) (runtime.State, error) {
 
 func (r *Runtime) wrap(id, op string, out []byte, err error) error {
 	msg := strings.TrimSpace(string(out))
-	if _, serr := os.Stat(filepath.Join(r.Root, id)); errors.Is(serr, os.ErrNotExist) || strings.Contains(msg, "does not exist") || strings.Contains(msg, "not found") || strings.Contains(msg, "container not running") || strings.Contains(msg, "process already finished") {
+	if _, serr := os.Stat(filepath.Join(r.Root, id, r.stateFile())); errors.Is(serr, os.ErrNotExist) || strings.Contains(msg, "does not exist") || strings.Contains(msg, "not found") || strings.Contains(msg, "container not running") || strings.Contains(msg, "process already finished") {
 		return fmt.Errorf("runtime %s %s: %s: %w", op, id, msg, errdefs.ErrNotFound)
 	}
 	if msg == "" {

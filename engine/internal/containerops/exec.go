@@ -269,11 +269,11 @@ func receiveConsole(l *net.UnixListener) (*os.File, error) {
 // failed" error, classified as ErrCommandNotFound/ErrCommandNotExecutable
 // when the command cannot be found or run.
 func execError(id, logFile string, runErr error) error {
-	msg := runtimeLogError(logFile)
+	msg := ociruntime.LogError(logFile)
 	if msg == "" {
 		msg = runErr.Error()
 	}
-	msg = strings.Join(strings.Fields(msg), " ")
+	msg = ociruntime.DockerWording(strings.Join(strings.Fields(msg), " "))
 	cls := ociruntime.ClassifyStartError(id, msg)
 	switch {
 	case errors.Is(cls, runtime.ErrCommandNotFound):
@@ -284,21 +284,6 @@ func execError(id, logFile string, runErr error) error {
 	return fmt.Errorf("OCI runtime exec failed: %s", msg)
 }
 
-// runtimeLogError is the last error entry of an OCI runtime's JSON log.
-func runtimeLogError(path string) string {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return ""
-	}
-	var last string
-	for _, line := range strings.Split(string(data), "\n") {
-		var entry struct{ Level, Msg string }
-		if json.Unmarshal([]byte(line), &entry) == nil && (entry.Level == "error" || entry.Level == "fatal") {
-			last = entry.Msg
-		}
-	}
-	return last
-}
 
 // execProcessSpec derives the exec'd process from the container's own
 // (its config.json): same capabilities, rlimits and security settings;

@@ -2,6 +2,7 @@ package lifecycle
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/berthproject/berth/engine/internal/record"
+	"github.com/berthproject/berth/internal/flock"
 	"github.com/berthproject/berth/monitor"
 	"github.com/berthproject/berth/state"
 	"github.com/containerd/errdefs"
@@ -331,8 +333,45 @@ func (m *Manager) Logs(ctx context.Context, ref string, opts LogOptions, stdout,
 	})
 }
 
-// removeFiles deletes what a container keeps outside its snapshot.
+// removeFiles deletes what a container keeps outside its snapshot: its
+// log and /etc files and its exit file, once no client that attached to
+// it (HoldExit) still has to read them.
 func (m *Manager) removeFiles(id string) error {
+	hold := m.exitHoldPath(id)
+	if l, err := flock.Acquire(context.Background(), hold, true); err == nil {
+		defer l.Unlock()
+		defer os.Remove(hold)
+	}
 	os.Remove(filepath.Join(m.exitDir(), id))
 	return os.RemoveAll(m.containerDir(id))
+}
+
+func (m *Manager) exitHoldPath(id string) string {
+	return filepath.Join(m.exitDir(), id+".hold")
+}
+
+// HoldExit keeps container id's exit file and log from being removed
+// (by the cleanup of an --rm container, which may run in the monitor the
+// moment the container exits) until release is called: a client attached
+// to the container reads its exit status, and the output the attach
+// connection lost, before they go. It is a shared flock, so any number of
+// clients may hold it, and a client that dies lets go. Errors are those of
+// creating the lock file under RUNROOT/exits.
+func (m *Manager) HoldExit(ctx context.Context, id string) (release func(), err error) {
+	if err := os.MkdirAll(m.exitDir(), 0o700); err != nil {
+		return nil, err
+	}
+	hold := m.exitHoldPath(id)
+	l, err := flock.Acquire(ctx, hold, false)
+	if err != nil {
+		return nil, err
+	}
+	return func() {
+		l.Unlock()
+		if _, err := os.Stat(filepath.Join(m.exitDir(), id)); errors.Is(err, os.ErrNotExist) {
+			if _, err := os.Stat(m.containerDir(id)); errors.Is(err, os.ErrNotExist) {
+				os.Remove(hold) // the container is gone: nobody else removes it
+			}
+		}
+	}, nil
 }
