@@ -284,7 +284,6 @@ func execError(id, logFile string, runErr error) error {
 	return fmt.Errorf("OCI runtime exec failed: %s", msg)
 }
 
-
 // execProcessSpec derives the exec'd process from the container's own
 // (its config.json): same capabilities, rlimits and security settings;
 // environment, user and working directory as Docker's exec sets them.
