@@ -98,7 +98,7 @@ type crunSide struct {
 
 // newCrunSide returns nil when crun is not installed.
 func newCrunSide(t *benchTB, dir string, rb *runcBundle) *crunSide {
-	rt, err := ociruntime.New("crun", filepath.Join(dir, "crun-state", "crun"))
+	rt, err := ociruntime.Open("crun", filepath.Join(dir, "crun-state"))
 	if err != nil {
 		return nil
 	}

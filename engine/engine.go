@@ -137,7 +137,7 @@ func Open(ctx context.Context, opts Options) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	rt, err := ociruntime.New(opts.Runtime, filepath.Join(opts.RunRoot, "runtime", filepath.Base(opts.Runtime)))
+	rt, err := ociruntime.Open(opts.Runtime, opts.RunRoot)
 	if err != nil {
 		e.snaps.Close()
 		return nil, err

@@ -25,8 +25,9 @@ import (
 
 // Runtime is an OCI runtime CLI. Binary is the runtime's absolute path;
 // Root is the runtime's state directory (its --root). Wrapper, when set,
-// is the argv every invocation runs under (see New: crun on a cgroup v1
-// hybrid host); Binary follows it.
+// is the argv the invocations that create a container (run, and create
+// through a monitor) run under (see New: crun on a cgroup v1 hybrid
+// host); Binary follows it.
 //
 // BPFCache (crun only) is the directory of compiled seccomp programs (see
 // AdjustSpec); "" for none.
@@ -49,9 +50,11 @@ var _ runtime.Runtime = (*Runtime)(nil)
 //
 // crun refuses to run on a cgroup v1 host whose cgroup2 hierarchy is also
 // mounted at /sys/fs/cgroup/unified ("hybrid" mode, systemd's default on
-// older distributions): on such a host every crun invocation runs in a
-// mount namespace of its own where that cgroup2 mount is detached, which
-// leaves crun the v1 hierarchies it drives (HybridWrapper).
+// older distributions) when it creates a container: on such a host
+// `crun run` and `crun create` run in a mount namespace of their own
+// where that cgroup2 mount is detached, which leaves crun the v1
+// hierarchies it drives (HybridWrapper). Its other commands (start,
+// state, kill, delete, exec, pause, resume, ps) work unwrapped.
 func New(binary, root string) (*Runtime, error) {
 	path, err := exec.LookPath(binary)
 	if err != nil {
@@ -63,7 +66,6 @@ func New(binary, root string) (*Runtime, error) {
 	r := &Runtime{Binary: path, Root: root}
 	if IsCrun(path) {
 		r.crun = true
-		r.BPFCache = filepath.Join(filepath.Dir(root), "crun-seccomp")
 		r.binaryID = binaryIdentity(path)
 		if cgroupHybrid() {
 			if r.Wrapper, err = HybridWrapper(); err != nil {
@@ -72,6 +74,17 @@ func New(binary, root string) (*Runtime, error) {
 		}
 	}
 	return r, nil
+}
+
+// Open is New with Berth's layout under runRoot: the runtime's state in
+// runRoot/runtime/NAME (NAME the binary's base name) and, for crun, the
+// compiled seccomp programs in runRoot/cache/seccomp-bpf.
+func Open(binary, runRoot string) (*Runtime, error) {
+	r, err := New(binary, filepath.Join(runRoot, "runtime", filepath.Base(binary)))
+	if err == nil && r.crun {
+		r.BPFCache = filepath.Join(runRoot, "cache", "seccomp-bpf")
+	}
+	return r, err
 }
 
 // IsCrun reports whether the runtime binary at path is crun (by its name,
@@ -126,25 +139,30 @@ func (r *Runtime) stateFile() string {
 	return "state.json"
 }
 
-// Argv is the command line that runs the runtime with args: Wrapper,
-// Binary, --root Root, args.
-func (r *Runtime) Argv(args ...string) []string {
+// Argv is the command line that runs the runtime with args: Binary,
+// --root Root, args; with creates, which the args make a container, under
+// Wrapper.
+func (r *Runtime) Argv(creates bool, args ...string) []string {
 	argv := make([]string, 0, len(r.Wrapper)+3+len(args))
-	argv = append(argv, r.Wrapper...)
+	if creates {
+		argv = append(argv, r.Wrapper...)
+	}
 	argv = append(argv, r.Binary, "--root", r.Root)
 	return append(argv, args...)
 }
 
-// Command is an exec.Cmd for Argv(args...).
+// Command is an exec.Cmd for Argv(false, args...): a command on an
+// existing container (start, state, kill, delete, exec, pause …).
 func (r *Runtime) Command(ctx context.Context, args ...string) *exec.Cmd {
-	argv := r.Argv(args...)
+	argv := r.Argv(false, args...)
 	return exec.CommandContext(ctx, argv[0], argv[1:]...)
 }
 
-// MonitorArgs splits Argv(args...) into the program and the arguments a
-// monitor passes before its subcommand (conmon's -r and --runtime-arg).
+// MonitorArgs splits Argv(true, args...) into the program and the
+// arguments a monitor passes before its subcommand (conmon's -r and
+// --runtime-arg), for a monitor that creates the container.
 func (r *Runtime) MonitorArgs(args ...string) (program string, globalArgs []string) {
-	argv := r.Argv(args...)
+	argv := r.Argv(true, args...)
 	return argv[0], argv[1:]
 }
 
@@ -160,9 +178,19 @@ func (r *Runtime) Run(ctx context.Context, id, bundle string, stdio runtime.Stdi
 	pidFile := filepath.Join(bundle, "init.pid")
 	logFile := filepath.Join(bundle, "runtime.log")
 	os.Remove(pidFile)
-	cmd := r.Command(context.Background(), "--log", logFile, "--log-format", "json",
+	argv := r.Argv(true, "--log", logFile, "--log-format", "json",
 		"run", "--pid-file", pidFile, "--bundle", bundle, id)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdio.Stdin, stdio.Stdout, stdio.Stderr
+	cmd := exec.Command(argv[0], argv[1:]...)
+	// A nil *os.File must stay a nil interface (exec then gives /dev/null).
+	if stdio.Stdin != nil {
+		cmd.Stdin = stdio.Stdin
+	}
+	if stdio.Stdout != nil {
+		cmd.Stdout = stdio.Stdout
+	}
+	if stdio.Stderr != nil {
+		cmd.Stderr = stdio.Stderr
+	}
 	// A process group of its own: a terminal's Ctrl-C must reach only the
 	// caller, which relays it to the container once that runs (a SIGINT
 	// to the runtime while it creates the container breaks the start).

@@ -122,13 +122,16 @@ func TestClassifyStartError(t *testing.T) {
 // under a wrapper, and how a monitor receives them.
 func TestArgvWrapper(t *testing.T) {
 	r := &Runtime{Binary: "/usr/bin/runc", Root: "/run/x"}
-	if got, want := r.Argv("state", "id"), []string{"/usr/bin/runc", "--root", "/run/x", "state", "id"}; !slices.Equal(got, want) {
+	if got, want := r.Argv(true, "state", "id"), []string{"/usr/bin/runc", "--root", "/run/x", "state", "id"}; !slices.Equal(got, want) {
 		t.Errorf("Argv = %q, want %q", got, want)
 	}
 	r = &Runtime{Binary: "/usr/bin/crun", Root: "/run/y", Wrapper: []string{"/usr/bin/unshare", "--mount", "/bin/sh", "-c", `exec "$0" "$@"`}}
 	prog, args := r.MonitorArgs("--log", "l")
 	if want := []string{"--mount", "/bin/sh", "-c", `exec "$0" "$@"`, "/usr/bin/crun", "--root", "/run/y", "--log", "l"}; prog != "/usr/bin/unshare" || !slices.Equal(args, want) {
 		t.Errorf("MonitorArgs = %q %q, want /usr/bin/unshare %q", prog, args, want)
+	}
+	if got, want := r.Command(t.Context(), "kill", "id").Args, []string{"/usr/bin/crun", "--root", "/run/y", "kill", "id"}; !slices.Equal(got, want) {
+		t.Errorf("Command args = %q, want %q (no wrapper for a command on an existing container)", got, want)
 	}
 }
 

@@ -79,7 +79,9 @@ type ExecProcess struct {
 // directory or an unknown user (the latter also matches
 // runtime.ErrCommandNotExecutable: Docker's 126); runtime.ErrCommandNotFound and
 // runtime.ErrCommandNotExecutable when the command is missing or cannot be
-// run (Docker's 127 and 126).
+// run (Docker's 127 and 126); any other failure of the OCI runtime to
+// start the process (a missing working directory) also matches
+// runtime.ErrCommandNotExecutable, as Docker's exec exits 126 then.
 func Exec(ctx context.Context, r runtime.Runtime, c record.Container, bundle string, opts ExecOptions, stdio ExecIO) (*ExecProcess, error) {
 	if len(opts.Cmd) == 0 {
 		return nil, fmt.Errorf("no command specified: %w", errdefs.ErrInvalidArgument)
@@ -281,7 +283,9 @@ func execError(id, logFile string, runErr error) error {
 	case errors.Is(cls, runtime.ErrCommandNotExecutable):
 		return fmt.Errorf("OCI runtime exec failed: %s: %w", msg, runtime.ErrCommandNotExecutable)
 	}
-	return fmt.Errorf("OCI runtime exec failed: %s", msg)
+	// Any other failure to start the process (a missing -w directory, for
+	// one) is Docker's exec exit code 126 too.
+	return cannotExec{fmt.Errorf("OCI runtime exec failed: %s", msg)}
 }
 
 // execProcessSpec derives the exec'd process from the container's own

@@ -126,6 +126,7 @@ func Inspect(in InspectInput) container.InspectResponse {
 		resp.GraphDriver = &storage.DriverData{Name: in.Snapshotter, Data: data}
 		resp.SizeRw, resp.SizeRootFs = layerSizes(in, data["UpperDir"])
 	}
+	resp.Config.Volumes = configVolumes(c, in.Image.Config, in.VolumeName)
 	resp.NetworkSettings = networkSettings(c, in.Image.Config, in.SandboxKey, in.Endpoints)
 	return resp
 }
@@ -284,6 +285,9 @@ func readOnly(m specs.Mount) bool { return slices.Contains(m.Options, "ro") }
 func mountPoints(c record.Container, names func(string) (string, bool)) []container.MountPoint {
 	out := []container.MountPoint{}
 	for _, m := range c.Run.Mounts {
+		if _, ok := tmpfsFlag(m); ok {
+			continue // Docker keeps --tmpfs in HostConfig.Tmpfs only
+		}
 		mp := container.MountPoint{Type: mount.Type(m.Type), Source: m.Source, Destination: m.Destination, RW: !readOnly(m)}
 		if !mp.RW && m.Type == "bind" {
 			mp.Mode = "ro" // -v's mode field; a read-write -v has none
@@ -302,6 +306,54 @@ func mountPoints(c record.Container, names func(string) (string, bool)) []contai
 			mp.Source = ""
 		}
 		out = append(out, mp)
+	}
+	return out
+}
+
+// tmpfsDefaults are the options --tmpfs (and the API's HostConfig.Tmpfs)
+// mounts get before the user's; a --mount type=tmpfs has no noexec.
+var tmpfsDefaults = []string{"nosuid", "nodev", "noexec"}
+
+// tmpfsFlag reports whether m came from --tmpfs (HostConfig.Tmpfs) and
+// gives the options the user wrote, as Docker keeps them ("" for none).
+func tmpfsFlag(m specs.Mount) (string, bool) {
+	if m.Type != "tmpfs" || len(m.Options) < len(tmpfsDefaults) || !slices.Equal(m.Options[:len(tmpfsDefaults)], tmpfsDefaults) {
+		return "", false
+	}
+	return strings.Join(m.Options[len(tmpfsDefaults):], ","), true
+}
+
+// capNames are --cap-add/--cap-drop values as Docker stores them:
+// upper case with the CAP_ prefix, "ALL" as is.
+func capNames(caps []string) []string {
+	var out []string
+	for _, c := range caps {
+		c = strings.ToUpper(strings.TrimSpace(c))
+		if c != "ALL" && !strings.HasPrefix(c, "CAP_") {
+			c = "CAP_" + c
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// configVolumes is Config.Volumes: the image's volumes and the
+// container's anonymous ones (-v /path), nil when there are none.
+func configVolumes(c record.Container, img ocispec.ImageConfig, names func(string) (string, bool)) map[string]struct{} {
+	var out map[string]struct{}
+	add := func(dst string) {
+		if out == nil {
+			out = map[string]struct{}{}
+		}
+		out[dst] = struct{}{}
+	}
+	for dst := range img.Volumes {
+		add(dst)
+	}
+	for _, m := range c.Run.Mounts {
+		if volume.IsAnonymousName(volumeOf(m, names)) {
+			add(m.Destination)
+		}
 	}
 	return out
 }
@@ -355,8 +407,8 @@ func hostConfig(c record.Container, runtimeName string, names func(string) (stri
 		DNSOptions:     nonNil(c.Net.DNSOptions),
 		DNSSearch:      nonNil(c.Net.DNSSearch),
 		ExtraHosts:     c.Net.ExtraHosts,
-		CapAdd:         c.Run.CapAdd,
-		CapDrop:        c.Run.CapDrop,
+		CapAdd:         capNames(c.Run.CapAdd),
+		CapDrop:        capNames(c.Run.CapDrop),
 		Privileged:     c.Run.Privileged,
 		ReadonlyRootfs: c.Run.ReadOnlyRootfs,
 		ShmSize:        c.Run.ShmSize,
@@ -398,13 +450,15 @@ func hostConfig(c record.Container, runtimeName string, names func(string) (stri
 		hc.SecurityOpt = []string{"no-new-privileges"}
 	}
 	for _, m := range r.Mounts {
-		if m.Type == "tmpfs" {
+		if opts, ok := tmpfsFlag(m); ok {
 			if hc.Tmpfs == nil {
 				hc.Tmpfs = map[string]string{}
 			}
-			hc.Tmpfs[m.Destination] = strings.Join(m.Options, ",")
+			hc.Tmpfs[m.Destination] = opts
 		}
 	}
+	oomKillDisable := false // berth has no --oom-kill-disable; Docker's CLI sends false
+	hc.OomKillDisable = &oomKillDisable
 	if c.LogMaxSize > 0 {
 		hc.LogConfig.Config["max-size"] = strconv.FormatInt(c.LogMaxSize, 10)
 	}

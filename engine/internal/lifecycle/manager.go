@@ -317,7 +317,7 @@ func (m *Manager) RuntimeOf(c record.Container) runtime.Runtime {
 	if rt, ok := m.other[name]; ok {
 		return rt
 	}
-	rt, err := ociruntime.New(name, filepath.Join(m.RunRoot, "runtime", filepath.Base(name)))
+	rt, err := ociruntime.Open(name, m.RunRoot)
 	if err != nil {
 		return m.Runtime
 	}
