@@ -3,7 +3,7 @@ GO       ?= go
 BIN      := bin/berth
 PKGS     := ./...
 # Packages the tests need from Debian; installed when missing (root only).
-TEST_DEBS := runc busybox-static docker-registry skopeo umoci iptables iproute2 conmon tini python3-docker docker-compose containernetworking-plugins
+TEST_DEBS := runc crun busybox-static docker-registry skopeo umoci iptables iproute2 conmon tini python3-docker docker-compose containernetworking-plugins
 
 .PHONY: build run test unit bench deps fuzz clean
 
@@ -21,11 +21,17 @@ deps:
 	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
 	fi
 
+# The integration tests use the default OCI runtime (crun when installed);
+# these, the container lifecycle, run a second time with runc, Docker's
+# default.
+RUNC_TESTS := ^(TestRunSemantics|TestDetachedLifecycle|TestExec|TestPauseUnpause|TestSignalsForegroundRun|TestBadInput|TestAttachTTY|TestCrashAnywhere|TestOOMKilled|TestTopStats|TestExitCodeWhenKilled|TestRestartingState|TestDevice)$$
+
 # The whole suite: unit tests, root integration tests (real registry, real
 # runc, real overlayfs) and a short fuzz pass over layer apply.
 test: deps build
 	$(GO) vet $(PKGS)
 	$(GO) test -count=1 -timeout 30m $(PKGS)
+	BERTH_RUNTIME=runc $(GO) test -count=1 -timeout 15m -run '$(RUNC_TESTS)' ./integration
 	TMPDIR=/dev/shm $(GO) test -run '^$$' -fuzz FuzzApply -fuzztime 20s -fuzzminimizetime 3s ./archive
 
 unit:

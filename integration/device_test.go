@@ -33,17 +33,17 @@ func TestDevice(t *testing.T) {
 		t.Errorf("reading /dev/z: %q", out)
 	}
 
-	// The cgroup rule is what grants access: /dev/net/tun (10:200) is not
-	// among the defaults, so with "r" it opens for reading but not for
-	// writing, with "rw" for both. Opening it has no side effects.
-	if _, err := os.Stat("/dev/net/tun"); err == nil {
+	// The cgroup rule is what grants access: /dev/loop-control (10:237) is not among
+	// the defaults, so with "r" it opens for reading but not for writing,
+	// with "rw" for both. Opening it has no side effects.
+	if _, err := os.Stat("/dev/loop-control"); err == nil {
 		script := `if (exec 3</dev/t); then echo READ-OK; fi; if (exec 3>/dev/t); then echo WRITE-OK; else echo WRITE-DENIED; fi`
-		r := e.berth("run", "--rm", "--device", "/dev/net/tun:/dev/t:r", ref, "sh", "-c", script)
+		r := e.berth("run", "--rm", "--device", "/dev/loop-control:/dev/t:r", ref, "sh", "-c", script)
 		if r.code != 0 || r.stdout != "READ-OK\nWRITE-DENIED\n" || !strings.Contains(r.stderr, "Operation not permitted") {
-			t.Errorf("--device /dev/net/tun:/dev/t:r: exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+			t.Errorf("--device /dev/loop-control:/dev/t:r: exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
 		}
-		if out := e.ok("run", "--rm", "--device", "/dev/net/tun:/dev/t:rw", ref, "sh", "-c", script); out != "READ-OK\nWRITE-OK\n" {
-			t.Errorf("--device /dev/net/tun:/dev/t:rw: %q", out)
+		if out := e.ok("run", "--rm", "--device", "/dev/loop-control:/dev/t:rw", ref, "sh", "-c", script); out != "READ-OK\nWRITE-OK\n" {
+			t.Errorf("--device /dev/loop-control:/dev/t:rw: %q", out)
 		}
 	}
 

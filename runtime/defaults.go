@@ -137,24 +137,35 @@ func DefaultMounts(shmSize int64) []specs.Mount {
 	}
 }
 
-// DefaultDeviceRules returns Docker's device cgroup rules for a
-// non-privileged container: deny everything, then allow /dev/null,
-// /dev/zero, /dev/random, /dev/urandom, /dev/tty and /dev/console, and
-// explicitly deny /dev/fuse (10:229). The OCI runtime adds its own
-// defaults (full, ptmx, pts) as the runtime spec requires.
+// DefaultDeviceRules returns the device cgroup rules a non-privileged
+// Docker container ends up with: deny everything, then allow mknod of any
+// node, /dev/null, /dev/zero, /dev/random, /dev/urandom, /dev/full,
+// /dev/tty, /dev/console, /dev/ptmx, the pseudo-terminals (136:*) and
+// /dev/net/tun (10:200); /dev/fuse (10:229) is denied explicitly. Docker's
+// own list is the first seven; runc, its runtime, adds the others to every
+// container; they are spelled out here so that a container is allowed the
+// same devices under crun, which adds only what the runtime spec requires.
 func DefaultDeviceRules() []specs.LinuxDeviceCgroup {
 	rule := func(allow bool, major, minor int64) specs.LinuxDeviceCgroup {
 		return specs.LinuxDeviceCgroup{Allow: allow, Type: "c", Major: &major, Minor: &minor, Access: "rwm"}
 	}
+	pts := int64(136)
 	return []specs.LinuxDeviceCgroup{
 		{Allow: false, Access: "rwm"},
-		rule(true, 1, 5),     // /dev/zero
-		rule(true, 1, 3),     // /dev/null
-		rule(true, 1, 9),     // /dev/urandom
-		rule(true, 1, 8),     // /dev/random
-		rule(true, 5, 0),     // /dev/tty
-		rule(true, 5, 1),     // /dev/console
-		rule(false, 10, 229), // /dev/fuse
+		rule(false, 10, 229), // /dev/fuse, before any wildcard (cgroup v1 cannot punch holes)
+		// nil major or minor: any (runtime-spec).
+		{Allow: true, Type: "c", Access: "m"},
+		{Allow: true, Type: "b", Access: "m"},
+		rule(true, 1, 7),                                     // /dev/full
+		rule(true, 5, 2),                                     // /dev/ptmx
+		{Allow: true, Type: "c", Major: &pts, Access: "rwm"}, // /dev/pts/*
+		rule(true, 10, 200),                                  // /dev/net/tun
+		rule(true, 1, 5),                                     // /dev/zero
+		rule(true, 1, 3),                                     // /dev/null
+		rule(true, 1, 9),                                     // /dev/urandom
+		rule(true, 1, 8),                                     // /dev/random
+		rule(true, 5, 0),                                     // /dev/tty
+		rule(true, 5, 1),                                     // /dev/console
 	}
 }
 

@@ -47,6 +47,10 @@ func NewCpCmd(g *cli.Globals) *cobra.Command {
 			} else {
 				n, err = copyIn(ctx, e, srcPath, dstC, dstPath, opts)
 			}
+			if !cmd.Flags().Changed("quiet") {
+				// Docker prints the progress line only to a terminal.
+				quiet = !cli.IsTerminal(os.Stdout)
+			}
 			if err == nil && !quiet && srcPath != "-" && dstPath != "-" {
 				where := dstPath
 				if dstC != "" {
@@ -180,9 +184,8 @@ func copyIn(ctx context.Context, e *engine.Engine, src, ref, dst string, opts en
 		if strings.HasSuffix(dst, "/") && !sfi.IsDir() {
 			return 0, err
 		}
-		if contents {
-			return 0, fmt.Errorf("destination directory %s:%s does not exist: %w", ref, dst, errdefs.ErrNotFound)
-		}
+		// A new name: the source (for "DIR/.", its contents) arrives as dst,
+		// as Docker's copy to a path that does not exist.
 		dir, o.Rename = parentPath(dst), baseName(dst)
 	default:
 		return 0, err
