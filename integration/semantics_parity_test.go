@@ -103,3 +103,24 @@ func TestParityCpDirContentsToNewPath(t *testing.T) {
 		t.Fatalf("cp -q=false: %+v, want the progress line", r)
 	}
 }
+
+// TestParityAttachFlags: Config.AttachStdin/Stdout/Stderr say which
+// streams the creating client attached: create and a foreground run
+// attach stdout and stderr (stdin too with -i), run -d none.
+func TestParityAttachFlags(t *testing.T) {
+	e := newEnv(t)
+	_, ref := busybox(t)
+	e.ok("pull", ref)
+	e.ok("create", "--network", "none", "--name", "created", ref, "true")
+	e.ok("run", "-d", "--network", "none", "--name", "detached", ref, "true")
+	e.ok("run", "-i", "--network", "none", "--name", "foreground", ref, "true")
+	for name, want := range map[string]string{
+		"created":    "false true true",
+		"detached":   "false false false",
+		"foreground": "true true true",
+	} {
+		if got := strings.TrimSpace(e.ok("inspect", "-f", "{{.Config.AttachStdin}} {{.Config.AttachStdout}} {{.Config.AttachStderr}}", name)); got != want {
+			t.Errorf("%s: Attach stdin/stdout/stderr %q, want %q", name, got, want)
+		}
+	}
+}

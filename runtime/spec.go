@@ -58,6 +58,11 @@ type RunOptions struct {
 	// OpenStdin container's stdin stays open for later attaches. Like
 	// OpenStdin it does not change the spec.
 	StdinOnce bool
+	// AttachStdin, AttachStdout and AttachStderr are Docker's
+	// Config.Attach*: the streams the creating client attached to (run
+	// without -d: stdout and stderr, stdin with -i; create: stdout and
+	// stderr). Carried for inspect; they do not change the spec.
+	AttachStdin, AttachStdout, AttachStderr bool
 	// ReadOnlyRootfs mounts the root filesystem read-only (--read-only).
 	ReadOnlyRootfs bool
 	// Privileged grants every capability the caller holds, all host

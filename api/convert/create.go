@@ -74,6 +74,7 @@ func Create(name string, body []byte) (Plan, error) {
 		Cmd: c.Cmd, Entrypoint: c.Entrypoint, EntrypointSet: c.Entrypoint != nil,
 		Env: c.Env, WorkingDir: c.WorkingDir, User: c.User, Hostname: c.Hostname,
 		Tty: c.Tty, OpenStdin: c.OpenStdin, StdinOnce: c.OpenStdin && c.StdinOnce,
+		AttachStdin: c.AttachStdin, AttachStdout: c.AttachStdout, AttachStderr: c.AttachStderr,
 		ReadOnlyRootfs: hc.ReadonlyRootfs, Privileged: hc.Privileged,
 		CapAdd: hc.CapAdd, CapDrop: hc.CapDrop, Sysctls: hc.Sysctls, ShmSize: hc.ShmSize,
 		Memory: hc.Memory, MemorySwap: hc.MemorySwap, NanoCPUs: hc.NanoCPUs,

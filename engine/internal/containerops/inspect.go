@@ -196,6 +196,7 @@ func containerConfig(c record.Container, img ocispec.ImageConfig) *container.Con
 		Tty:         r.Tty,
 		OpenStdin:   r.OpenStdin,
 		StdinOnce:   r.StdinOnce,
+		AttachStdin: r.AttachStdin, AttachStdout: r.AttachStdout, AttachStderr: r.AttachStderr,
 		Image:       c.Image,
 		WorkingDir:  img.WorkingDir,
 		Entrypoint:  img.Entrypoint,

@@ -100,7 +100,7 @@ func (m *Manager) Rename(ctx context.Context, ref, newName string) error {
 		}
 		var owner string
 		if tx.Get(record.NamesBucket, newName, &owner) == nil {
-			return fmt.Errorf("Error when allocating new name: Conflict. The container name \"/%s\" is already in use by container \"%s\". You have to remove (or rename) that container to be able to reuse that name: %w", newName, owner, errdefs.ErrConflict)
+			return fmt.Errorf("Error when allocating new name: Conflict. The container name \"/%s\" is already in use by container \"%s\". You have to remove (or rename) that container to be able to reuse that name.: %w", newName, owner, errdefs.ErrConflict)
 		}
 		if err := tx.Delete(record.NamesBucket, c.Name); err != nil {
 			return err

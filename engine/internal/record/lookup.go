@@ -20,7 +20,7 @@ func Reserve(tx *state.Tx, c *Container) error {
 	}
 	var owner string
 	if tx.Get(NamesBucket, c.Name, &owner) == nil {
-		return fmt.Errorf("Conflict. The container name \"/%s\" is already in use by container \"%s\". You have to remove (or rename) that container to be able to reuse that name: %w", c.Name, owner, errdefs.ErrConflict)
+		return fmt.Errorf("Conflict. The container name \"/%s\" is already in use by container \"%s\". You have to remove (or rename) that container to be able to reuse that name.: %w", c.Name, owner, errdefs.ErrConflict)
 	}
 	if err := tx.Put(NamesBucket, c.Name, c.ID); err != nil {
 		return err

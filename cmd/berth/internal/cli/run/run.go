@@ -136,6 +136,7 @@ func (rf *runFlags) createOptions(cmd *cobra.Command, args []string) (engine.Cre
 		Cmd: args[1:], Env: env, User: rf.user, WorkingDir: rf.workdir, Hostname: rf.hostname,
 		Tty: rf.tty, OpenStdin: rf.interactive, StdinOnce: rf.interactive && !rf.detach, ReadOnlyRootfs: rf.readOnly, Privileged: rf.privileged,
 		CapAdd: rf.capAdd, CapDrop: rf.capDrop, Devices: rf.devices,
+		AttachStdin: rf.interactive && !rf.detach, AttachStdout: !rf.detach, AttachStderr: !rf.detach,
 	}
 	if cmd.Flags().Changed("entrypoint") {
 		r.EntrypointSet = true
