@@ -171,7 +171,13 @@ const method = `- **run-busybox**: ` + "`berth --root R --runroot RR run --rm --
   busybox-static test image, pushed to a docker-registry on 127.0.0.1 and pulled into R beforehand.
   Baseline: ` + "`runc run`" + ` on a bundle whose rootfs is the same image unpacked into a plain directory and
   whose config.json comes from berth's runtime.Spec (same namespaces, mounts, seccomp profile), written
-  before the clock starts. Every run uses a new container id.
+  before the clock starts. Every run uses a new container id. berth runs with its default OCI runtime
+  (crun when installed, see ARCHITECTURE.md "The OCI runtime"); this row carries the issues' targets.
+  **run-busybox-runc**: the same berth command with ` + "`--runtime runc`" + ` against the same runc
+  baseline: the engine's cost over the runtime it drives. **run-busybox-crun**: berth (crun) against
+  ` + "`crun run`" + ` on the plain-directory bundle driven through package ociruntime, as berth drives it (the
+  hybrid-cgroup wrapper, the compiled seccomp program), without the engine: the engine's cost over crun.
+  The four sides alternate in one loop.
 - **run-hello**: the same with the built-in ` + "`localhost/hello`" + ` image (runs /hello).
 - The rows below share one root with the busybox image pulled, and an isolated default network:
   ` + "`--default-bridge bbenchN --default-subnet 10.78.N.0/24 --firewall-prefix BBENCHN`" + ` (N from the

@@ -235,7 +235,7 @@ func TestInspect(t *testing.T) {
 		t.Fatalf("limits %+v", h)
 	case len(h.Ulimits) != 1 || h.Ulimits[0].Name != "nofile" || h.Ulimits[0].Soft != 100 || h.Ulimits[0].Hard != 200:
 		t.Fatalf("ulimits %+v", h.Ulimits)
-	case h.Init == nil || !*h.Init || !slices.Equal(h.CapAdd, []string{"NET_ADMIN"}) || !slices.Equal(h.CapDrop, []string{"CHOWN"}):
+	case h.Init == nil || !*h.Init || !slices.Equal(h.CapAdd, []string{"CAP_NET_ADMIN"}) || !slices.Equal(h.CapDrop, []string{"CAP_CHOWN"}):
 		t.Fatalf("init/caps %+v", h)
 	case !h.Privileged || !h.ReadonlyRootfs || !slices.Equal(h.SecurityOpt, []string{"no-new-privileges"}) || h.LogConfig.Type != "json-file":
 		t.Fatalf("security %+v", h)
