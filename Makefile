@@ -24,7 +24,7 @@ deps:
 # The integration tests use the default OCI runtime (crun when installed);
 # these, the container lifecycle, run a second time with runc, Docker's
 # default.
-RUNC_TESTS := ^(TestRunSemantics|TestDetachedLifecycle|TestExec|TestPauseUnpause|TestSignalsForegroundRun|TestBadInput|TestAttachTTY|TestCrashAnywhere|TestOOMKilled|TestTopStats|TestExitCodeWhenKilled|TestRestartingState|TestDevice)$$
+RUNC_TESTS := ^(TestRunSemantics|TestDetachedLifecycle|TestExec|TestPauseUnpause|TestSignalsForegroundRun|TestBadInput|TestAttachTTY|TestCrashAnywhere|TestOOMKilled|TestTopStats|TestExitCodeWhenKilled|TestRestartingState|TestDevice|TestSeccompCachedProgram)$$
 
 # The whole suite: unit tests, root integration tests (real registry, real
 # runc, real overlayfs) and a short fuzz pass over layer apply.

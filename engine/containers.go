@@ -72,6 +72,10 @@ type CreateOptions struct {
 	// makes a missing one a directory, as Docker does. Every other bind
 	// source must exist (runtime.ValidateBindSources).
 	MakeBindSources []string
+	// Runtime is the OCI runtime for this container (Docker's
+	// HostConfig.Runtime: a name in $PATH or a path); "" for the
+	// engine's. One that cannot be found is errdefs.ErrInvalidArgument.
+	Runtime string
 }
 
 // Create makes a container: its record (with a unique name), and a
@@ -86,6 +90,10 @@ type CreateOptions struct {
 // errdefs.ErrInvalidArgument for a bad name or options, errdefs.ErrNotFound
 // for a missing image with Pull "never". On error nothing is left behind.
 func (e *Engine) Create(ctx context.Context, opts CreateOptions) (Container, error) {
+	rtPath, err := e.runtimeFor(opts.Runtime)
+	if err != nil {
+		return Container{}, err
+	}
 	defer trace("create")()
 	if opts.Name != "" && !record.ValidName.MatchString(opts.Name) {
 		return Container{}, fmt.Errorf("Invalid container name (%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed: %w", opts.Name, errdefs.ErrInvalidArgument)
@@ -133,7 +141,7 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (Container, err
 		Snapshot: top, State: State{Status: StatusCreated},
 		Restart: opts.Restart, StopSignal: opts.StopSignal, StopTimeout: opts.StopTimeout,
 		LogMaxSize: opts.LogMaxSize, Labels: opts.Labels, Net: netSettings,
-		Runtime: e.runtimePath(),
+		Runtime: rtPath,
 	}
 	if c.StopSignal == "" {
 		c.StopSignal = cfg.Config.StopSignal

@@ -172,6 +172,44 @@ func (e *Engine) runtimePath() string {
 	return e.opts.Runtime
 }
 
+// APIRuntimes are the OCI runtime names an API client may ask for
+// (HostConfig.Runtime): names looked up in $PATH by the engine, never
+// paths, since the engine runs them as root.
+var APIRuntimes = []string{"runc", "crun"}
+
+// runtimeFor resolves a create's runtime choice to what the record keeps
+// (runtimePath): "" or the engine's own name gives the engine's; another
+// name must be an OCI runtime binary found in $PATH (or a path), else
+// errdefs.ErrInvalidArgument with Docker's words.
+func (e *Engine) runtimeFor(name string) (string, error) {
+	if name == "" || name == e.opts.Runtime {
+		return e.runtimePath(), nil
+	}
+	rt, err := ociruntime.Open(name, e.opts.RunRoot)
+	if err != nil {
+		return "", fmt.Errorf("unknown or invalid runtime name: %s: %w", name, errdefs.ErrInvalidArgument)
+	}
+	if oci, ok := e.runtime.(*ociruntime.Runtime); ok && oci.Binary == rt.Binary {
+		return oci.Binary, nil
+	}
+	return rt.Binary, nil
+}
+
+// Runtimes lists the OCI runtimes a container can be created with:
+// name → binary path, the engine's own and whichever of runc and crun
+// are installed (Docker's `info` Runtimes).
+func (e *Engine) Runtimes() map[string]string {
+	out := map[string]string{filepath.Base(e.runtimePath()): e.runtimePath()}
+	for _, name := range []string{"runc", "crun"} {
+		if path, err := exec.LookPath(name); err == nil {
+			if abs, err := filepath.Abs(path); err == nil {
+				out[name] = abs
+			}
+		}
+	}
+	return out
+}
+
 // runtimeName is the runtime as inspect shows it (Docker's
 // HostConfig.Runtime): the binary's base name, "runc" for a record that
 // names none.

@@ -130,6 +130,9 @@ type CreateArgs struct {
 	// in Run.Mounts) the engine creates as directories when missing, as
 	// Docker does for HostConfig.Binds.
 	MakeBindSources []string `json:"makeBindSources"`
+	// Runtime is HostConfig.Runtime: "" (the engine's) or one of the
+	// names engine.APIRuntimes lists (never a path: the helper runs it).
+	Runtime string `json:"runtime,omitempty"`
 }
 
 // ListArgs is container.list's argument.

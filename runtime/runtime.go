@@ -88,3 +88,23 @@ type categoryError struct{ category error }
 
 func (e *categoryError) Error() string { return e.category.Error() }
 func (e *categoryError) Unwrap() error { return e.category }
+
+// Unavailable is the Runtime of a container whose OCI runtime cannot be
+// used (its binary is gone): every call fails with Err, which wraps
+// errdefs.ErrFailedPrecondition. Callers must not take its failures for
+// a stopped or unknown container (see IsUnavailable).
+type Unavailable struct{ Err error }
+
+func (u Unavailable) Run(context.Context, string, string, Stdio) (Process, error) {
+	return nil, u.Err
+}
+func (u Unavailable) Start(context.Context, string) error                      { return u.Err }
+func (u Unavailable) Kill(context.Context, string, syscall.Signal, bool) error { return u.Err }
+func (u Unavailable) Delete(context.Context, string, bool) error               { return u.Err }
+func (u Unavailable) State(context.Context, string) (State, error)             { return State{}, u.Err }
+
+// IsUnavailable reports whether rt is an Unavailable runtime.
+func IsUnavailable(rt Runtime) bool {
+	_, ok := rt.(Unavailable)
+	return ok
+}

@@ -70,6 +70,10 @@ func Create(name string, body []byte) (Plan, error) {
 	o.StopSignal = c.StopSignal
 	o.StopTimeout = c.StopTimeout
 	o.AutoRemove = hc.AutoRemove
+	if hc.Runtime != "" && !slices.Contains(engine.APIRuntimes, hc.Runtime) {
+		return Plan{}, invalid("unknown or invalid runtime name: " + hc.Runtime)
+	}
+	o.Runtime = hc.Runtime
 	o.Run = runtime.RunOptions{
 		Cmd: c.Cmd, Entrypoint: c.Entrypoint, EntrypointSet: c.Entrypoint != nil,
 		Env: c.Env, WorkingDir: c.WorkingDir, User: c.User, Hostname: c.Hostname,

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/berthproject/berth/engine"
 	"github.com/berthproject/berth/privsep"
 	"github.com/containerd/errdefs"
 	"github.com/distribution/reference"
@@ -286,6 +287,9 @@ func validateCreate(a *privsep.CreateArgs, c Confinement) error {
 	case "", "missing", "always", "never":
 	default:
 		return bad("create: pull policy %.20q", a.Pull)
+	}
+	if a.Runtime != "" && !slices.Contains(engine.APIRuntimes, a.Runtime) {
+		return bad("unknown or invalid runtime name: %.40s", a.Runtime)
 	}
 	r := a.Run
 	if r.NetworkNamespace != "" || r.CgroupsPath != "" || r.InitPath != "" {

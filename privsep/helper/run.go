@@ -37,7 +37,7 @@ func (h *Helper) run(ctx context.Context, req Request, s *sender, fd *int) (any,
 			Name: a.Name, Image: a.Image, Run: a.Run, AutoRemove: a.AutoRemove, Pull: a.Pull,
 			Progress: s.stream(privsep.KindProgress), Network: a.Network, Restart: a.Restart,
 			StopSignal: a.StopSignal, StopTimeout: a.StopTimeout, LogMaxSize: a.LogMaxSize, Labels: a.Labels,
-			MakeBindSources: a.MakeBindSources,
+			MakeBindSources: a.MakeBindSources, Runtime: a.Runtime,
 		})
 	case *privsep.ListArgs:
 		return e.Containers(ctx, a.All)

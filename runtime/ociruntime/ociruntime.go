@@ -378,8 +378,9 @@ func ClassifyStartError(id, msg string) error {
 // depend on the runtime: "executable file `X` not found in $PATH: …"
 // becomes `exec: "X": executable file not found in $PATH` (or, for a path,
 // `exec: "X": stat X: no such file or directory`), "open executable:
-// Permission denied" becomes "exec: permission denied". Other text is
-// returned unchanged.
+// Permission denied" (a file without x bits) and "open executable:
+// Operation not permitted" (a directory) become "exec: permission
+// denied". Other text is returned unchanged.
 func DockerWording(msg string) string {
 	const pre, post = "executable file `", "` not found in $PATH"
 	if rest, ok := strings.CutPrefix(msg, pre); ok {
@@ -390,8 +391,8 @@ func DockerWording(msg string) string {
 			return fmt.Sprintf("exec: %q: executable file not found in $PATH", name)
 		}
 	}
-	if msg == "open executable: Permission denied" {
-		return "exec: permission denied"
+	if msg == "open executable: Permission denied" || msg == "open executable: Operation not permitted" {
+		return "exec: permission denied" // a file without x bits; a directory
 	}
 	return msg
 }

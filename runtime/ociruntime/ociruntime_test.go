@@ -111,6 +111,7 @@ func TestClassifyStartError(t *testing.T) {
 		"executable file `nope` not found in $PATH: No such file or directory":    `exec: "nope": executable file not found in $PATH`,
 		"executable file `/no/bin` not found in $PATH: No such file or directory": `exec: "/no/bin": stat /no/bin: no such file or directory`,
 		"open executable: Permission denied":                                      "exec: permission denied",
+		"open executable: Operation not permitted":                                "exec: permission denied",
 	} {
 		if err := ClassifyStartError("0123456789abcdef", msg); !strings.Contains(err.Error(), "0123456789ab: "+want+": ") {
 			t.Errorf("ClassifyStartError(%q) = %q, want it to hold %q", msg, err, want)

@@ -1,13 +1,18 @@
 package ociruntime
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"strings"
+	"syscall"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -23,9 +28,10 @@ import (
 // loaded instead of compiling linux.seccomp). crun also writes the program
 // it loads to its state directory (ROOT/ID/seccomp.bpf, which its exec
 // reads). So the first container with a given profile is compiled by crun
-// as usual; its program is then kept under BPFCache, named by a digest of
-// the profile and of the crun binary, and every later container with the
-// same profile gets it in the annotation. config.json keeps linux.seccomp
+// as usual; its program is then kept under BPFCache (behind its SHA-256,
+// checked on every read), named by a digest of the profile, the crun
+// binary and libseccomp, and every later container with the same profile
+// gets it in the annotation. config.json keeps linux.seccomp
 // as well, so what a container is allowed stays readable in its bundle.
 
 // bpfAnnotation is the annotation crun reads a compiled filter from.
@@ -56,7 +62,7 @@ func (r *Runtime) AdjustSpec(id string, s *specs.Spec) {
 	if err != nil {
 		return
 	}
-	if prog, err := os.ReadFile(filepath.Join(r.BPFCache, key)); err == nil && validBPF(prog) {
+	if prog, ok := readBPF(filepath.Join(r.BPFCache, key)); ok {
 		if s.Annotations == nil {
 			s.Annotations = map[string]string{}
 		}
@@ -86,7 +92,8 @@ func (r *Runtime) keepBPF(id string) {
 	if err != nil {
 		return
 	}
-	_, err = tmp.Write(prog)
+	sum := sha256.Sum256(prog)
+	_, err = tmp.Write(append(sum[:], prog...))
 	if cerr := tmp.Close(); err == nil && cerr == nil {
 		err = os.Rename(tmp.Name(), filepath.Join(r.BPFCache, v.(string)))
 	}
@@ -96,17 +103,59 @@ func (r *Runtime) keepBPF(id string) {
 }
 
 // validBPF reports whether prog can be a classic BPF program: a whole,
-// non-zero number of 8-byte instructions, at most BPF_MAXINSNS (4096).
+// non-zero number of 8-byte instructions, at most BPF_MAXINSNS (4096),
+// the last a return (BPF_RET|BPF_K or BPF_RET|BPF_A), as the kernel
+// requires of a seccomp filter.
 func validBPF(prog []byte) bool {
-	return len(prog) > 0 && len(prog)%8 == 0 && len(prog)/8 <= 4096
+	if len(prog) == 0 || len(prog)%8 != 0 || len(prog)/8 > maxInsns {
+		return false
+	}
+	code := binary.LittleEndian.Uint16(prog[len(prog)-8:]) // struct sock_filter's code, host order (amd64, arm64)
+	return code == 0x06 || code == 0x16
+}
+
+const maxInsns = 4096
+
+// readBPF reads a cache entry: a regular file (not followed through a
+// symlink) holding the SHA-256 of the program and the program. A missing,
+// oversized, damaged or invalid entry gives ok false (and a damaged one
+// is removed, so that the next container's program replaces it).
+func readBPF(path string) (prog []byte, ok bool) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, false
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return nil, false
+	}
+	data, err := io.ReadAll(io.LimitReader(f, sha256.Size+8*maxInsns+1))
+	if err != nil {
+		return nil, false
+	}
+	if len(data) < sha256.Size {
+		os.Remove(path)
+		return nil, false
+	}
+	prog = data[sha256.Size:]
+	if sum := sha256.Sum256(prog); !bytes.Equal(sum[:], data[:sha256.Size]) || !validBPF(prog) {
+		os.Remove(path)
+		return nil, false
+	}
+	return prog, true
 }
 
 // binaryIdentity is what the cache key knows of the runtime binary at
-// path: its path, size and modification time (an upgrade changes it).
+// path and of the libseccomp it compiles with: their paths, sizes and
+// modification times (an upgrade of either changes it).
 func binaryIdentity(path string) string {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return path
+	var b strings.Builder
+	libs, _ := filepath.Glob("/usr/lib/*/libseccomp.so*")
+	more, _ := filepath.Glob("/lib/*/libseccomp.so*")
+	for _, p := range append(append([]string{path}, libs...), more...) {
+		if fi, err := os.Stat(p); err == nil {
+			fmt.Fprintf(&b, "%s %d %d\n", p, fi.Size(), fi.ModTime().UnixNano())
+		}
 	}
-	return fmt.Sprintf("%s %d %d", path, fi.Size(), fi.ModTime().UnixNano())
+	return b.String()
 }

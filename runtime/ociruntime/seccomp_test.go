@@ -27,7 +27,8 @@ func TestSeccompProgramCache(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	prog := []byte("0123456789abcdef") // two 8-byte instructions
+	// ld [4] (the architecture); ret ALLOW: two struct sock_filter.
+	prog := []byte{0x20, 0, 0, 0, 4, 0, 0, 0, 0x06, 0, 0, 0, 0, 0, 0xff, 0x7f}
 
 	first := profile(specs.ActAllow)
 	r.AdjustSpec("c1", first)
@@ -56,6 +57,39 @@ func TestSeccompProgramCache(t *testing.T) {
 	r.AdjustSpec("c4", profile(specs.ActErrno))
 	if entries, _ := os.ReadDir(r.BPFCache); len(entries) != 1 {
 		t.Fatalf("cache holds %d entries, want the one valid program", len(entries))
+	}
+
+	// A damaged entry (a flipped byte, a truncation) or one that is not a
+	// regular file is not used; a damaged one is removed.
+	entry := filepath.Join(r.BPFCache, func() string { k, _ := r.bpfCacheKey(first.Linux.Seccomp); return k }())
+	good, err := os.ReadFile(entry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, bad := range map[string][]byte{"flipped": append(append([]byte{}, good[:len(good)-1]...), good[len(good)-1]^1), "truncated": good[:len(good)-8]} {
+		if err := os.WriteFile(entry, bad, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		s := profile(specs.ActAllow)
+		r.AdjustSpec("c6", s)
+		if _, ok := s.Annotations[bpfAnnotation]; ok {
+			t.Errorf("%s entry used", name)
+		}
+		if _, err := os.Stat(entry); !os.IsNotExist(err) {
+			t.Errorf("%s entry kept", name)
+		}
+	}
+	target := filepath.Join(t.TempDir(), "prog")
+	if err := os.WriteFile(target, good, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(target, entry); err != nil {
+		t.Fatal(err)
+	}
+	viaLink := profile(specs.ActAllow)
+	r.AdjustSpec("c7", viaLink)
+	if viaLink.Annotations[bpfAnnotation] != "" {
+		t.Error("an entry reached through a symlink was used")
 	}
 
 	// Not crun (no cache): nothing changes.

@@ -18,8 +18,12 @@ func isTerminal(f *os.File) bool {
 }
 
 // settleTime is how long after the container's process appeared a signal
-// may wait for that process to be able to receive it.
-const settleTime = 300 * time.Millisecond
+// may wait for that process to be able to receive it. A process that is
+// receptive ends the wait at once; one that never catches the signal (a
+// PID 1 without a handler, which the kernel then spares) only has it
+// dropped later. Generous, because on a loaded machine an init can take
+// hundreds of milliseconds to install its handlers.
+const settleTime = 2 * time.Second
 
 // awaitReceptive waits until pid can receive sig, for at most settleTime
 // after the pid appeared: the runtime writes the pid file just before its

@@ -27,6 +27,9 @@ import (
 // user in the errdefs.ErrNotImplemented error when rt is something else
 // ("exec" gives "exec needs an OCI runtime binary").
 func OCI(rt runtime.Runtime, who string) (*ociruntime.Runtime, error) {
+	if u, ok := rt.(runtime.Unavailable); ok {
+		return nil, u.Err
+	}
 	oci, ok := rt.(*ociruntime.Runtime)
 	if !ok {
 		return nil, fmt.Errorf("%s needs an OCI runtime binary: %w", who, errdefs.ErrNotImplemented)

@@ -144,8 +144,9 @@ func (m *Manager) reconcile(ctx context.Context, c record.Container) record.Cont
 		}
 		// Still running under the runtime: truthful. "created" means the
 		// starter died between create and start: nobody will start it.
-		if st, err := m.RuntimeOf(c).State(ctx, c.ID); err == nil && st.Status != "stopped" && st.Status != "created" {
-			return c
+		rt := m.RuntimeOf(c)
+		if st, err := rt.State(ctx, c.ID); (err == nil && st.Status != "stopped" && st.Status != "created") || runtime.IsUnavailable(rt) {
+			return c // running, or nobody can tell
 		}
 		code, at = 255, time.Now().UTC()
 	}
@@ -175,11 +176,37 @@ func (m *Manager) reconcile(ctx context.Context, c record.Container) record.Cont
 		m.emitExit(c, oom)
 	}
 	if err == nil && c.State.Status == record.StatusExited {
-		m.RuntimeOf(c).Delete(ctx, c.ID, true)
-		mount.Unmount(filepath.Join(m.BundleDir(c.ID), "rootfs"))
-		m.Nets.Teardown(ctx, c)
+		m.releaseExited(ctx, c)
 	}
 	return c
+}
+
+// releaseExited deletes the runtime state, rootfs mount and network of c,
+// whose exit reconcile saw, under the container's lock and only while the
+// record still shows that exit: the monitor's cleanup and any command
+// that reads the record race to do it, and a start that came in between
+// (which holds the lock while it sets the container up again) must not
+// lose its new network or mount.
+func (m *Manager) releaseExited(ctx context.Context, c record.Container) {
+	stillExited := func() bool {
+		var cur record.Container
+		return m.DB.View(ctx, func(tx *state.Tx) error { return tx.Get(record.Bucket, c.ID, &cur) }) == nil &&
+			cur.State.Status == record.StatusExited && cur.State.StartedAt.Equal(c.State.StartedAt)
+	}
+	if !stillExited() { // removed or started again: no lock file to make
+		return
+	}
+	unlock, err := m.lockContainer(c.ID)
+	if err != nil {
+		return
+	}
+	defer unlock()
+	if !stillExited() {
+		return
+	}
+	m.RuntimeOf(c).Delete(ctx, c.ID, true)
+	mount.Unmount(filepath.Join(m.BundleDir(c.ID), "rootfs"))
+	m.Nets.Teardown(ctx, c)
 }
 
 // Remove deletes a container: its runtime state, network, rootfs mount,
@@ -237,6 +264,9 @@ func (m *Manager) markRemoving(ctx context.Context, c *record.Container, ref str
 			return err
 		}
 		*c = cur
+		if rt := m.RuntimeOf(*c); runtime.IsUnavailable(rt) {
+			return rt.(runtime.Unavailable).Err // nothing of it could be released
+		}
 		if c.State.Status == record.StatusRunning {
 			if st, err := m.RuntimeOf(*c).State(ctx, c.ID); err == nil && st.Status != "stopped" {
 				if !force {
@@ -303,7 +333,9 @@ func (m *Manager) removeContainerFiles(ctx context.Context, c record.Container, 
 // records older than the field), else that runtime opened with its own
 // state directory under RunRoot/runtime, so that a container outlives a
 // change of the engine's runtime. If that runtime can no longer be found,
-// the engine's is used (its calls then fail as for an unknown container).
+// a runtime.Unavailable whose calls fail with ErrFailedPrecondition: the
+// engine's runtime knows nothing of c, and must not be taken to say c
+// has stopped.
 func (m *Manager) RuntimeOf(c record.Container) runtime.Runtime {
 	name := c.Runtime
 	if name == "" {
@@ -319,7 +351,8 @@ func (m *Manager) RuntimeOf(c record.Container) runtime.Runtime {
 	}
 	rt, err := ociruntime.Open(name, m.RunRoot)
 	if err != nil {
-		return m.Runtime
+		return runtime.Unavailable{Err: fmt.Errorf("container %s was created with the OCI runtime %s, which is not installed: install it again to manage the container: %w",
+			c.ShortID(), name, errdefs.ErrFailedPrecondition)}
 	}
 	if m.other == nil {
 		m.other = map[string]runtime.Runtime{}
