@@ -201,6 +201,8 @@ func TestServiceCreateValidation(t *testing.T) {
 		{`{"Memory":1024}`, "Minimum memory limit allowed is 6MB"},
 		{`{"NanoCPUs":-1}`, "range of CPUs is from 0.01 to"},
 		{`{"Memory":10000000,"MemorySwap":5000000}`, "Minimum memoryswap limit should be larger than memory limit"},
+		{`{"Runtime":"bogus"}`, "unknown or invalid runtime name: bogus"},
+		{`{"Runtime":"/bin/sh"}`, "unknown or invalid runtime name: /bin/sh"},
 	} {
 		code, body := apiPost(t, svc, "/containers/create", `{"Image":"`+ref+`","HostConfig":`+c.hostConfig+`}`)
 		if code != http.StatusBadRequest || !strings.Contains(body, c.want) {

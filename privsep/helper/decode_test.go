@@ -82,6 +82,8 @@ func TestDecodeRequestRefuses(t *testing.T) {
 		{"engine-set netns", `{"op":"container.create","args":{"image":"busybox","run":{"NetworkNamespace":"/proc/1/ns/net"}}}`, "engine's to set"},
 		{"engine-set init", `{"op":"container.create","args":{"image":"busybox","run":{"InitPath":"/bin/sh"}}}`, "engine's to set"},
 		{"bad pull policy", `{"op":"container.create","args":{"image":"busybox","pull":"sometimes"}}`, "pull policy"},
+		{"runtime path", `{"op":"container.create","args":{"image":"busybox","runtime":"/tmp/evil"}}`, "unknown or invalid runtime name"},
+		{"runtime unknown", `{"op":"container.create","args":{"image":"busybox","runtime":"bogus"}}`, "unknown or invalid runtime name"},
 		{"event type", `{"op":"event.append","args":{"event":{"type":"daemon","action":"reload"}}}`, "malformed"},
 		{"event time", `{"op":"event.append","args":{"event":{"type":"image","action":"pull","timeNano":5}}}`, "malformed"},
 		{"network driver", `{"op":"network.create","args":{"options":{"Name":"n","Driver":"macvlan"}}}`, "driver"},
