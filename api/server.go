@@ -25,6 +25,7 @@ import (
 	"github.com/berthproject/berth/api/listen"
 	"github.com/berthproject/berth/api/stream"
 	"github.com/berthproject/berth/events"
+	"github.com/berthproject/berth/internal/idletrim"
 )
 
 // The API versions served: requests for versions outside the range get 400.
@@ -66,6 +67,7 @@ type Server struct {
 	mux    *http.ServeMux
 	execs  stream.Table  // exec instances (api/exec.go)
 	execer stream.Execer // runs them; nil: exec answers 501
+	trim   idletrim.Trimmer
 }
 
 // New returns a server over opts.Backend.
@@ -105,6 +107,7 @@ var (
 // ServeHTTP strips and checks the version prefix, sets the headers every
 // response carries, and dispatches.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	defer s.trim.Touch() // an idle server gives its garbage back
 	if s.opts.Debug {
 		start := time.Now()
 		s.opts.Logf("api: %s %s", r.Method, r.URL)

@@ -205,12 +205,13 @@ const method = `- **run-busybox**: ` + "`berth --root R --runroot RR run --rm --
 - **service** (issue 6), one ` + "`berth system service -H unix://DIR/s.sock`" + ` on the shared root; the docker
   CLI runs with DOCKER_HOST on that socket and an empty DOCKER_CONFIG.
   - **service-pss** and **service-rss**: the memory of the service 0.5 s after its socket appears
-    (baseline column), and again after 20 requests (4 × _ping, version, info, containers/json?all=1,
-    images/json) (berth column); 3 fresh services. Started as root the service is two processes (the
+    (baseline column), and again idle, 1 s after 20 requests (4 × _ping, version, info,
+    containers/json?all=1, images/json) (berth column); 3 fresh services. Both processes give their
+    heap's free pages back to the kernel 0.5 s after their last request (internal/idletrim). Started as root the service is two processes (the
     privileged helper and the unprivileged API server, one binary): service-pss sums their PSS
     (` + "`Pss:`" + ` in smaps_rollup, shared pages counted once), service-rss their VmRSS (shared pages
     counted in each). Target (issue 6's "service RSS ≤ 20 MB", read as the memory the service costs
-    the machine): PSS ≤ 20 MB after the requests.
+    the machine): PSS ≤ 20 MB, idle after the requests.
   - **service-run**: ` + "`docker run --rm IMG true`" + ` through the service against ` + "`berth run --rm IMG true`" + `
     directly, both on the default network, alternating, 10 each.
   - **service-ps**: with 100 containers created (` + "`berth create`" + `, not started), ` + "`docker ps -a`" + ` through

@@ -20,6 +20,7 @@ import (
 
 	"github.com/berthproject/berth/engine"
 	"github.com/berthproject/berth/events"
+	"github.com/berthproject/berth/internal/idletrim"
 	"github.com/berthproject/berth/privsep"
 	"github.com/berthproject/berth/volume"
 	"github.com/containerd/errdefs"
@@ -47,6 +48,7 @@ type Helper struct {
 	Logf func(format string, args ...any)
 
 	execs execTable // running exec'd processes (exec.go)
+	trim  idletrim.Trimmer
 }
 
 // requestTimeout bounds the wait for a call's request frame.
@@ -195,6 +197,7 @@ func (l *limits) admit(ctx context.Context, req Request) (release func(), err er
 
 // call serves one call: request, validation, the op, the result.
 func (h *Helper) call(ctx context.Context, conn *net.UnixConn, lim *limits) {
+	defer h.trim.Touch() // an idle helper gives its garbage back
 	s := &sender{conn: conn}
 	conn.SetReadDeadline(time.Now().Add(requestTimeout))
 	body, inFD, err := privsep.ReadFrameFD(conn, privsep.MaxRequest)
