@@ -185,12 +185,14 @@ const method = `- **run-busybox**: ` + "`berth --root R --runroot RR run --rm --
 - **run-bridge** (issue 5): ` + "`berth run --rm IMG true`" + ` on the default bridge (veth, address, firewall
   rules, /etc/hosts) against ` + "`berth run --rm --network none IMG true`" + `, alternating, -runs each (40).
   Target: extra ≤ 10 ms.
-- **cli-rss** (issue 4d): peak RSS of ` + "`berth run --rm IMG true`" + ` (default network), two ways from the same
-  runs. **cli-rss**: the CLI's own high-water mark, VmHWM in /proc/PID/status read every millisecond
-  until it exits (the last read misses at most its last millisecond). **cli-rss-tree**: wait4's
-  ru_maxrss, which the kernel takes as the largest of the process and the children it reaped, so it
-  is max(berth, runc, runc init). Baseline of both: ru_maxrss of ` + "`runc run`" + ` alone on the same image;
-  when cli-rss-tree equals it, the figure is runc's. 10 runs each. Target: median ≤ 20 MB.
+- **cli-rss** (issue 4d): peak RSS of ` + "`berth run --rm IMG true`" + ` (default network, default runtime).
+  **cli-rss**: the CLI's own high-water mark, VmHWM in /proc/PID/status read every millisecond
+  until it exits (the last read misses at most its last millisecond); baseline: the peak RSS of
+  ` + "`runc run`" + ` alone on the same image (GNU time's %M, see below). Target: median ≤ 20 MB. **cli-rss-tree** (no target): the
+  largest peak among berth and every process it reaped (the OCI runtime, its wrapper), as GNU time's
+  %M reports it, against the same for ` + "`runc run`" + `; both run under /usr/bin/time, because a child
+  this Go harness starts directly (vfork) inherits the harness's own resident set in its ru_maxrss,
+  which made earlier versions of this row report the harness (~26 MB) on both sides. 10 runs each.
 - **run-detached** (issue 4b): 50 ` + "`berth run -d IMG sleep 600`" + ` processes (default bridge), all
   started at once; the clock runs from the first start until every process has exited 0 and
   ` + "`berth ps -q`" + ` lists 50 containers (polled until it does). Then ` + "`berth rm -f`" + ` of all 50, untimed.
