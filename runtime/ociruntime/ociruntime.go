@@ -37,9 +37,10 @@ type Runtime struct {
 	Wrapper  []string
 	BPFCache string
 
-	crun       bool     // the binary is crun (New)
-	binaryID   string   // the binary's path, size and mtime (bpfCacheKey)
-	pendingBPF sync.Map // container id → cache key of a program to keep
+	crun         bool      // the binary is crun (New)
+	binaryID     string    // the binary's and libseccomp's identity (bpfCacheKey)
+	binaryIDOnce sync.Once // binaryID is computed on first use
+	pendingBPF   sync.Map  // container id → cache key of a program to keep
 }
 
 var _ runtime.Runtime = (*Runtime)(nil)
@@ -66,7 +67,6 @@ func New(binary, root string) (*Runtime, error) {
 	r := &Runtime{Binary: path, Root: root}
 	if IsCrun(path) {
 		r.crun = true
-		r.binaryID = binaryIdentity(path)
 		if cgroupHybrid() {
 			if r.Wrapper, err = HybridWrapper(); err != nil {
 				return nil, err

@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	goruntime "runtime"
 	"strings"
 	"syscall"
 
@@ -45,6 +46,7 @@ func (r *Runtime) bpfCacheKey(profile *specs.LinuxSeccomp) (string, error) {
 		return "", err
 	}
 	h := sha256.New()
+	r.binaryIDOnce.Do(func() { r.binaryID = binaryIdentity(r.Binary) })
 	fmt.Fprintf(h, "%s\x00%s\x00", r.binaryID, data)
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
@@ -150,12 +152,22 @@ func readBPF(path string) (prog []byte, ok bool) {
 // modification times (an upgrade of either changes it).
 func binaryIdentity(path string) string {
 	var b strings.Builder
-	libs, _ := filepath.Glob("/usr/lib/*/libseccomp.so*")
-	more, _ := filepath.Glob("/lib/*/libseccomp.so*")
-	for _, p := range append(append([]string{path}, libs...), more...) {
+	for _, p := range append([]string{path}, libseccompPaths()...) {
 		if fi, err := os.Stat(p); err == nil {
 			fmt.Fprintf(&b, "%s %d %d\n", p, fi.Size(), fi.ModTime().UnixNano())
 		}
 	}
 	return b.String()
+}
+
+// libseccompPaths are where distributions install libseccomp's shared
+// library (Debian's multiarch directories, then the plain ones); a few
+// stats, where a glob of /usr/lib/* would read every directory there.
+func libseccompPaths() []string {
+	triplet := map[string]string{"amd64": "x86_64-linux-gnu", "arm64": "aarch64-linux-gnu", "ppc64le": "powerpc64le-linux-gnu", "s390x": "s390x-linux-gnu", "riscv64": "riscv64-linux-gnu"}[goruntime.GOARCH]
+	var out []string
+	for _, dir := range []string{"/lib/" + triplet, "/usr/lib/" + triplet, "/usr/lib64", "/lib64", "/usr/lib", "/lib"} {
+		out = append(out, filepath.Join(dir, "libseccomp.so.2"))
+	}
+	return out
 }

@@ -14,7 +14,7 @@ import (
 // profile (and only those) in crun's annotation; a file that cannot be a
 // BPF program is not kept.
 func TestSeccompProgramCache(t *testing.T) {
-	r := &Runtime{Root: t.TempDir(), BPFCache: filepath.Join(t.TempDir(), "bpf"), crun: true, binaryID: "crun 1 2"}
+	r := &Runtime{Root: t.TempDir(), BPFCache: filepath.Join(t.TempDir(), "bpf"), crun: true, Binary: "/nonexistent/crun"}
 	profile := func(action specs.LinuxSeccompAction) *specs.Spec {
 		return &specs.Spec{Linux: &specs.Linux{Seccomp: &specs.LinuxSeccomp{DefaultAction: action,
 			Syscalls: []specs.LinuxSyscall{{Names: []string{"keyctl"}, Action: specs.ActErrno}}}}}
