@@ -304,19 +304,28 @@ func (m *Manager) removeContainerFiles(ctx context.Context, c record.Container, 
 	go func() { filesDone <- m.removeFiles(c.ID) }()
 	var errs []error
 	bundle := m.BundleDir(c.ID)
-	if err := mount.Unmount(filepath.Join(bundle, "rootfs")); err != nil {
+	endUnmount := probe.Trace("remove: unmount")
+	err := mount.Unmount(filepath.Join(bundle, "rootfs"))
+	endUnmount()
+	if err != nil {
 		errs = append(errs, err)
 	} else {
+		endSnap := probe.Trace("remove: bundle, snapshot")
 		errs = append(errs, os.RemoveAll(bundle))
 		if err := m.Snaps.Remove(ctx, c.ID); err != nil && !errdefs.IsNotFound(err) {
 			errs = append(errs, err)
 		}
+		endSnap()
 		probe.Crash("remove-snapshot")
 	}
+	endWait := probe.Trace("remove: wait network, files, runtime")
 	errs = append(errs, <-netDone, <-filesDone, <-deleted)
+	endWait()
 	if err := errors.Join(errs...); err != nil {
 		return err // the record stays "removing"; the next Remove retries
 	}
+	endRecord := probe.Trace("remove: record")
+	defer endRecord()
 	if err := m.DB.Update(ctx, func(tx *state.Tx) error { return record.Delete(tx, c) }); err != nil {
 		return err
 	}
