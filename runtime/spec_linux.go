@@ -165,30 +165,11 @@ func devicesUnder(dir string) ([]specs.LinuxDevice, error) {
 		if p == "/dev/console" {
 			continue
 		}
-		var st unix.Stat_t
-		if err := unix.Lstat(p, &st); err != nil {
-			continue // raced with removal
+		d, err := deviceAt(p)
+		if err != nil {
+			continue // not a device, or raced with removal
 		}
-		var typ string
-		switch st.Mode & unix.S_IFMT {
-		case unix.S_IFCHR:
-			typ = "c"
-		case unix.S_IFBLK:
-			typ = "b"
-		default:
-			continue
-		}
-		mode := os.FileMode(st.Mode & 0o777)
-		uid, gid := st.Uid, st.Gid
-		out = append(out, specs.LinuxDevice{
-			Path:     p,
-			Type:     typ,
-			Major:    int64(unix.Major(st.Rdev)),
-			Minor:    int64(unix.Minor(st.Rdev)),
-			FileMode: &mode,
-			UID:      &uid,
-			GID:      &gid,
-		})
+		out = append(out, d)
 	}
 	return out, nil
 }
