@@ -42,7 +42,7 @@ type Options struct {
 	// the OCI runtime's state, mount points. Default /run/berth.
 	RunRoot string
 	// Runtime is the OCI runtime binary, a name in $PATH or a path.
-	// Default "runc".
+	// Default: DefaultRuntime() (crun when installed, else runc).
 	Runtime string
 	// Snapshotter is "overlay" (default) or "vfs".
 	Snapshotter string

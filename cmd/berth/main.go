@@ -47,9 +47,9 @@ func newRoot() *cobra.Command {
 	f.StringVar(&g.Opts.Runtime, "runtime", os.Getenv("BERTH_RUNTIME"), "OCI runtime binary (runc, crun, …) for new containers (default crun if installed, else runc)")
 	f.StringVar(&g.Opts.Snapshotter, "storage-driver", envOr("BERTH_STORAGE_DRIVER", "overlay"), "Snapshotter: overlay or vfs")
 	f.StringSliceVar(&g.Insecure, "insecure-registry", nil, "Registry (host:port) to reach over plain HTTP; repeatable")
-	f.StringVar(&g.Opts.Network.DefaultBridge, "default-bridge", os.Getenv("BERTH_DEFAULT_BRIDGE"), "Linux bridge of the default network (default berth0)")
-	f.Var(prefixValue{&g.Opts.Network.DefaultSubnet}, "default-subnet", "Subnet of the default network (default 10.77.0.0/16)")
-	f.StringVar(&g.Opts.Network.ChainPrefix, "firewall-prefix", os.Getenv("BERTH_FIREWALL_PREFIX"), "Prefix of berth's iptables chains (default BERTH)")
+	f.StringVar(&g.Opts.Network.DefaultBridge, "default-bridge", os.Getenv("BERTH_DEFAULT_BRIDGE"), "Linux bridge of the default network (default berth0, or one derived from --root for another root)")
+	f.Var(prefixValue{&g.Opts.Network.DefaultSubnet}, "default-subnet", "Subnet of the default network (default 10.77.0.0/16, or a free /24 of 10.78.0.0/15 for another root)")
+	f.StringVar(&g.Opts.Network.ChainPrefix, "firewall-prefix", os.Getenv("BERTH_FIREWALL_PREFIX"), "Prefix of berth's iptables chains (default BERTH, or one derived from --root for another root)")
 	c := &g.Globals
 	root.AddCommand(
 		run.NewRunCmd(c), run.NewCreateCmd(c), containers.NewStartCmd(c), containers.NewStopCmd(c), containers.NewRestartCmd(c),
