@@ -203,11 +203,12 @@ func (e *Engine) imageForCreate(ctx context.Context, opts CreateOptions) (image.
 		if opts.Pull == "never" {
 			return rec, err
 		}
-		if _, perr := image.ParseReference(opts.Image); perr != nil {
+		named, perr := image.ParseReference(opts.Image)
+		if perr != nil {
 			return rec, perr
 		}
-		if opts.Progress != nil {
-			fmt.Fprintf(opts.Progress, "Unable to find image '%s' locally\n", opts.Image)
+		if opts.Progress != nil { // Docker names it with its tag: 'busybox:latest'
+			fmt.Fprintf(opts.Progress, "Unable to find image '%s' locally\n", image.FamiliarName(named))
 		}
 	}
 	return e.Pull(ctx, opts.Image, PullOptions{Progress: opts.Progress})

@@ -110,7 +110,8 @@ func TestPullRunRemove(t *testing.T) {
 func TestRunPullsMissingImage(t *testing.T) {
 	e := newEnv(t)
 	_, ref := busybox(t)
-	r := e.berth("run", "--rm", ref, "echo", "pulled")
+	// Named without its tag, as Docker it is reported with it.
+	r := e.berth("run", "--rm", strings.TrimSuffix(ref, ":latest"), "echo", "pulled")
 	if r.code != 0 || r.stdout != "pulled\n" || !strings.Contains(r.stderr, "Unable to find image '"+ref+"' locally") {
 		t.Fatalf("run of a missing image: exit %d stdout %q stderr %q", r.code, r.stdout, r.stderr)
 	}
