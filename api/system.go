@@ -31,8 +31,10 @@ func (s *Server) ping(w http.ResponseWriter, r *http.Request) {
 	w.Write([]byte("OK"))
 }
 
+// version is GET /version: the Engine component and the programs it
+// runs containers with (convert.Components).
 func (s *Server) version(w http.ResponseWriter, r *http.Request) {
-	wire.JSON(w, http.StatusOK, convert.Version(s.opts.Version, MinVersion, MaxVersion))
+	wire.JSON(w, http.StatusOK, convert.Version(s.opts.Version, MinVersion, MaxVersion, convert.Components(s.b.Options())...))
 }
 
 // info is GET /info: the engine's counts and the host's description

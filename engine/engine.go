@@ -195,20 +195,12 @@ func (e *Engine) runtimeFor(name string) (string, error) {
 	return rt.Binary, nil
 }
 
-// Runtimes lists the OCI runtimes a container can be created with:
-// name → binary path, the engine's own and whichever of runc and crun
-// are installed (Docker's `info` Runtimes).
-func (e *Engine) Runtimes() map[string]string {
-	out := map[string]string{filepath.Base(e.runtimePath()): e.runtimePath()}
-	for _, name := range []string{"runc", "crun"} {
-		if path, err := exec.LookPath(name); err == nil {
-			if abs, err := filepath.Abs(path); err == nil {
-				out[name] = abs
-			}
-		}
-	}
-	return out
-}
+// InitBinary is the static init `run --init` mounts as
+// /sbin/docker-init (Docker's `info` InitBinary): the path of Debian's
+// tini-static, or of docker-init where Docker's packages installed one,
+// found in $PATH; "" if neither is. It is the search container start
+// does.
+func InitBinary() string { return lifecycle.InitBinary() }
 
 // runtimeName is the runtime as inspect shows it (Docker's
 // HostConfig.Runtime): the binary's base name, "runc" for a record that

@@ -2,6 +2,8 @@ package convert
 
 import (
 	"os"
+	"os/exec"
+	"path/filepath"
 	goruntime "runtime"
 	"strconv"
 	"strings"
@@ -47,10 +49,87 @@ func osName() string {
 	return "Linux"
 }
 
+// ProgramVersion runs `bin --version` and reads what runc, crun, conmon
+// and tini print: VERSION from a first line "NAME version VERSION", and
+// COMMIT from a "commit: COMMIT" line or tini's " - git.COMMIT" suffix
+// ("" when absent or "unknown"). ok is false when bin does not run or
+// prints no such first line. Cost: one fork/exec.
+func ProgramVersion(bin string) (version, commit string, ok bool) {
+	out, err := exec.Command(bin, "--version").Output()
+	if err != nil {
+		return "", "", false
+	}
+	return parseProgramVersion(string(out))
+}
+
+func parseProgramVersion(out string) (version, commit string, ok bool) {
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	f := strings.Fields(lines[0])
+	if len(f) < 3 || f[1] != "version" {
+		return "", "", false
+	}
+	version = f[2]
+	if len(f) >= 5 && f[3] == "-" {
+		commit = strings.TrimPrefix(f[4], "git.")
+	}
+	for _, l := range lines[1:] {
+		if c, found := strings.CutPrefix(strings.TrimSpace(l), "commit:"); found {
+			commit = strings.TrimSpace(c)
+		}
+	}
+	if commit == "unknown" {
+		commit = ""
+	}
+	return version, commit, true
+}
+
+// Components are GET /version's components after "Engine", as dockerd
+// lists runc and docker-init: the OCI runtime o.Runtime (named after its
+// binary), the container monitor (o.Monitor, default "conmon") and
+// "docker-init" (engine.InitBinary), each with its Version and, when it
+// prints one, Details["GitCommit"] (ProgramVersion; no key otherwise, so
+// that docker's `version` prints no blank line). Programs that are
+// missing are left out. Cost: one fork/exec each.
+func Components(o engine.Options) []system.ComponentVersion {
+	monitor := o.Monitor
+	if monitor == "" {
+		monitor = "conmon"
+	}
+	var out []system.ComponentVersion
+	for _, p := range [][2]string{{filepath.Base(o.Runtime), o.Runtime}, {filepath.Base(monitor), monitor}, {"docker-init", engine.InitBinary()}} {
+		if p[1] == "" {
+			continue
+		}
+		if v, commit, ok := ProgramVersion(p[1]); ok {
+			c := system.ComponentVersion{Name: p[0], Version: v, Details: map[string]string{}}
+			if commit != "" {
+				c.Details["GitCommit"] = commit
+			}
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// runtimes is Info's Runtimes: o.Runtime and those of
+// engine.APIRuntimes found in $PATH, each with its path.
+func runtimes(o engine.Options) map[string]system.RuntimeWithStatus {
+	out := map[string]system.RuntimeWithStatus{o.Runtime: {Runtime: system.Runtime{Path: o.Runtime}}}
+	for _, name := range engine.APIRuntimes {
+		if p, err := exec.LookPath(name); err == nil {
+			out[name] = system.RuntimeWithStatus{Runtime: system.Runtime{Path: p}}
+		}
+	}
+	return out
+}
+
 // Info is GET /info for an engine with options o, Berth version
 // version, the containers cs and images images. The cgroup driver is
 // "cgroupfs" (the OCI runtime's own, under the berth parent) and the
-// version the host's (CgroupVersion).
+// version the host's (CgroupVersion). Runtimes lists o.Runtime and the
+// installed ones of engine.APIRuntimes; InitBinary is engine.InitBinary;
+// RuncCommit and InitCommit are the commits the default runtime and the
+// init print with --version (ProgramVersion: two fork/execs).
 func Info(o engine.Options, version string, cs []engine.Container, images int) system.Info {
 	hostname, _ := os.Hostname()
 	info := system.Info{
@@ -65,12 +144,17 @@ func Info(o engine.Options, version string, cs []engine.Container, images int) s
 		IndexServerAddress: "https://index.docker.io/v1/",
 		NCPU:               goruntime.NumCPU(), DockerRootDir: o.Root,
 		Name: hostname, ServerVersion: version,
-		Runtimes:        map[string]system.RuntimeWithStatus{o.Runtime: {Runtime: system.Runtime{Path: o.Runtime}}},
+		Runtimes:        runtimes(o),
 		DefaultRuntime:  o.Runtime,
+		InitBinary:      engine.InitBinary(),
 		SecurityOptions: []string{"name=seccomp,profile=builtin"},
 		Labels:          []string{},
 		Swarm:           swarm.Info{LocalNodeState: swarm.LocalNodeStateInactive},
 		Warnings:        []string{},
+	}
+	_, info.RuncCommit.ID, _ = ProgramVersion(o.Runtime)
+	if info.InitBinary != "" {
+		_, info.InitCommit.ID, _ = ProgramVersion(info.InitBinary)
 	}
 	var si unix.Sysinfo_t
 	if unix.Sysinfo(&si) == nil {
@@ -111,9 +195,10 @@ func CompareVersions(a, b string) int {
 }
 
 // Version is GET /version for Berth version version serving the API
-// versions minAPI to maxAPI.
-func Version(version, minAPI, maxAPI string) system.VersionResponse {
-	return system.VersionResponse{
+// versions minAPI to maxAPI: the "Engine" component, then components
+// (see Components).
+func Version(version, minAPI, maxAPI string, components ...system.ComponentVersion) system.VersionResponse {
+	v := system.VersionResponse{
 		Platform:      system.PlatformInfo{Name: "Berth"},
 		Version:       version,
 		APIVersion:    maxAPI,
@@ -128,4 +213,6 @@ func Version(version, minAPI, maxAPI string) system.VersionResponse {
 				"KernelVersion": KernelVersion(), "GoVersion": goruntime.Version(), "Experimental": "false"},
 		}},
 	}
+	v.Components = append(v.Components, components...)
+	return v
 }

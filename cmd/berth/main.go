@@ -17,6 +17,7 @@ import (
 	"github.com/berthproject/berth/cmd/berth/internal/cli/images"
 	"github.com/berthproject/berth/cmd/berth/internal/cli/network"
 	"github.com/berthproject/berth/cmd/berth/internal/cli/run"
+	"github.com/berthproject/berth/cmd/berth/internal/cli/system"
 	"github.com/berthproject/berth/cmd/berth/internal/cli/volume"
 	"github.com/berthproject/berth/engine"
 	"github.com/containerd/errdefs"
@@ -59,6 +60,8 @@ func newRoot() *cobra.Command {
 	)
 	root.AddCommand(containers.NewExecCmd(c), containers.NewInspectCmd(c, ""), containers.NewTopCmd(c), containers.NewStatsCmd(c), containers.NewPauseCmd(c), containers.NewUnpauseCmd(c), containers.NewRenameCmd(c), containers.NewCpCmd(c), containers.NewDiffCmd(c), containers.NewCommitCmd(c), newContainerCmd(c))
 	root.AddCommand(network.NewNetworkCmd(c), containers.NewPortCmd(c), newAttachCmd(g), volume.NewVolumeCmd(c))
+	// `version`, `info` and `system info`
+	system.AddTo(root, c, berthVersion)
 	root.AddCommand(newFetcherCmd()) // hidden: the unprivileged registry fetcher
 	addSystemService(root, g)        // `system service`: the Docker Engine API (service.go)
 	root.SetFlagErrorFunc(cli.FlagError)

@@ -114,7 +114,7 @@ func (m *Manager) prepareBundle(ctx context.Context, c record.Container) (string
 	opts := c.Run
 	opts.CgroupsPath = "/berth/" + c.ID
 	if opts.Init && opts.InitPath == "" {
-		opts.InitPath = initBinary()
+		opts.InitPath = InitBinary()
 	}
 	endNet := probe.Trace("setup network")
 	nsSpec, netMounts, err := m.Nets.Setup(ctx, c)
@@ -481,9 +481,9 @@ func startExitCode(err error) int {
 	return 128
 }
 
-// initBinary finds a static init for --init: Debian's tini-static, or
-// docker-init where Docker's packages installed one; "" if none.
-func initBinary() string {
+// InitBinary finds a static init for --init: Debian's tini-static, or
+// docker-init where Docker's packages installed one, in $PATH; "" if none.
+func InitBinary() string {
 	for _, name := range []string{"tini-static", "docker-init"} {
 		if p, err := exec.LookPath(name); err == nil {
 			return p
