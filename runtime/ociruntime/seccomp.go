@@ -76,8 +76,12 @@ func (r *Runtime) AdjustSpec(id string, s *specs.Spec) {
 
 // keepBPF stores the program crun compiled for container id (its state
 // directory's seccomp.bpf) in the cache, if AdjustSpec asked for it. It
-// runs once the container exists: crun has written the program before it
-// starts the container's process. Failures only lose the cache entry.
+// runs once the pid file exists (run) or create has returned (start):
+// crun writes the pid file only after it has written and closed the
+// program (libcrun's run path generates the filter, then waits for the
+// process, which writes the pid file first), so the file is whole. A
+// program that is not a valid filter is not kept; failures only lose the
+// cache entry.
 func (r *Runtime) keepBPF(id string) {
 	v, ok := r.pendingBPF.LoadAndDelete(id)
 	if !ok {
