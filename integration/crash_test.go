@@ -88,14 +88,12 @@ func assertNoLeaks(t *testing.T, e *env, baseSnaps, baseRules int) {
 	if n := countRules(e.chain); n != baseRules {
 		t.Fatalf("iptables rules with %s: %d, want %d", e.chain, n, baseRules)
 	}
-	var st struct {
-		Endpoints map[string]json.RawMessage `json:"endpoints"`
+	var eps map[string]json.RawMessage
+	if data, err := os.ReadFile(filepath.Join(e.root, "network", "endpoints.json")); err == nil {
+		json.Unmarshal(data, &eps)
 	}
-	if data, err := os.ReadFile(filepath.Join(e.root, "network", "state.json")); err == nil {
-		json.Unmarshal(data, &st)
-	}
-	if len(st.Endpoints) != 0 {
-		t.Fatalf("network endpoints left: %v", st.Endpoints)
+	if len(eps) != 0 {
+		t.Fatalf("network endpoints left: %v", eps)
 	}
 	allocs, _ := filepath.Glob(filepath.Join(e.root, "network", "ipam", "*.json"))
 	for _, f := range allocs {

@@ -73,14 +73,20 @@
 //
 //	lock             flock taken (exclusively) by every Manager call that
 //	                 changes state; List, Inspect and Endpoints read
-//	                 state.json without it (it is only replaced by rename)
-//	state.json       {"networks": {id: network+rules}, "endpoints": {"<ctr>/<net>": endpoint+rules}}
+//	                 state.json and endpoints.json without it (each is only
+//	                 replaced by rename)
+//	state.json       {"networks": {id: network+rules}}
+//	endpoints.json   {"<ctr>/<net>": endpoint+rules}
 //	ipam/<netID>.json, ipam/<netID>.lock   address allocations, keyed by container ID
 //
-// Files are replaced atomically (write, fsync, rename, fsync dir; the
-// directory fsync is skipped when only endpoints or addresses change:
-// those belong to running containers, which no power loss outlives, and
-// an older file coming back after one is reclaimed like a crash). Attach
+// Files are replaced atomically by rename. state.json is written with
+// fsyncs (file and directory): networks must survive a power loss.
+// endpoints.json and the ipam files are written without any: they belong
+// to running containers, which no power loss outlives, and a file that
+// comes back older, empty or torn after one is read as what it holds (a
+// torn one as empty) and reclaimed like a crash. (A state.json of an
+// older berth may still hold "endpoints"; they are used until the first
+// save moves them to endpoints.json.) Attach
 // allocates the address (ipam, durable), records the endpoint with its veth
 // name (deterministic, see bridge.HostVethName), port bindings and exact
 // rules with Ready=false, and only then creates the veth and rules, finally

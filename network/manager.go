@@ -152,39 +152,40 @@ func (m *Manager) txnMode(ctx context.Context, readOnly bool, fn func(st *state,
 		return fmt.Errorf("network: %w", err)
 	}
 	defer l.Unlock()
-	st := &state{}
-	path := filepath.Join(m.dir, "state.json")
-	if err := filelock.ReadJSON(path, st); err != nil {
-		return fmt.Errorf("network: %w", err)
+	st, legacy, err := m.loadState()
+	if err != nil {
+		return err
 	}
-	if st.Networks == nil {
-		st.Networks = map[string]*netRecord{}
-	}
-	if st.Endpoints == nil {
-		st.Endpoints = map[string]*epRecord{}
-	}
-	// Saves that would not change the file are skipped: each costs two
-	// fsyncs, and teardown paths often find nothing to do. A save that
-	// changes endpoints only skips the directory fsync: endpoints belong to
-	// running containers, which no power loss outlives (an older state
-	// coming back after one holds endpoints of dead containers only, which
-	// Reclaim tears down), while networks must survive it.
-	last, _ := json.Marshal(st)
+	// Saves that would not change a file are skipped, and teardown paths
+	// often find nothing to do. Networks (state.json) must survive a power
+	// loss: written with fsyncs. Endpoints (endpoints.json) belong to
+	// running containers, which no power loss outlives: written without
+	// any, which saves two per attach (an endpoints.json that comes back
+	// older, empty or torn after one holds endpoints of dead containers
+	// only, and is read as empty when torn; Reclaim tears down the rest).
 	lastNets, _ := json.Marshal(st.Networks)
+	lastEps, _ := json.Marshal(st.Endpoints)
 	save := func() error {
-		cur, err := json.Marshal(st)
-		if err == nil && bytes.Equal(cur, last) {
-			return nil
+		nets, err := json.Marshal(st.Networks)
+		if err != nil {
+			return err
 		}
-		write := filelock.WriteJSON
-		if nets, err := json.Marshal(st.Networks); err == nil && bytes.Equal(nets, lastNets) {
-			write = filelock.WriteJSONOrdered
+		eps, err := json.Marshal(st.Endpoints)
+		if err != nil {
+			return err
 		}
-		if err := write(path, st); err != nil {
-			return fmt.Errorf("network: save state: %w", err)
+		if !bytes.Equal(eps, lastEps) || legacy {
+			if err := filelock.WriteJSONUnsynced(filepath.Join(m.dir, endpointsFile), st.Endpoints); err != nil {
+				return fmt.Errorf("network: save endpoints: %w", err)
+			}
+			lastEps = eps
 		}
-		last = cur
-		lastNets, _ = json.Marshal(st.Networks)
+		if !bytes.Equal(nets, lastNets) || legacy {
+			if err := filelock.WriteJSON(filepath.Join(m.dir, stateFile), &state{Networks: st.Networks}); err != nil {
+				return fmt.Errorf("network: save state: %w", err)
+			}
+			lastNets, legacy = nets, false
+		}
 		return nil
 	}
 	if err := fn(st, save); err != nil {
@@ -206,9 +207,41 @@ func (m *Manager) read(ctx context.Context, fn func(st *state) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	st := &state{}
-	if err := filelock.ReadJSON(filepath.Join(m.dir, "state.json"), st); err != nil {
-		return fmt.Errorf("network: %w", err)
+	st, _, err := m.loadState()
+	if err != nil {
+		return err
+	}
+	return fn(st)
+}
+
+// The state directory's files (see doc.go).
+const (
+	stateFile     = "state.json"
+	endpointsFile = "endpoints.json"
+)
+
+// loadState reads the networks from state.json and the endpoints from
+// endpoints.json. An endpoints.json that cannot be parsed (torn by a
+// power loss: it is written without fsync) holds no endpoint; while none
+// exists, the endpoints a state.json of an older berth carries are used,
+// and legacy is true so that the next save moves them out.
+func (m *Manager) loadState() (st *state, legacy bool, err error) {
+	st = &state{}
+	if err := filelock.ReadJSON(filepath.Join(m.dir, stateFile), st); err != nil {
+		return nil, false, fmt.Errorf("network: %w", err)
+	}
+	b, err := os.ReadFile(filepath.Join(m.dir, endpointsFile))
+	switch {
+	case err == nil:
+		eps := map[string]*epRecord{}
+		if json.Unmarshal(b, &eps) != nil {
+			eps = map[string]*epRecord{}
+		}
+		st.Endpoints = eps
+	case errors.Is(err, os.ErrNotExist):
+		legacy = len(st.Endpoints) > 0
+	default:
+		return nil, false, fmt.Errorf("network: %w", err)
 	}
 	if st.Networks == nil {
 		st.Networks = map[string]*netRecord{}
@@ -216,7 +249,7 @@ func (m *Manager) read(ctx context.Context, fn func(st *state) error) error {
 	if st.Endpoints == nil {
 		st.Endpoints = map[string]*epRecord{}
 	}
-	return fn(st)
+	return st, legacy, nil
 }
 
 func (m *Manager) txn(ctx context.Context, fn func(st *state, save func() error) error) error {

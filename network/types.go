@@ -113,8 +113,10 @@ type AttachOptions struct {
 }
 
 type state struct {
-	Networks  map[string]*netRecord `json:"networks"`  // by ID
-	Endpoints map[string]*epRecord  `json:"endpoints"` // by containerID + "/" + networkID
+	Networks map[string]*netRecord `json:"networks"` // by ID
+	// Endpoints by containerID + "/" + networkID: kept in endpoints.json
+	// (see loadState); a state.json of an older berth may still hold them.
+	Endpoints map[string]*epRecord `json:"endpoints,omitempty"`
 }
 
 type netRecord struct {
