@@ -66,7 +66,17 @@ func newRoot() *cobra.Command {
 	addSystemService(root, g)        // `system service`: the Docker Engine API (service.go)
 	root.SetFlagErrorFunc(cli.FlagError)
 	cli.DockerArgs(root)
+	noFlagsInUseLine(root)
 	return root
+}
+
+// noFlagsInUseLine keeps cobra from appending " [flags]" to the usage
+// lines, which already say [OPTIONS] as Docker's do.
+func noFlagsInUseLine(c *cobra.Command) {
+	c.DisableFlagsInUseLine = true
+	for _, sub := range c.Commands() {
+		noFlagsInUseLine(sub)
+	}
 }
 
 // prefixValue is a pflag.Value for a netip.Prefix (also read from
