@@ -14,9 +14,10 @@ import (
 //   - event (alias action): exact, except that when one of the values is
 //     exec_create, exec_start or health_status every value matches as a
 //     prefix ("exec_start" matches "exec_start: sh -c …").
-//   - container, network, volume: the actor's ID or "name" attribute,
-//     exactly or by prefix, whatever ev's type (so container=X keeps only
-//     the events whose actor is X).
+//   - container, network, volume, daemon (and plugin, node, service,
+//     secret, config, which no Berth event has): the actor's ID or "name"
+//     attribute, exactly or by prefix, whatever ev's type (so container=X
+//     keeps only the events whose actor is X).
 //   - image: exact, on the actor's ID and its "name" (image events) or
 //     "image" attribute (other events), each also with its tag stripped.
 //   - label ("k" or "k=v", all of them): the actor's attributes (a
@@ -24,8 +25,7 @@ import (
 func (f Filters) MatchEvent(ev events.Event) bool {
 	return f.matchAction("event", ev.Action) && f.matchAction("action", ev.Action) &&
 		f.Match("type", ev.Type) && f.Match("scope", "local") &&
-		f.matchActor("container", ev) && f.matchActor("network", ev) && f.matchActor("volume", ev) &&
-		f.matchImage(ev) && (!f.Has("label") || f.MatchLabels(ev.Attributes))
+		f.matchActors(ev) && f.matchImage(ev) && (!f.Has("label") || f.MatchLabels(ev.Attributes))
 }
 
 // matchAction is the "event" key, or its alias "action" (see MatchEvent).
@@ -38,6 +38,19 @@ func (f Filters) matchAction(key, action string) bool {
 		return false
 	}
 	return MatchPrefix(set, action)
+}
+
+// actorKeys are the filter keys matched on the actor (see MatchEvent).
+var actorKeys = []string{"container", "network", "volume", "daemon", "plugin", "node", "service", "secret", "config"}
+
+// matchActors applies every key of actorKeys to ev.
+func (f Filters) matchActors(ev events.Event) bool {
+	for _, k := range actorKeys {
+		if !f.matchActor(k, ev) {
+			return false
+		}
+	}
+	return true
 }
 
 // matchActor is Docker's fuzzy match of key on ev's actor ID or name.

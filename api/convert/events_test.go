@@ -52,6 +52,9 @@ func TestMatchEvent(t *testing.T) {
 		{`{"label":["tier"]}`, img, false},
 		{`{"scope":["local"]}`, ctr, true},
 		{`{"scope":["swarm"]}`, ctr, false},
+		{`{"daemon":["abc"]}`, ctr, true}, // Docker: a fuzzy match on the actor too
+		{`{"daemon":["other"]}`, ctr, false},
+		{`{"service":["web"]}`, vol, false},
 	} {
 		if got := mustFilters(t, c.filters).MatchEvent(c.ev); got != c.want {
 			t.Errorf("%s on %s %s: %v, want %v", c.filters, c.ev.Type, c.ev.Action, got, c.want)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/berthproject/berth/cmd/berth/internal/cli"
 	"github.com/berthproject/berth/cmd/berth/internal/cli/containers"
+	berthevents "github.com/berthproject/berth/cmd/berth/internal/cli/events"
 	"github.com/berthproject/berth/cmd/berth/internal/cli/images"
 	"github.com/berthproject/berth/cmd/berth/internal/cli/network"
 	"github.com/berthproject/berth/cmd/berth/internal/cli/run"
@@ -62,6 +63,7 @@ func newRoot() *cobra.Command {
 	root.AddCommand(network.NewNetworkCmd(c), containers.NewPortCmd(c), newAttachCmd(g), volume.NewVolumeCmd(c))
 	// `version`, `info` and `system info`
 	system.AddTo(root, c, berthVersion)
+	berthevents.AddTo(root, c)       // `events` and `system events`
 	root.AddCommand(newFetcherCmd()) // hidden: the unprivileged registry fetcher
 	addSystemService(root, g)        // `system service`: the Docker Engine API (service.go)
 	root.SetFlagErrorFunc(cli.FlagError)
