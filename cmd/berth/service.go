@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/berthproject/berth/cmd/berth/internal/cli"
 	"github.com/berthproject/berth/internal/unpriv"
 
 	"github.com/berthproject/berth/api"
@@ -32,16 +33,7 @@ var berthVersion = "0.1.0-dev"
 // addSystemService puts `service` under the `system` group, making the
 // group if no other file has.
 func addSystemService(root *cobra.Command, g *globals) {
-	for _, c := range root.Commands() {
-		if c.Name() == "system" {
-			c.AddCommand(newSystemServiceCmd(g))
-			root.AddCommand(newServiceServerCmd())
-			return
-		}
-	}
-	grp := &cobra.Command{Use: "system", Short: "Manage Berth", Args: cobra.NoArgs}
-	grp.AddCommand(newSystemServiceCmd(g))
-	root.AddCommand(grp)
+	cli.Group(root, "system", "Manage Berth").AddCommand(newSystemServiceCmd(g))
 	root.AddCommand(newServiceServerCmd())
 }
 

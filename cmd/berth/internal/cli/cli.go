@@ -211,3 +211,17 @@ func WriteOutput(g *Globals, path *string, write func(ctx context.Context, e *en
 		return err
 	}
 }
+
+// Group returns root's subcommand group name (such as "system"), adding
+// it with the given short help when no verb has made it yet: several
+// packages add verbs to one group.
+func Group(root *cobra.Command, name, short string) *cobra.Command {
+	for _, c := range root.Commands() {
+		if c.Name() == name {
+			return c
+		}
+	}
+	grp := &cobra.Command{Use: name, Short: short, Args: cobra.NoArgs}
+	root.AddCommand(grp)
+	return grp
+}

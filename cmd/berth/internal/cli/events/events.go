@@ -29,15 +29,7 @@ import (
 // when root has none yet).
 func AddTo(root *cobra.Command, g *cli.Globals) {
 	root.AddCommand(NewEventsCmd(g))
-	for _, c := range root.Commands() {
-		if c.Name() == "system" {
-			c.AddCommand(NewEventsCmd(g))
-			return
-		}
-	}
-	grp := &cobra.Command{Use: "system", Short: "Manage Berth", Args: cobra.NoArgs}
-	grp.AddCommand(NewEventsCmd(g))
-	root.AddCommand(grp)
+	cli.Group(root, "system", "Manage Berth").AddCommand(NewEventsCmd(g))
 }
 
 // Options are `berth events`'s flags.

@@ -210,13 +210,5 @@ func securityOptions(raw []string) []securityOption {
 // `system` group (made if no other file has), for Berth version version.
 func AddTo(root *cobra.Command, g *cli.Globals, version string) {
 	root.AddCommand(NewVersionCmd(g, version), NewInfoCmd(g, version))
-	for _, c := range root.Commands() {
-		if c.Name() == "system" {
-			c.AddCommand(NewInfoCmd(g, version))
-			return
-		}
-	}
-	grp := &cobra.Command{Use: "system", Short: "Manage Berth", Args: cobra.NoArgs}
-	grp.AddCommand(NewInfoCmd(g, version))
-	root.AddCommand(grp)
+	cli.Group(root, "system", "Manage Berth").AddCommand(NewInfoCmd(g, version))
 }
