@@ -1,12 +1,14 @@
 package convert
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	goruntime "runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/berthproject/berth/engine"
@@ -53,13 +55,43 @@ func osName() string {
 // and tini print: VERSION from a first line "NAME version VERSION", and
 // COMMIT from a "commit: COMMIT" line or tini's " - git.COMMIT" suffix
 // ("" when absent or "unknown"). ok is false when bin does not run or
-// prints no such first line. Cost: one fork/exec.
+// prints no such first line. Cost: one fork/exec the first time; later
+// calls answer from a cache kept while the binary's size and mtime stay
+// the same (an upgrade is seen).
 func ProgramVersion(bin string) (version, commit string, ok bool) {
-	out, err := exec.Command(bin, "--version").Output()
+	fi, err := os.Stat(bin)
 	if err != nil {
 		return "", "", false
 	}
-	return parseProgramVersion(string(out))
+	key := fmt.Sprintf("%s\x00%d\x00%d", bin, fi.Size(), fi.ModTime().UnixNano())
+	versions.Lock()
+	v, hit := versions.m[key]
+	versions.Unlock()
+	if hit {
+		return v.version, v.commit, v.ok
+	}
+	out, err := exec.Command(bin, "--version").Output()
+	if err == nil {
+		v.version, v.commit, v.ok = parseProgramVersion(string(out))
+	}
+	versions.Lock()
+	if versions.m == nil {
+		versions.m = map[string]programVersion{}
+	}
+	versions.m[key] = v
+	versions.Unlock()
+	return v.version, v.commit, v.ok
+}
+
+type programVersion struct {
+	version, commit string
+	ok              bool
+}
+
+// versions caches ProgramVersion's answers by path, size and mtime.
+var versions struct {
+	sync.Mutex
+	m map[string]programVersion
 }
 
 func parseProgramVersion(out string) (version, commit string, ok bool) {
