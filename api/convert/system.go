@@ -59,6 +59,10 @@ func osName() string {
 // calls answer from a cache kept while the binary's size and mtime stay
 // the same (an upgrade is seen).
 func ProgramVersion(bin string) (version, commit string, ok bool) {
+	bin, err := exec.LookPath(bin) // a name in $PATH or a path
+	if err != nil {
+		return "", "", false
+	}
 	fi, err := os.Stat(bin)
 	if err != nil {
 		return "", "", false

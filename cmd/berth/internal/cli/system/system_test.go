@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/berthproject/berth/api/convert"
 	"github.com/berthproject/berth/cmd/berth/internal/cli"
@@ -47,6 +48,18 @@ func TestProgramVersion(t *testing.T) {
 	}
 	if _, _, ok := convert.ProgramVersion(filepath.Join(dir, "missing")); ok {
 		t.Error("a missing program has a version")
+	}
+	// A bare name is looked up in $PATH; a changed binary is read again.
+	t.Setenv("PATH", dir)
+	if v, _, ok := convert.ProgramVersion("crun"); !ok || v != "1.8.1" {
+		t.Errorf("crun by name: %q %v", v, ok)
+	}
+	p := fakeProgram(t, dir, "crun", "crun version 1.9.0\ncommit: abc")
+	if err := os.Chtimes(p, time.Now().Add(time.Hour), time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if v, c, ok := convert.ProgramVersion("crun"); !ok || v != "1.9.0" || c != "abc" {
+		t.Errorf("crun after an upgrade: %q %q %v", v, c, ok)
 	}
 }
 
