@@ -54,7 +54,7 @@ var _ runtime.Runtime = (*Runtime)(nil)
 // older distributions) when it creates a container: on such a host
 // `crun run` and `crun create` run in a mount namespace of their own
 // where that cgroup2 mount is detached, which leaves crun the v1
-// hierarchies it drives (HybridWrapper). Its other commands (start,
+// hierarchies it drives (hybridWrapper). Its other commands (start,
 // state, kill, delete, exec, pause, resume, ps) work unwrapped.
 func New(binary, root string) (*Runtime, error) {
 	path, err := exec.LookPath(binary)
@@ -65,10 +65,10 @@ func New(binary, root string) (*Runtime, error) {
 		return nil, err
 	}
 	r := &Runtime{Binary: path, Root: root}
-	if IsCrun(path) {
+	if isCrun(path) {
 		r.crun = true
 		if cgroupHybrid() {
-			if r.Wrapper, err = HybridWrapper(); err != nil {
+			if r.Wrapper, err = hybridWrapper(); err != nil {
 				return nil, err
 			}
 		}
@@ -87,9 +87,9 @@ func Open(binary, runRoot string) (*Runtime, error) {
 	return r, err
 }
 
-// IsCrun reports whether the runtime binary at path is crun (by its name,
+// isCrun reports whether the runtime binary at path is crun (by its name,
 // symlinks resolved).
-func IsCrun(path string) bool {
+func isCrun(path string) bool {
 	if real, err := filepath.EvalSymlinks(path); err == nil {
 		path = real
 	}
@@ -109,14 +109,14 @@ func cgroupHybrid() bool {
 
 const unifiedMount = "/sys/fs/cgroup/unified"
 
-// HybridWrapper is the argv prefix that runs a command in a new mount
+// hybridWrapper is the argv prefix that runs a command in a new mount
 // namespace (util-linux unshare, recursively private so nothing leaks
 // back to the host) with the cgroup2 mount at /sys/fs/cgroup/unified
 // detached: `unshare --mount sh -c 'umount -l …; exec "$0" "$@"'`. The
 // namespace lives as long as the wrapped runtime process; the containers
 // it makes get mount namespaces of their own, as always. A missing
 // unshare or sh gives errdefs.ErrNotFound.
-func HybridWrapper() ([]string, error) {
+func hybridWrapper() ([]string, error) {
 	unshare, err := exec.LookPath("unshare")
 	if err != nil {
 		return nil, fmt.Errorf("crun on a cgroup v1 hybrid host needs unshare (util-linux): %w", errdefs.ErrNotFound)

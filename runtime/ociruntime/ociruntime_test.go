@@ -136,7 +136,7 @@ func TestArgvWrapper(t *testing.T) {
 	}
 }
 
-// TestHybridWrapperRunsCommand runs a command under HybridWrapper, as root
+// TestHybridWrapperRunsCommand runs a command under hybridWrapper, as root
 // on a host with /sys/fs/cgroup/unified mounted: the command runs, gets
 // its arguments, and sees no cgroup2 mount there, while the caller's
 // mount namespace still has it.
@@ -144,7 +144,7 @@ func TestHybridWrapperRunsCommand(t *testing.T) {
 	if os.Geteuid() != 0 || !cgroupHybrid() {
 		t.Skip("needs root on a cgroup v1 hybrid host")
 	}
-	w, err := HybridWrapper()
+	w, err := hybridWrapper()
 	if err != nil {
 		t.Fatal(err)
 	}

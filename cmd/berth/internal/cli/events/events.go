@@ -116,13 +116,10 @@ func window(since, until string, now time.Time) (events.ReadOptions, error) {
 // functions, checked by executing it on an empty message (so that
 // "{{.Bogus}}" fails before any event).
 func Template(format string) (*template.Template, error) {
-	switch format {
-	case "":
+	if format == "" {
 		return nil, nil
-	case "json":
-		format = "{{json .}}"
 	}
-	tmpl, err := output.Parse(format)
+	tmpl, err := output.ParseFormat(format)
 	if err != nil {
 		return nil, err
 	}

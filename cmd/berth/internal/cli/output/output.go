@@ -62,6 +62,15 @@ func Parse(text string) (*template.Template, error) {
 	return t, nil
 }
 
+// ParseFormat is Parse for a whole-object --format value as the docker
+// CLI reads one: "json" stands for {{json .}}.
+func ParseFormat(format string) (*template.Template, error) {
+	if format == "json" {
+		format = "{{json .}}"
+	}
+	return Parse(format)
+}
+
 // Rows prints rows (string fields keyed by Docker's field names)
 // per a --format value: "" or "table" for the default table, "table TMPL"
 // for a table with headers, "json" for one JSON object per line, else a

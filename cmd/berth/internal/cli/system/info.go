@@ -46,11 +46,8 @@ func NewInfoCmd(g *cli.Globals, version string) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var tmpl *template.Template
 			if format != "" {
-				if format == "json" {
-					format = "{{json .}}"
-				}
 				var err error
-				if tmpl, err = output.Parse(format); err != nil {
+				if tmpl, err = output.ParseFormat(format); err != nil {
 					return templateParseError(cmd, err)
 				}
 			}

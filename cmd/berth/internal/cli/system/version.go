@@ -165,13 +165,10 @@ Server:{{with .Platform.Name}} {{.}}{{end}}
 // versionTemplate parses a `version --format` value: "" for the default
 // text, "json" for {{json .}}, else a Go template (output.Parse).
 func versionTemplate(format string) (*template.Template, error) {
-	switch format {
-	case "":
+	if format == "" {
 		format = versionText
-	case "json":
-		format = "{{json .}}"
 	}
-	return output.Parse(format)
+	return output.ParseFormat(format)
 }
 
 // writeVersion prints v through tmpl as docker does: tab stops aligned
