@@ -182,17 +182,17 @@ var APIRuntimes = []string{"runc", "crun"}
 // name must be an OCI runtime binary found in $PATH (or a path), else
 // errdefs.ErrInvalidArgument with Docker's words.
 func (e *Engine) runtimeFor(name string) (string, error) {
-	if name == "" || name == e.opts.Runtime {
+	if name == "" {
 		return e.runtimePath(), nil
 	}
-	rt, err := ociruntime.Open(name, e.opts.RunRoot)
+	rt, err := e.life.OpenRuntime(name)
 	if err != nil {
 		return "", fmt.Errorf("unknown or invalid runtime name: %s: %w", name, errdefs.ErrInvalidArgument)
 	}
-	if oci, ok := e.runtime.(*ociruntime.Runtime); ok && oci.Binary == rt.Binary {
+	if oci, ok := rt.(*ociruntime.Runtime); ok {
 		return oci.Binary, nil
 	}
-	return rt.Binary, nil
+	return name, nil
 }
 
 // InitBinary is the static init `run --init` mounts as

@@ -350,22 +350,34 @@ func (m *Manager) RuntimeOf(c record.Container) runtime.Runtime {
 	if name == "" {
 		name = "runc"
 	}
+	rt, err := m.OpenRuntime(name)
+	if err != nil {
+		return runtime.Unavailable{Err: fmt.Errorf("container %s was created with the OCI runtime %s, which is not installed: install it again to manage the container: %w",
+			c.ShortID(), name, errdefs.ErrFailedPrecondition)}
+	}
+	return rt
+}
+
+// OpenRuntime is the OCI runtime name (a name in $PATH or a path):
+// Runtime when name names the engine's own, else that runtime opened
+// once per process with its own state directory under RunRoot/runtime.
+// errdefs.ErrNotFound when it cannot be found.
+func (m *Manager) OpenRuntime(name string) (runtime.Runtime, error) {
 	if oci, ok := m.Runtime.(*ociruntime.Runtime); !ok || name == oci.Binary || name == m.RuntimeName {
-		return m.Runtime
+		return m.Runtime, nil
 	}
 	m.otherMu.Lock()
 	defer m.otherMu.Unlock()
 	if rt, ok := m.other[name]; ok {
-		return rt
+		return rt, nil
 	}
 	rt, err := ociruntime.Open(name, m.RunRoot)
 	if err != nil {
-		return runtime.Unavailable{Err: fmt.Errorf("container %s was created with the OCI runtime %s, which is not installed: install it again to manage the container: %w",
-			c.ShortID(), name, errdefs.ErrFailedPrecondition)}
+		return nil, err
 	}
 	if m.other == nil {
 		m.other = map[string]runtime.Runtime{}
 	}
 	m.other[name] = rt
-	return rt
+	return rt, nil
 }
