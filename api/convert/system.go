@@ -164,7 +164,7 @@ func runtimes(o engine.Options) map[string]system.RuntimeWithStatus {
 // "cgroupfs" (the OCI runtime's own, under the berth parent) and the
 // version the host's (CgroupVersion). Runtimes lists o.Runtime and the
 // installed ones of engine.APIRuntimes; InitBinary is engine.InitBinary;
-// RuncCommit and InitCommit are the commits the default runtime and the
+// RuncCommit and InitCommit are the commits runc (when installed) and the
 // init print with --version (ProgramVersion: two fork/execs).
 func Info(o engine.Options, version string, cs []engine.Container, images int) system.Info {
 	hostname, _ := os.Hostname()
@@ -188,7 +188,9 @@ func Info(o engine.Options, version string, cs []engine.Container, images int) s
 		Swarm:           swarm.Info{LocalNodeState: swarm.LocalNodeStateInactive},
 		Warnings:        []string{},
 	}
-	_, info.RuncCommit.ID, _ = ProgramVersion(o.Runtime)
+	// Docker's "runc version" line: runc's commit, whichever runtime is
+	// the default (crun's commit there would be mislabelled).
+	_, info.RuncCommit.ID, _ = ProgramVersion("runc")
 	if info.InitBinary != "" {
 		_, info.InitCommit.ID, _ = ProgramVersion(info.InitBinary)
 	}
