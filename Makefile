@@ -1,14 +1,23 @@
 # Berth's build, test and benchmark entry points. `make test` is what CI runs.
 GO       ?= go
 BIN      := bin/berth
+# Berth's per-container monitor, a small C program (cmd/berth-monitor),
+# installed next to the berth binary, where berth looks for it first.
+MONITOR  := bin/berth-monitor
+CC       ?= cc
+MONITOR_CFLAGS := -std=gnu11 -O2 -Wall -Wextra -Werror
 PKGS     := ./...
 # Packages the tests need from Debian; installed when missing (root only).
-TEST_DEBS := runc crun busybox-static docker-registry skopeo umoci iptables iproute2 conmon tini python3-docker docker-compose containernetworking-plugins
+TEST_DEBS := gcc libc6-dev runc crun busybox-static docker-registry skopeo umoci iptables iproute2 conmon tini python3-docker docker-compose containernetworking-plugins
 
 .PHONY: build run test unit bench deps fuzz clean
 
-build:
+build: $(MONITOR)
 	$(GO) build -o $(BIN) ./cmd/berth
+
+$(MONITOR): $(wildcard cmd/berth-monitor/*.c cmd/berth-monitor/*.h)
+	@mkdir -p bin
+	$(CC) $(MONITOR_CFLAGS) -o $@ $(filter %.c,$^)
 
 # Runs the built-in hello image: offline, no registry.
 run: build

@@ -100,12 +100,39 @@ func podmanDetached(t *benchTB, ref string) sample {
 
 // benchMonitorPSS starts detachedN `sleep` containers and reads the PSS
 // of each one's monitor (RUNROOT/containers/ID/monitor.pid); the baseline
-// is as many copies of a minimal Go monitor.
-func benchMonitorPSS(t *benchTB, box *boxRoot) result {
+// is as many copies of a minimal Go monitor. A second row compares the
+// same under conmon (BERTH_MONITOR=conmon), when it is installed.
+func benchMonitorPSS(t *benchTB, box *boxRoot) []result {
+	bs, comm := monitorPSS(t, box, nil)
+	gs := goMonitorPSS(t, detachedN)
+	baseline := "minimal Go monitor (could not build it)"
+	if gs != nil {
+		baseline = fmt.Sprintf("minimal Go monitor, %d copies (reference)", detachedN)
+	}
+	out := []result{{
+		name: "monitor-pss", what: fmt.Sprintf("PSS of each monitor (%s), %d detached containers", comm, detachedN),
+		baseline: baseline, unit: kilobytes, berth: bs, base: gs,
+		targets: []target{{medianAtMost, 400, "issue 4c"}, {maxAtMost, 400, "issue 4c"}},
+	}}
+	if _, err := exec.LookPath("conmon"); err == nil {
+		cs, _ := monitorPSS(t, box, []string{"BERTH_MONITOR=conmon"})
+		out = append(out, result{
+			name: "monitor-pss-conmon", what: fmt.Sprintf("PSS of each monitor (%s), %d detached containers", comm, detachedN),
+			baseline: fmt.Sprintf("conmon (BERTH_MONITOR=conmon), %d containers", detachedN), unit: kilobytes, berth: bs, base: cs,
+		})
+	}
+	return out
+}
+
+// monitorPSS starts detachedN `sleep` containers with berth (environment
+// env added) and returns each one's monitor PSS and the monitor's name.
+func monitorPSS(t *benchTB, box *boxRoot, env []string) (sample, string) {
 	ctx := t.Context()
-	log.Printf("monitor-pss: starting %d detached containers", detachedN)
+	log.Printf("monitor-pss: starting %d detached containers %v", detachedN, env)
 	mk := func() *exec.Cmd {
-		return exec.CommandContext(ctx, box.bin, box.args("run", "-d", box.ref, "sleep", "600")...)
+		c := exec.CommandContext(ctx, box.bin, box.args("run", "-d", box.ref, "sleep", "600")...)
+		c.Env = append(os.Environ(), env...)
+		return c
 	}
 	_, ids, err := detachedTrial(ctx, detachedN, mk, append([]string{box.bin}, box.args("ps", "-q")...))
 	t.check(err, "berth run -d")
@@ -126,17 +153,7 @@ func benchMonitorPSS(t *benchTB, box *boxRoot) result {
 	}
 	_, err = run(ctx, box.bin, box.args(append([]string{"rm", "-f"}, ids...)...)...)
 	t.check(err, "berth rm -f")
-
-	gs := goMonitorPSS(t, detachedN)
-	baseline := "minimal Go monitor (could not build it)"
-	if gs != nil {
-		baseline = fmt.Sprintf("minimal Go monitor, %d copies (reference)", detachedN)
-	}
-	return result{
-		name: "monitor-pss", what: fmt.Sprintf("PSS of each monitor (%s), %d detached containers", comm, detachedN),
-		baseline: baseline, unit: kilobytes, berth: bs, base: gs,
-		targets: []target{{medianAtMost, 400, "issue 4c"}, {maxAtMost, 400, "issue 4c"}},
-	}
+	return bs, comm
 }
 
 // goMonitorSource is the reference Go monitor: it starts `sleep 600` with

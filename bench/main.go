@@ -142,7 +142,7 @@ func runBench(t *benchTB, env *benchEnv, name string, runs, pulls int) []result 
 	case "run-detached":
 		return []result{benchDetached(t, env.busybox(t, registry()))}
 	case "monitor-pss":
-		return []result{benchMonitorPSS(t, env.busybox(t, registry()))}
+		return benchMonitorPSS(t, env.busybox(t, registry()))
 	case "service":
 		return benchService(t, env.busybox(t, registry()))
 	default: // pull

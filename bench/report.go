@@ -203,7 +203,9 @@ const method = `- **run-busybox**: ` + "`berth --root R --runroot RR run --rm --
   Baseline, for reference: 50 copies of a minimal Go program (built on the spot) that starts ` + "`sleep`" + `
   with its stdout and stderr on a pipe, copies them to a file and waits: the least a Go monitor costs.
   PSS shares each shared page among the processes mapping it, so both sides run 50 copies.
-  Targets: median and max ≤ 400 KB.
+  Targets: median and max ≤ 400 KB. **monitor-pss-conmon**: the same 50 containers again under
+  Podman's conmon (` + "`BERTH_MONITOR=conmon`" + `, when installed) as the baseline: the monitor berth used before
+  its own.
 - **service** (issue 6), one ` + "`berth system service -H unix://DIR/s.sock`" + ` on the shared root; the docker
   CLI runs with DOCKER_HOST on that socket and an empty DOCKER_CONFIG.
   - **service-pss** and **service-rss**: the memory of the service 0.5 s after its socket appears

@@ -65,8 +65,11 @@ type CreateOptions struct {
 	Restart     RestartPolicy
 	StopSignal  string
 	StopTimeout *int
-	LogMaxSize  int64
-	Labels      map[string]string
+	// LogOpts are Docker's --log-opt options for the json-file log
+	// (HostConfig.LogConfig.Config), checked by ParseLogOpts; inspect
+	// shows them as given.
+	LogOpts map[string]string
+	Labels  map[string]string
 	// MakeBindSources are the host paths of the bind mounts among
 	// Run.Mounts that Docker's -v (HostConfig.Binds) asked for: Create
 	// makes a missing one a directory, as Docker does. Every other bind
@@ -110,6 +113,10 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (Container, err
 	if err := runtime.ValidateDevices(opts.Run.Devices); err != nil {
 		return Container{}, err
 	}
+	logLimits, err := ParseLogOpts(opts.LogOpts)
+	if err != nil {
+		return Container{}, err
+	}
 	rec, err := e.imageForCreate(ctx, opts)
 	if err != nil {
 		return Container{}, err
@@ -140,7 +147,7 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (Container, err
 		Path: args[0], Args: args[1:], Run: opts.Run, AutoRemove: opts.AutoRemove,
 		Snapshot: top, State: State{Status: StatusCreated},
 		Restart: opts.Restart, StopSignal: opts.StopSignal, StopTimeout: opts.StopTimeout,
-		LogMaxSize: opts.LogMaxSize, Labels: opts.Labels, Net: netSettings,
+		LogMaxSize: logLimits.MaxSize, LogMaxFiles: logLimits.MaxFiles, LogOpts: opts.LogOpts, Labels: opts.Labels, Net: netSettings,
 		Runtime: rtPath,
 	}
 	if c.StopSignal == "" {

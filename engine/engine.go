@@ -46,8 +46,10 @@ type Options struct {
 	Runtime string
 	// Snapshotter is "overlay" (default) or "vfs".
 	Snapshotter string
-	// Monitor is the container monitor binary (conmon), a name in $PATH
-	// or a path. Default "conmon". Only detached containers need it.
+	// Monitor is the container monitor binary, a name in $PATH or a path:
+	// berth-monitor or conmon (monitor.New). Default: berth-monitor next to
+	// the running executable or in $PATH, else conmon. Only detached and
+	// terminal containers need it.
 	Monitor string
 	// CleanupBinary is a berth binary the monitor runs when a detached
 	// container exits (`berth container-cleanup ID`), so that --rm and

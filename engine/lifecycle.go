@@ -93,8 +93,9 @@ func (e *Engine) Remove(ctx context.Context, ref string, force bool) error {
 	return e.life.Remove(ctx, ref, force)
 }
 
-// LogPath is the container's log file (CRI "k8s-file" format, see package
-// monitor).
+// LogPath is the container's log file: Docker's json-file format (CRI
+// k8s-file under conmon), rotated files beside it as LogPath.1 …; see
+// package monitor.
 func (e *Engine) LogPath(id string) string {
 	return e.life.LogPath(id)
 }

@@ -179,8 +179,8 @@ func TestExposeRange(t *testing.T) {
 func TestCreateOptionsAccepted(t *testing.T) {
 	e := newEnv(t)
 	_, ref := busybox(t)
-	e.ok("create", "--name", "lo", "--log-driver", "json-file", "--log-opt", "max-size=1k", "--stop-signal", "usr1", ref, "true")
-	if got := e.ok("inspect", "-f", "{{index .HostConfig.LogConfig.Config \"max-size\"}} {{.Config.StopSignal}}", "lo"); got != "1024 usr1\n" {
+	e.ok("create", "--name", "lo", "--log-driver", "json-file", "--log-opt", "max-size=1k", "--log-opt", "max-file=2", "--stop-signal", "usr1", ref, "true")
+	if got := e.ok("inspect", "-f", "{{json .HostConfig.LogConfig.Config}} {{.Config.StopSignal}}", "lo"); got != `{"max-file":"2","max-size":"1k"} usr1`+"\n" {
 		t.Fatalf("inspect: %q", got)
 	}
 	e.ok("create", "--name", "k8s", "--log-driver", "k8s-file", "--stop-signal", "10", ref, "true")

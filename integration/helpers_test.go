@@ -34,6 +34,14 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "building berth:", err)
 		os.Exit(1)
 	}
+	// berth-monitor next to berth, where berth looks for it first.
+	srcs, _ := filepath.Glob("../cmd/berth-monitor/*.c")
+	cc := exec.Command("cc", append([]string{"-std=gnu11", "-O2", "-Wall", "-Wextra", "-Werror", "-o", filepath.Join(dir, "berth-monitor")}, srcs...)...)
+	cc.Stdout, cc.Stderr = os.Stdout, os.Stderr
+	if err := cc.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building berth-monitor:", err)
+		os.Exit(1)
+	}
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)

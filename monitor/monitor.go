@@ -2,16 +2,23 @@
 // holds a detached container's stdio, writes its log, records its exit
 // status and runs an exit command, after every berth process has exited.
 //
-// The default monitor is conmon (the monitor Podman uses), driven through
-// its command line. conmon is a small C program: its proportional memory
-// per container here is ~370 KB, where a Go process that waits on a child
-// and copies its output costs ~760 KB (ARCHITECTURE.md, "The monitor").
+// The default monitor is berth-monitor, Berth's own small C program
+// (cmd/berth-monitor), installed next to the berth binary; conmon (the
+// monitor Podman uses) is the alternative. Both are driven through the
+// same command line (berth-monitor takes conmon's option names) and speak
+// the same protocols: the sync pipe, the attach socket, the control FIFO,
+// the exit file. They differ in the log: berth-monitor writes Docker's
+// json-file format and rotates it as Docker does (max-size, max-file);
+// conmon writes the CRI k8s-file format and can only start a full log
+// afresh. A C monitor because of memory: a Go process that waits on a
+// child and copies its output costs ~760 KB of proportional memory per
+// container here (ARCHITECTURE.md, "The monitor").
 //
-// Lifecycle: Start runs conmon, which daemonizes, runs `RUNTIME create` on
-// the bundle and reports the container's pid over a sync pipe; the caller
-// then runs `RUNTIME start`. When the container exits, conmon writes the
-// exit status to ExitDir/ID (decimal; 128+N for a death by signal N) and
-// runs ExitCommand.
+// Lifecycle: Start runs the monitor, which daemonizes, runs `RUNTIME
+// create` on the bundle and reports the container's pid over a sync pipe;
+// the caller then runs `RUNTIME start`. When the container exits, the
+// monitor writes the exit status to ExitDir/ID (decimal; 128+N for a death
+// by signal N) and runs ExitCommand.
 package monitor
 
 import (
@@ -42,11 +49,14 @@ type Config struct {
 	// runtime's subcommand (e.g. --root DIR); see ociruntime.MonitorArgs.
 	Runtime     string
 	RuntimeArgs []string
-	// LogPath receives the container's output in the CRI ("k8s-file")
-	// format: "RFC3339NANO STREAM P|F TEXT" lines. LogMaxSize bounds it in
-	// bytes (0: unbounded); past it the monitor starts the file afresh.
-	LogPath    string
-	LogMaxSize int64
+	// LogPath receives the container's output: Docker's json-file format
+	// from berth-monitor, the CRI k8s-file format from conmon (ReadLog
+	// reads both). Once it holds LogMaxSize bytes (0: unbounded) it is
+	// rotated, keeping LogMaxFiles files (0: 1; conmon: 1 only, it starts
+	// the file afresh).
+	LogPath     string
+	LogMaxSize  int64
+	LogMaxFiles int
 	// ExitDir receives a file named ID holding the exit status.
 	ExitDir string
 	// ExitCommand runs when the container has exited (argv, absolute path
@@ -61,21 +71,47 @@ type Config struct {
 	PidFile, MonitorPidFile string
 }
 
-// Conmon is the conmon binary: a name in $PATH or a path.
-type Conmon struct {
+// Program is a monitor binary.
+type Program struct {
+	// Binary is the program's absolute path.
 	Binary string
+	// Conmon is true for conmon, false for berth-monitor.
+	Conmon bool
 }
 
-// New finds the conmon binary; a missing one gives errdefs.ErrNotFound.
-func New(binary string) (*Conmon, error) {
+// BinaryName is the file name of Berth's own monitor.
+const BinaryName = "berth-monitor"
+
+// New finds the monitor program. binary "" picks the default: a
+// berth-monitor in the directory of the running executable, else one in
+// $PATH, else conmon in $PATH. Otherwise binary is a name in $PATH or a
+// path; a program named conmon is driven as conmon, any other as
+// berth-monitor. A missing program gives errdefs.ErrNotFound.
+func New(binary string) (*Program, error) {
 	if binary == "" {
+		if exe, err := os.Executable(); err == nil {
+			if p := filepath.Join(filepath.Dir(exe), BinaryName); isExecutable(p) {
+				return &Program{Binary: p}, nil
+			}
+		}
+		if p, err := exec.LookPath(BinaryName); err == nil {
+			return &Program{Binary: p}, nil
+		}
 		binary = "conmon"
 	}
 	path, err := exec.LookPath(binary)
 	if err != nil {
-		return nil, fmt.Errorf("container monitor %q not found in $PATH (install it: apt-get install conmon): %w", binary, errdefs.ErrNotFound)
+		return nil, fmt.Errorf("container monitor %q not found (build berth-monitor with make, or install conmon): %w", binary, errdefs.ErrNotFound)
 	}
-	return &Conmon{Binary: path}, nil
+	if path, err = filepath.Abs(path); err != nil {
+		return nil, err
+	}
+	return &Program{Binary: path, Conmon: strings.Contains(filepath.Base(path), "conmon")}, nil
+}
+
+func isExecutable(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0
 }
 
 // Started is what Start returns: the container's pid and the monitor's.
@@ -91,14 +127,22 @@ type syncMessage struct {
 
 // Start launches the monitor, which creates (not starts) the container.
 // It returns once the runtime has created the container, or fails with the
-// runtime's error message.
-func (c *Conmon) Start(ctx context.Context, cfg Config) (Started, error) {
+// runtime's error message (*CreateError). LogMaxFiles > 1 with conmon is
+// errdefs.ErrNotImplemented.
+func (c *Program) Start(ctx context.Context, cfg Config) (Started, error) {
+	logSpec := "json-file:" + cfg.LogPath
+	if c.Conmon {
+		logSpec = "k8s-file:" + cfg.LogPath
+		if cfg.LogMaxFiles > 1 {
+			return Started{}, fmt.Errorf("log opt max-file needs berth-monitor: conmon (%s) cannot keep rotated log files: %w", c.Binary, errdefs.ErrNotImplemented)
+		}
+	}
 	args := []string{
 		"--api-version", "1",
 		"-c", cfg.ID, "-u", cfg.ID, "-n", cfg.Name,
 		"-r", cfg.Runtime,
 		"-b", cfg.Bundle, "-p", cfg.PidFile, "-P", cfg.MonitorPidFile,
-		"-l", "k8s-file:" + cfg.LogPath,
+		"-l", logSpec,
 		"--exit-dir", cfg.ExitDir,
 		"--socket-dir-path", filepath.Dir(cfg.Bundle), "--full-attach",
 		"--log-level", "error", "--syslog=false",
@@ -108,6 +152,9 @@ func (c *Conmon) Start(ctx context.Context, cfg Config) (Started, error) {
 	}
 	if cfg.LogMaxSize > 0 {
 		args = append(args, "--log-size-max", strconv.FormatInt(cfg.LogMaxSize, 10))
+	}
+	if cfg.LogMaxFiles > 1 {
+		args = append(args, "--log-max-files", strconv.Itoa(cfg.LogMaxFiles))
 	}
 	if cfg.Terminal {
 		args = append(args, "-t")
@@ -124,40 +171,83 @@ func (c *Conmon) Start(ctx context.Context, cfg Config) (Started, error) {
 			args = append(args, "--exit-command-arg", a)
 		}
 	}
-	syncR, syncW, err := os.Pipe()
+	pid, err := c.launch(ctx, cfg.Bundle, args)
 	if err != nil {
 		return Started{}, err
+	}
+	st := Started{Pid: pid}
+	if data, err := os.ReadFile(cfg.MonitorPidFile); err == nil {
+		st.MonitorPid, _ = strconv.Atoi(strings.TrimSpace(string(data)))
+	}
+	return st, nil
+}
+
+// ExecConfig describes a process to run in a running container under the
+// monitor, with a terminal, as `exec -d -t` does. Paths are absolute.
+type ExecConfig struct {
+	// ID is the container's; Session names the exec (the attach socket's
+	// directory under Dir).
+	ID, Session string
+	// Runtime and RuntimeArgs are as in Config.
+	Runtime     string
+	RuntimeArgs []string
+	// ProcessSpec is the OCI process JSON (`RUNTIME exec --process`).
+	ProcessSpec string
+	// Dir is a scratch directory for the pid file and the sockets.
+	Dir string
+}
+
+// StartExec runs `RUNTIME exec --detach` of cfg.ProcessSpec under the
+// monitor, which holds the terminal and discards its output for as long
+// as the process runs (Docker's daemon does the same for `exec -d -t`).
+// It returns the process's pid once the runtime started it; a refusal
+// is a *CreateError with the runtime's message.
+func (c *Program) StartExec(ctx context.Context, cfg ExecConfig) (int, error) {
+	args := []string{"--api-version", "1", "-c", cfg.ID, "-u", cfg.Session, "-n", cfg.Session, "-r", cfg.Runtime}
+	for _, a := range cfg.RuntimeArgs {
+		args = append(args, "--runtime-arg", a)
+	}
+	args = append(args,
+		"--exec", "--exec-process-spec", cfg.ProcessSpec, "-t",
+		"-p", filepath.Join(cfg.Dir, "pid"), "-l", "none", "--socket-dir-path", cfg.Dir,
+		"--log-level", "error", "--syslog=false",
+	)
+	return c.launch(ctx, cfg.Dir, args)
+}
+
+// launch runs the monitor with args in dir and reads the pid it reports
+// on the sync pipe (fd 3, named by _OCI_SYNCPIPE): the monitor forks and
+// its parent exits at once; the child reports once the OCI runtime has
+// created the container (or exec'd the process), or why it could not.
+func (c *Program) launch(ctx context.Context, dir string, args []string) (int, error) {
+	syncR, syncW, err := os.Pipe()
+	if err != nil {
+		return 0, err
 	}
 	defer syncR.Close()
 	cmd := exec.Command(c.Binary, args...)
 	cmd.ExtraFiles = []*os.File{syncW} // fd 3
 	cmd.Env = append(os.Environ(), "_OCI_SYNCPIPE=3")
-	cmd.Dir = cfg.Bundle
+	cmd.Dir = dir
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		syncW.Close()
-		return Started{}, fmt.Errorf("start monitor: %w", err)
+		return 0, fmt.Errorf("start monitor: %w", err)
 	}
 	syncW.Close()
-	// conmon forks and the parent exits at once; the child reports on the
-	// sync pipe.
 	waitErr := cmd.Wait()
 	msg, err := readSync(ctx, syncR)
 	if err != nil {
 		if waitErr != nil && stderr.Len() > 0 {
-			return Started{}, fmt.Errorf("monitor: %s", strings.TrimSpace(stderr.String()))
+			return 0, fmt.Errorf("monitor: %s", strings.TrimSpace(stderr.String()))
 		}
-		return Started{}, fmt.Errorf("monitor: %w", err)
+		return 0, fmt.Errorf("monitor: %w", err)
 	}
 	if msg.Data <= 0 {
-		return Started{}, &CreateError{Message: strings.TrimSpace(msg.Message)}
+		return 0, &CreateError{Message: strings.TrimSpace(msg.Message)}
 	}
-	st := Started{Pid: msg.Data}
-	if data, err := os.ReadFile(cfg.MonitorPidFile); err == nil {
-		st.MonitorPid, _ = strconv.Atoi(strings.TrimSpace(string(data)))
-	}
-	return st, nil
+	return msg.Data, nil
 }
 
 // CreateError is the OCI runtime's refusal to create the container, as

@@ -124,7 +124,7 @@ type CreateArgs struct {
 	Restart     engine.RestartPolicy  `json:"restart"`
 	StopSignal  string                `json:"stopSignal"`
 	StopTimeout *int                  `json:"stopTimeout"`
-	LogMaxSize  int64                 `json:"logMaxSize"`
+	LogOpts     map[string]string     `json:"logOpts"`
 	Labels      map[string]string     `json:"labels"`
 	// MakeBindSources are bind sources (each also the Source of a bind
 	// in Run.Mounts) the engine creates as directories when missing, as

@@ -118,12 +118,11 @@ func Create(name string, body []byte) (Plan, error) {
 		}
 		o.Restart = pol
 	}
-	if v, ok := hc.LogConfig.Config["max-size"]; ok {
-		n, err := parseSize(v)
-		if err != nil {
+	if len(hc.LogConfig.Config) > 0 {
+		if _, err := engine.ParseLogOpts(hc.LogConfig.Config); err != nil {
 			return Plan{}, err
 		}
-		o.LogMaxSize = n
+		o.LogOpts = hc.LogConfig.Config
 	}
 	if err := decodeNetwork(&p, c, hc, req); err != nil {
 		return Plan{}, err
@@ -288,25 +287,6 @@ func BindMount(src, dst string, ro bool, extra ...string) specs.Mount {
 		opts = append(opts, "rw")
 	}
 	return specs.Mount{Destination: dst, Type: "bind", Source: src, Options: append(opts, extra...)}
-}
-
-// parseSize reads a log max-size such as "10m" (k, m, g; base 1024).
-func parseSize(v string) (int64, error) {
-	mult := int64(1)
-	s := strings.ToLower(strings.TrimSpace(v))
-	switch {
-	case strings.HasSuffix(s, "k"):
-		mult, s = 1<<10, s[:len(s)-1]
-	case strings.HasSuffix(s, "m"):
-		mult, s = 1<<20, s[:len(s)-1]
-	case strings.HasSuffix(s, "g"):
-		mult, s = 1<<30, s[:len(s)-1]
-	}
-	var n int64
-	if _, err := fmt.Sscanf(s, "%d", &n); err != nil || n < 0 || fmt.Sprint(n) != s {
-		return 0, invalid("invalid max-size: " + v)
-	}
-	return n * mult, nil
 }
 
 func invalid(msg string) error { return fmt.Errorf("%s: %w", msg, errdefs.ErrInvalidArgument) }

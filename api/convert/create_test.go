@@ -26,8 +26,8 @@ func TestCreate(t *testing.T) {
 	if !reflect.DeepEqual(o.Run.Cmd, []string{"sh", "-c", "true"}) || o.Run.EntrypointSet || !o.Run.Tty || !o.Run.OpenStdin || !o.Run.NoNewPrivileges {
 		t.Errorf("run options %+v", o.Run)
 	}
-	if o.Restart.Name != "on-failure" || o.Restart.MaximumRetryCount != 2 || o.LogMaxSize != 1<<20 {
-		t.Errorf("restart %+v, log max %d", o.Restart, o.LogMaxSize)
+	if o.Restart.Name != "on-failure" || o.Restart.MaximumRetryCount != 2 || o.LogOpts["max-size"] != "1m" {
+		t.Errorf("restart %+v, log opts %v", o.Restart, o.LogOpts)
 	}
 	if o.Network.Mode != "mynet" || !reflect.DeepEqual(o.Network.Publish, []string{"127.0.0.1:8080:80/tcp"}) || !reflect.DeepEqual(o.Network.Expose, []string{"80/tcp"}) {
 		t.Errorf("network %+v", o.Network)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/berthproject/berth/engine"
+	mon "github.com/berthproject/berth/monitor"
 	"github.com/moby/moby/api/types/swarm"
 	"github.com/moby/moby/api/types/system"
 	"golang.org/x/sys/unix"
@@ -121,15 +122,15 @@ func parseProgramVersion(out string) (version, commit string, ok bool) {
 
 // Components are GET /version's components after "Engine", as dockerd
 // lists runc and docker-init: the OCI runtime o.Runtime (named after its
-// binary), the container monitor (o.Monitor, default "conmon") and
+// binary), the container monitor (o.Monitor, or monitor.New's default) and
 // "docker-init" (engine.InitBinary), each with its Version and, when it
 // prints one, Details["GitCommit"] (ProgramVersion; no key otherwise, so
 // that docker's `version` prints no blank line). Programs that are
 // missing are left out. Cost: one fork/exec each.
 func Components(o engine.Options) []system.ComponentVersion {
 	monitor := o.Monitor
-	if monitor == "" {
-		monitor = "conmon"
+	if p, err := mon.New(o.Monitor); err == nil {
+		monitor = p.Binary
 	}
 	var out []system.ComponentVersion
 	for _, p := range [][2]string{{filepath.Base(o.Runtime), o.Runtime}, {filepath.Base(monitor), monitor}, {"docker-init", engine.InitBinary()}} {

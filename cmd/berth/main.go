@@ -47,6 +47,7 @@ func newRoot() *cobra.Command {
 	f.StringVar(&g.Opts.Root, "root", envOr("BERTH_ROOT", engine.DefaultRoot), "Persistent state directory (images, snapshots, containers)")
 	f.StringVar(&g.Opts.RunRoot, "runroot", envOr("BERTH_RUNROOT", engine.DefaultRunRoot), "Runtime state directory (bundles, OCI runtime state)")
 	f.StringVar(&g.Opts.Runtime, "runtime", os.Getenv("BERTH_RUNTIME"), "OCI runtime binary (runc, crun, …) for new containers (default crun if installed, else runc)")
+	g.Opts.Monitor = os.Getenv("BERTH_MONITOR")
 	f.StringVar(&g.Opts.Snapshotter, "storage-driver", envOr("BERTH_STORAGE_DRIVER", "overlay"), "Snapshotter: overlay or vfs")
 	f.StringSliceVar(&g.Insecure, "insecure-registry", nil, "Registry (host:port) to reach over plain HTTP; repeatable")
 	f.StringVar(&g.Opts.Network.DefaultBridge, "default-bridge", os.Getenv("BERTH_DEFAULT_BRIDGE"), "Linux bridge of the default network (default berth0, or one derived from --root for another root)")

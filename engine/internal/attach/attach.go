@@ -1,5 +1,5 @@
 // Package attach is the terminal side of package engine's Attach and
-// ResizeTTY: the connection to a detached container's monitor (conmon's
+// ResizeTTY: the connection to a detached container's monitor (its
 // attach socket and control FIFO), the copy of its streams with the
 // detach keys, the replay of output a connection reset lost, and the
 // exit status read once the output ended.
@@ -25,7 +25,8 @@ import (
 )
 
 // Attach pipe numbers of the monitor's attach socket: each message it
-// sends starts with one byte naming the stream (conmon's protocol).
+// sends starts with one byte naming the stream (conmon's protocol, which
+// berth-monitor keeps).
 const (
 	pipeStdout = 2
 	pipeStderr = 3
@@ -230,7 +231,7 @@ func ExitCode(ctx context.Context, exitDir, id string, lookup func(ctx context.C
 }
 
 // Resize sends the terminal size (rows, columns) to the monitor's control
-// FIFO at ctlPath: conmon's control message 1, "1 HEIGHT WIDTH\n". The
+// FIFO at ctlPath: the monitor's control message 1, "1 HEIGHT WIDTH\n". The
 // FIFO is opened without blocking, so a monitor gone gives an error
 // ("resize NAME: …", name the container's short ID).
 func Resize(ctlPath, name string, height, width uint16) error {

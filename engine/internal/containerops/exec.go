@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"path"
 	"path/filepath"
 	"slices"
@@ -70,8 +69,8 @@ type ExecProcess struct {
 // (!opts.Detach) the caller becomes a child subreaper and must call Wait;
 // from then on it also reaps the orphans re-parented to it (daemonized
 // monitors, for one) that nobody waits for: see reap.go.
-// A detached process with a terminal (-d -t) runs under a monitor (conmon
-// in exec mode) that holds its terminal, since this process will not.
+// A detached process with a terminal (-d -t) runs under a monitor (in exec
+// mode) that holds its terminal, since this process will not.
 //
 // Errors: errdefs.ErrNotFound for an unknown container; errdefs.ErrConflict
 // when it is not running ("container ID is not running") or is paused;
@@ -411,58 +410,27 @@ func Drain(copies []func(), done chan struct{}) {
 }
 
 // execUnderMonitor starts the process described by procFile in container
-// c with a terminal, under a monitor (conmon in exec mode, found in $PATH)
-// that holds the terminal and discards its output for as long as the
-// process runs, as Docker's daemon does for `exec -d -t`. It returns the
-// process's pid once the OCI runtime has started it; a failure to start
-// is classified as execError does. dir is a scratch directory for the
-// terminal socket; logFile receives the runtime's JSON log.
+// c with a terminal, under the default monitor (monitor.StartExec), as
+// Docker's daemon does for `exec -d -t`. It returns the process's pid
+// once the OCI runtime has started it; a failure to start is classified
+// as execError does. dir is a scratch directory for the terminal socket;
+// logFile receives the runtime's JSON log.
 func execUnderMonitor(ctx context.Context, rt *ociruntime.Runtime, c record.Container, dir, procFile, logFile string) (int, error) {
 	mon, err := monitor.New("")
 	if err != nil {
 		return 0, err
 	}
-	sessionID := fmt.Sprintf("%s-exec-%d", c.ID[:12], time.Now().UnixNano())
 	program, rtArgs := rt.MonitorArgs("--log", logFile, "--log-format", "json")
-	args := []string{"--api-version", "1", "-c", c.ID, "-u", sessionID, "-n", sessionID, "-r", program}
-	for _, a := range rtArgs {
-		args = append(args, "--runtime-arg", a)
+	pid, err := mon.StartExec(ctx, monitor.ExecConfig{
+		ID: c.ID, Session: fmt.Sprintf("%s-exec-%d", c.ID[:12], time.Now().UnixNano()),
+		Runtime: program, RuntimeArgs: rtArgs, ProcessSpec: procFile, Dir: dir,
+	})
+	var ce *monitor.CreateError
+	if errors.As(err, &ce) {
+		return 0, execError(c.ID, logFile, errors.New(ce.Message))
 	}
-	args = append(args,
-		"--exec", "--exec-process-spec", procFile, "-t",
-		"-p", filepath.Join(dir, "pid"), "-l", "none", "--socket-dir-path", dir,
-		"--log-level", "error", "--syslog=false",
-	)
-	syncR, syncW, err := os.Pipe()
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("exec in %s: %w", c.ShortID(), err)
 	}
-	defer syncR.Close()
-	cmd := exec.Command(mon.Binary, args...)
-	cmd.ExtraFiles = []*os.File{syncW} // fd 3
-	cmd.Env = append(os.Environ(), "_OCI_SYNCPIPE=3")
-	cmd.Dir = dir
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	err = cmd.Run() // conmon forks; the child reports on the sync pipe
-	syncW.Close()
-	if err != nil {
-		return 0, fmt.Errorf("exec in %s: monitor: %s: %w", c.ShortID(), strings.TrimSpace(stderr.String()), err)
-	}
-	deadline, ok := ctx.Deadline()
-	if !ok {
-		deadline = time.Now().Add(time.Minute)
-	}
-	syncR.SetReadDeadline(deadline)
-	var msg struct {
-		Data    int    `json:"data"`
-		Message string `json:"message"`
-	}
-	if err := json.NewDecoder(syncR).Decode(&msg); err != nil {
-		return 0, fmt.Errorf("exec in %s: the monitor reported nothing: %w", c.ShortID(), err)
-	}
-	if msg.Data <= 0 {
-		return 0, execError(c.ID, logFile, errors.New(strings.TrimSpace(msg.Message)))
-	}
-	return msg.Data, nil
+	return pid, nil
 }

@@ -385,11 +385,12 @@ func binds(c record.Container, names func(string) (string, bool)) []string {
 }
 
 // logDriver is the log driver inspect reports: "json-file", Docker's
-// default, because what clients learn from it holds — the logs can be
-// read back (`docker logs`, GET /containers/{id}/logs), and docker-py's
+// default. Berth's own monitor and foreground runs write that format
+// (package monitor); a container run under conmon has a CRI k8s-file
+// log instead, which `logs` reads back the same way, so what clients
+// learn from this field (the logs can be read; docker-py's
 // containers.run() returns the output only for json-file, local and
-// journald. The file on disk is the CRI k8s-file format conmon writes
-// (package monitor); nothing outside berth reads it through this field.
+// journald) holds either way.
 const logDriver = "json-file"
 
 func hostConfig(c record.Container, runtimeName string, names func(string) (string, bool), spec *specs.Spec) *container.HostConfig {
@@ -460,7 +461,8 @@ func hostConfig(c record.Container, runtimeName string, names func(string) (stri
 	}
 	oomKillDisable := false // berth has no --oom-kill-disable; Docker's CLI sends false
 	hc.OomKillDisable = &oomKillDisable
-	if c.LogMaxSize > 0 {
+	maps.Copy(hc.LogConfig.Config, c.LogOpts)
+	if c.LogMaxSize > 0 && c.LogOpts == nil { // a record older than LogOpts
 		hc.LogConfig.Config["max-size"] = strconv.FormatInt(c.LogMaxSize, 10)
 	}
 	for _, d := range c.Net.DNS {

@@ -17,7 +17,7 @@ import (
 // A foreground exec makes this process a child subreaper (PR_SET_CHILD_
 // SUBREAPER) so that it can wait for the process `runc exec --detach`
 // leaves behind. Every other orphan among its descendants is then
-// re-parented here too: each daemonized monitor (conmon) of a detached
+// re-parented here too: each daemonized monitor of a detached
 // container, for one. A long-running caller (the service's privileged
 // helper) would collect them as zombies, so the first foreground exec
 // also starts a reaper that collects the zombie children nobody waits

@@ -40,7 +40,7 @@ type Manager struct {
 	// files under RUNROOT/exits.
 	Root, RunRoot string
 	// RuntimeName (the OCI runtime binary as configured), Snapshotter,
-	// Monitor (conmon) and CleanupBinary (berth, run by the monitor at
+	// Monitor (monitor.New's argument) and CleanupBinary (berth, run by the monitor at
 	// exit; "" for none) are the engine's options.
 	RuntimeName, Snapshotter, Monitor, CleanupBinary string
 	// DB holds the container records; Content the image configs; Snaps

@@ -32,8 +32,9 @@ func (m *Manager) containerDir(id string) string {
 	return filepath.Join(m.Root, "containers", id)
 }
 
-// LogPath is the container's log file (CRI "k8s-file" format, see package
-// monitor).
+// LogPath is the container's log file (Docker's json-file format, or the
+// CRI k8s-file format under conmon; see package monitor); rotated files
+// are LogPath.1 … beside it.
 func (m *Manager) LogPath(id string) string {
 	return filepath.Join(m.containerDir(id), "container.log")
 }
@@ -159,7 +160,7 @@ type Process struct {
 	c        record.Container
 	rp       runtime.Process
 	copyDone chan struct{}
-	log      *os.File
+	log      *monitor.LogWriter
 	stderr   *holdWriter
 }
 
@@ -199,14 +200,13 @@ func (m *Manager) Start(ctx context.Context, ref string, stdio runtime.Stdio) (p
 		return nil, err
 	}
 	defer probe.Trace("runtime start")()
-	logf, err := os.OpenFile(m.LogPath(c.ID), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	logw, err := monitor.OpenLogFile(m.LogPath(c.ID), monitor.LogRotation{MaxSize: c.LogMaxSize, MaxFiles: c.LogMaxFiles})
 	if err != nil {
 		return nil, err
 	}
 	// Output goes through pipes so that it reaches the log too. The
 	// runtime writes its own errors to the container's stderr: stderr is
 	// held back until the container runs, and dropped if it never does.
-	logw := monitor.NewLogWriter(logf)
 	stderrHold := &holdWriter{}
 	var sinks []func()
 	var ends []*os.File
@@ -238,17 +238,17 @@ func (m *Manager) Start(ctx context.Context, ref string, stdio runtime.Stdio) (p
 	}
 	if err != nil {
 		closeEnds()
-		logf.Close()
+		logw.Close()
 		return nil, err
 	}
 	rp, err := m.RuntimeOf(c).Run(ctx, c.ID, bundle, runStdio)
 	closeEnds()
 	probe.Crash("start-spawned")
 	if err != nil {
-		logf.Close()
+		logw.Close()
 		return nil, err
 	}
-	p = &Process{m: m, c: c, rp: rp, copyDone: make(chan struct{}), log: logf, stderr: stderrHold}
+	p = &Process{m: m, c: c, rp: rp, copyDone: make(chan struct{}), log: logw, stderr: stderrHold}
 	spawned = true
 	sinks = append(sinks, func() { m.watchOOM(ctx, c.ID, rp) }) // Wait waits for it too
 	containerops.Drain(sinks, p.copyDone)
@@ -376,7 +376,7 @@ func (m *Manager) StartDetached(ctx context.Context, ref string) (err error) {
 	st, err := mon.Start(ctx, monitor.Config{
 		ID: c.ID, Name: c.Name, Bundle: bundle,
 		Runtime: program, RuntimeArgs: rtArgs,
-		LogPath: m.LogPath(c.ID), LogMaxSize: c.LogMaxSize,
+		LogPath: m.LogPath(c.ID), LogMaxSize: c.LogMaxSize, LogMaxFiles: c.LogMaxFiles,
 		ExitDir: m.exitDir(), ExitCommand: m.exitCommand(c.ID),
 		Terminal: c.Run.Tty, Stdin: c.Run.OpenStdin, StdinOnce: c.Run.StdinOnce,
 		PidFile: filepath.Join(bundle, "init.pid"), MonitorPidFile: filepath.Join(bundle, "monitor.pid"),
@@ -404,7 +404,7 @@ func (m *Manager) StartDetached(ctx context.Context, ref string) (err error) {
 	return nil
 }
 
-func (m *Manager) monitor() (*monitor.Conmon, error) {
+func (m *Manager) monitor() (*monitor.Program, error) {
 	return monitor.New(m.Monitor)
 }
 

@@ -300,25 +300,14 @@ func (m *Manager) Logs(ctx context.Context, ref string, opts LogOptions, stdout,
 		return err
 	}
 	path := m.LogPath(c.ID)
-	mopts := monitor.LogOptions{Tail: opts.Tail, Since: opts.Since, Until: opts.Until}
-	skip := 0
+	mopts := monitor.LogOptions{Tail: opts.Tail, Since: opts.Since, Until: opts.Until, Follow: opts.Follow}
 	if opts.Follow {
-		if opts.Tail >= 0 {
-			n := 0
-			monitor.ReadLog(ctx, path, monitor.LogOptions{Tail: -1, Since: opts.Since, Until: opts.Until}, func(monitor.LogEntry) error { n++; return nil })
-			skip = max(0, n-opts.Tail)
-		}
-		mopts.Tail, mopts.Follow = -1, true
 		mopts.Done = func() bool {
 			cur, err := m.Container(ctx, c.ID)
 			return err != nil || cur.State.Status != record.StatusRunning
 		}
 	}
 	return monitor.ReadLog(ctx, path, mopts, func(le monitor.LogEntry) error {
-		if skip > 0 {
-			skip--
-			return nil
-		}
 		w := stdout
 		if le.Stream == "stderr" {
 			w = stderr

@@ -75,10 +75,15 @@ type Container struct {
 	// seconds, nil for 10) are what Stop uses.
 	StopSignal  string `json:"stopSignal,omitempty"`
 	StopTimeout *int   `json:"stopTimeout,omitempty"`
-	// LogMaxSize bounds the log file in bytes (0: unbounded).
-	LogMaxSize int64             `json:"logMaxSize,omitempty"`
-	Labels     map[string]string `json:"labels,omitempty"`
-	State      State             `json:"state"`
+	// LogMaxSize bounds the log file in bytes (0: unbounded); past it
+	// the log is rotated, keeping LogMaxFiles files (0: 1), as Docker's
+	// json-file driver.
+	LogMaxSize  int64 `json:"logMaxSize,omitempty"`
+	LogMaxFiles int   `json:"logMaxFiles,omitempty"`
+	// LogOpts are the --log-opt options as given (for inspect).
+	LogOpts map[string]string `json:"logOpts,omitempty"`
+	Labels  map[string]string `json:"labels,omitempty"`
+	State   State             `json:"state"`
 }
 
 // State is the container's lifecycle state, as Docker's State object.

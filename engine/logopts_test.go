@@ -1,0 +1,40 @@
+package engine
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/containerd/errdefs"
+)
+
+func TestParseLogOpts(t *testing.T) {
+	for _, tc := range []struct {
+		opts map[string]string
+		want LogLimits
+		err  string // "" for success
+	}{
+		{nil, LogLimits{MaxFiles: 1}, ""},
+		{map[string]string{"max-size": "10k"}, LogLimits{MaxSize: 10000, MaxFiles: 1}, ""},
+		{map[string]string{"max-size": "1m", "max-file": "3"}, LogLimits{MaxSize: 1000000, MaxFiles: 3}, ""},
+		{map[string]string{"max-size": "2MB"}, LogLimits{MaxSize: 2000000, MaxFiles: 1}, ""},
+		{map[string]string{"max-file": "2", "compress": "false"}, LogLimits{MaxFiles: 2}, ""},
+		{map[string]string{"max-size": "lots"}, LogLimits{}, "invalid size: 'lots'"},
+		{map[string]string{"max-size": "0"}, LogLimits{}, "max-size must be a positive number"},
+		{map[string]string{"max-file": "0"}, LogLimits{}, "max-file cannot be less than 1"},
+		{map[string]string{"max-file": "x"}, LogLimits{}, `parsing "x": invalid syntax`},
+		{map[string]string{"compress": "true"}, LogLimits{}, "log opt 'compress' is not supported"},
+		{map[string]string{"labels": "a"}, LogLimits{}, "log opt 'labels' is not supported"},
+		{map[string]string{"mode": "non-blocking"}, LogLimits{}, "unknown log opt 'mode' for json-file log driver"},
+	} {
+		got, err := ParseLogOpts(tc.opts)
+		if tc.err != "" {
+			if err == nil || !errdefs.IsInvalidArgument(err) || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%v: error %v, want %q (invalid argument)", tc.opts, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || got != tc.want {
+			t.Errorf("%v: %+v, %v; want %+v", tc.opts, got, err, tc.want)
+		}
+	}
+}
