@@ -82,24 +82,26 @@ type Program struct {
 // BinaryName is the file name of Berth's own monitor.
 const BinaryName = "berth-monitor"
 
-// New finds the monitor program. binary "" picks the default: a
-// berth-monitor in the directory of the running executable, else one in
-// $PATH, else conmon in $PATH. Otherwise binary is a name in $PATH or a
-// path; a program named conmon is driven as conmon, any other as
-// berth-monitor. A missing program gives errdefs.ErrNotFound.
+// New finds the monitor program. binary "" picks the default:
+// berth-monitor, else conmon. Otherwise binary is a path, or a name looked
+// up first in the directory of the running executable (where make puts
+// berth-monitor beside berth), then in $PATH. A program named conmon is
+// driven as conmon, any other as berth-monitor. A missing program gives errdefs.ErrNotFound.
 func New(binary string) (*Program, error) {
 	if binary == "" {
-		if exe, err := os.Executable(); err == nil {
-			if p := filepath.Join(filepath.Dir(exe), BinaryName); isExecutable(p) {
-				return &Program{Binary: p}, nil
-			}
-		}
-		if p, err := exec.LookPath(BinaryName); err == nil {
-			return &Program{Binary: p}, nil
+		if p, err := New(BinaryName); err == nil {
+			return p, nil
 		}
 		binary = "conmon"
 	}
 	path, err := exec.LookPath(binary)
+	if !strings.Contains(binary, "/") {
+		if exe, xerr := os.Executable(); xerr == nil {
+			if p := filepath.Join(filepath.Dir(exe), binary); isExecutable(p) {
+				path, err = p, nil
+			}
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("container monitor %q not found (build berth-monitor with make, or install conmon): %w", binary, errdefs.ErrNotFound)
 	}
