@@ -29,6 +29,7 @@ func TestMain(m *testing.M) {
 	}
 	berthBin = filepath.Join(dir, "berth")
 	build := exec.Command("go", "build", "-o", berthBin, "../cmd/berth")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0") // as make builds it
 	build.Stdout, build.Stderr = os.Stdout, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "building berth:", err)
