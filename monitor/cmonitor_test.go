@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -115,6 +116,8 @@ type monEnv struct {
 	t                         *testing.T
 	bin, dir, bundle, runtime string
 	exitDir, log, id          string
+	// inherit are more files the monitor is started with (fds 4 …).
+	inherit []*os.File
 }
 
 func newMonEnv(t *testing.T, script string) *monEnv {
@@ -168,7 +171,7 @@ func (e *monEnv) start(args ...string) syncMessage {
 	}
 	defer r.Close()
 	cmd := exec.Command(e.bin, args...)
-	cmd.ExtraFiles = []*os.File{w}
+	cmd.ExtraFiles = append([]*os.File{w}, e.inherit...)
 	cmd.Env = append(os.Environ(), "_OCI_SYNCPIPE=3", "TESTBIN="+os.Args[0])
 	cmd.Dir = e.dir
 	var stderr bytes.Buffer
@@ -609,5 +612,78 @@ func TestCMonitorExec(t *testing.T) {
 	waitGone(t, readPid(t, filepath.Join(dir, "mon.pid")))
 	if _, err := os.Stat(filepath.Join(e.exitDir, e.id)); err == nil {
 		t.Error("exec mode wrote an exit file")
+	}
+}
+
+// TestCMonitorSlowClient: an attach client that reads slowly gets every
+// byte; meanwhile the container is held back (Docker's behaviour), not
+// the client dropped.
+func TestCMonitorSlowClient(t *testing.T) {
+	const lines = 40000 // ~1.8 MB: more than the socket buffers hold
+	e := newMonEnv(t, fmt.Sprintf(`sleep 0.3; i=0; while [ $i -lt %d ]; do echo "line $i padding-padding-padding-padding"; i=$((i+1)); done; echo END`, lines))
+	e.start(e.args()...)
+	c := e.dial()
+	time.Sleep(2 * time.Second) // the container has long been done with its output, if nothing held it
+	if log, _ := os.ReadFile(e.log); strings.Contains(string(log), "END") {
+		t.Fatalf("the container ran on while the attach client read nothing")
+	}
+	got := joinStream(readPackets(t, c), 2)
+	var want strings.Builder
+	for i := range lines {
+		fmt.Fprintf(&want, "line %d padding-padding-padding-padding\n", i)
+	}
+	want.WriteString("END\n")
+	if got != want.String() {
+		t.Fatalf("slow client got %d bytes, want %d", len(got), want.Len())
+	}
+	if code := e.exitStatus(); code != "0" {
+		t.Fatalf("exit %q", code)
+	}
+}
+
+// TestCMonitorClosesInherited: descriptors the monitor's caller leaked to
+// it are closed (a pipe's reader sees its end while the container runs).
+func TestCMonitorClosesInherited(t *testing.T) {
+	e := newMonEnv(t, "sleep 5")
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	e.inherit = []*os.File{w}
+	e.start(e.args()...)
+	w.Close()
+	r.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if n, err := r.Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
+		t.Fatalf("read of the leaked pipe: %d, %v; want EOF (the monitor kept it open)", n, err)
+	}
+	syscall.Kill(readPid(t, filepath.Join(e.bundle, "init.pid")), syscall.SIGKILL)
+	e.exitStatus()
+}
+
+// TestCMonitorExitDirRemoved: the exit status is recorded even when the
+// exit directory was removed while the container ran.
+func TestCMonitorExitDirRemoved(t *testing.T) {
+	e := newMonEnv(t, "sleep 0.5; exit 4")
+	e.start(e.args()...)
+	if err := os.RemoveAll(e.exitDir); err != nil {
+		t.Fatal(err)
+	}
+	if code := e.exitStatus(); code != "4" {
+		t.Fatalf("exit %q, want 4", code)
+	}
+}
+
+// TestCMonitorTornLog: a log whose last record was cut (no newline, as a
+// full disk leaves it) gets a newline before the first new entry, which
+// stays whole.
+func TestCMonitorTornLog(t *testing.T) {
+	e := newMonEnv(t, "echo ok")
+	write(t, e.log, `{"log":"cut`, 0o640)
+	e.start(e.args()...)
+	e.exitStatus()
+	lines := strings.Split(string(mustRead(t, e.log)), "\n")
+	if len(lines) != 3 || lines[0] != `{"log":"cut` || !strings.HasPrefix(lines[1], `{"log":"ok\n","stream":"stdout"`) || lines[2] != "" {
+		t.Fatalf("log %q", lines)
 	}
 }

@@ -48,7 +48,8 @@
 #define STREAM_STDERR 3
 #define ERRMSG_MAX 8192      /* runtime error text reported on the sync pipe */
 #define DRAIN_MS 2000        /* bound on draining output after the exit */
-#define SLOW_CLIENT_MS 1000  /* how long a send may wait for a slow client */
+#define CLIENT_QUEUE_MAX (1 << 20) /* bytes queued for one attach client */
+#define FLUSH_STALL_MS 10000 /* after the exit: how long a client may take nothing */
 
 /* ---- options ---- */
 
@@ -76,9 +77,17 @@ static long long log_size;
 static bool out_eof, err_eof;
 static bool stdin_closed;
 
+/* An attach client. Packets it could not take yet wait in q (each as a
+ * 2-byte big-endian length, then the packet) from q_off to q_len. While
+ * any client has a packet waiting, the container's output is not read:
+ * a slow client slows the container down, as with Docker, rather than
+ * missing output. Once the container has exited, the rest of its output
+ * is read regardless and queued, up to CLIENT_QUEUE_MAX per client. */
 struct client {
 	int fd;
 	bool input_done;
+	char *q;
+	size_t q_len, q_off;
 };
 static struct client *clients;
 static int n_clients, cap_clients;
@@ -315,12 +324,19 @@ static struct wbuf logw;
 
 static void log_open(void)
 {
-	log_fd = open(o_logpath, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	log_fd = open(o_logpath, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
 	log_size = 0;
 	if (log_fd >= 0) {
 		struct stat st;
 		if (fstat(log_fd, &st) == 0)
 			log_size = st.st_size;
+		/* A record torn by a failed write (disk full) ends the file
+		 * without its newline: end it, so that the next entry stays
+		 * whole (the reader skips the torn one). */
+		char last;
+		if (log_size > 0 && pread(log_fd, &last, 1, log_size - 1) == 1 && last != '\n' &&
+		    write(log_fd, "\n", 1) == 1)
+			log_size++;
 	}
 	logw.fd = log_fd;
 	logw.failed = false;
@@ -455,39 +471,107 @@ static void log_output(int stream, char *p, size_t n, bool final)
 static void client_drop(int i)
 {
 	close(clients[i].fd);
+	free(clients[i].q);
 	clients[i] = clients[--n_clients];
 }
 
-/* client_send sends one packet; a client that cannot take it within
- * SLOW_CLIENT_MS is dropped (the container is never held longer). */
-static bool client_send(int fd, const char *p, size_t n)
+static bool client_backed(const struct client *c)
 {
-	int64_t deadline = now_ms() + SLOW_CLIENT_MS;
-	for (;;) {
-		ssize_t w = send(fd, p, n, MSG_DONTWAIT | MSG_NOSIGNAL);
-		if (w >= 0)
-			return true;
-		if (errno == EINTR)
-			continue;
-		if (errno != EAGAIN)
-			return false;
-		int64_t left = deadline - now_ms();
-		if (left <= 0)
-			return false;
-		struct pollfd pf = {.fd = fd, .events = POLLOUT};
-		poll(&pf, 1, (int)left);
-	}
+	return c->q_off < c->q_len;
 }
 
+static bool any_client_backed(void)
+{
+	for (int i = 0; i < n_clients; i++)
+		if (client_backed(&clients[i]))
+			return true;
+	return false;
+}
+
+/* client_queue keeps packet p (n ≤ PKT_MAX + 1 bytes) for client c;
+ * false when its queue is full. */
+static bool client_queue(struct client *c, const char *p, size_t n)
+{
+	if (c->q_off == c->q_len)
+		c->q_off = c->q_len = 0;
+	if (c->q_len - c->q_off + n + 2 > CLIENT_QUEUE_MAX)
+		return false;
+	c->q = xrealloc(c->q, c->q_len + n + 2);
+	c->q[c->q_len] = (char)(n >> 8);
+	c->q[c->q_len + 1] = (char)(n & 0xff);
+	memcpy(c->q + c->q_len + 2, p, n);
+	c->q_len += n + 2;
+	return true;
+}
+
+/* client_flush sends c's queued packets while it takes them; false when
+ * the client is gone. */
+static bool client_flush(struct client *c)
+{
+	while (client_backed(c)) {
+		const unsigned char *h = (const unsigned char *)c->q + c->q_off;
+		size_t n = (size_t)h[0] << 8 | h[1];
+		ssize_t w = send(c->fd, h + 2, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return errno == EAGAIN;
+		}
+		c->q_off += n + 2;
+	}
+	free(c->q);
+	c->q = NULL;
+	c->q_len = c->q_off = 0;
+	return true;
+}
+
+/* broadcast sends the n bytes at RDATA, as a packet of stream, to every
+ * client, queueing it for those that cannot take it now. */
 static void broadcast(int stream, size_t n)
 {
 	RDATA[-1] = (char)stream;
 	for (int i = 0; i < n_clients;) {
-		if (!client_send(clients[i].fd, RDATA - 1, n + 1))
-			client_drop(i);
-		else
+		struct client *c = &clients[i];
+		bool ok;
+		if (client_backed(c)) {
+			ok = client_queue(c, RDATA - 1, n + 1);
+		} else {
+			ssize_t w;
+			do
+				w = send(c->fd, RDATA - 1, n + 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+			while (w < 0 && errno == EINTR);
+			ok = w >= 0 || (errno == EAGAIN && client_queue(c, RDATA - 1, n + 1));
+		}
+		if (ok)
 			i++;
+		else
+			client_drop(i);
 	}
+}
+
+/* flush_clients gives the clients what is queued for them once the
+ * container has exited; a client that takes nothing for FLUSH_STALL_MS
+ * is left behind. */
+static void flush_clients(void)
+{
+	struct pollfd *pf = xrealloc(NULL, (size_t)(n_clients + 1) * sizeof *pf);
+	int64_t progress = now_ms();
+	while (any_client_backed() && now_ms() - progress < FLUSH_STALL_MS) {
+		for (int i = 0; i < n_clients; i++)
+			pf[i] = (struct pollfd){.fd = client_backed(&clients[i]) ? clients[i].fd : -1, .events = POLLOUT};
+		if (poll(pf, (nfds_t)n_clients, 1000) < 0 && errno != EINTR)
+			break;
+		for (int i = n_clients - 1; i >= 0; i--) {
+			if (!pf[i].revents)
+				continue;
+			size_t before = clients[i].q_off;
+			if (!client_flush(&clients[i]) || (pf[i].revents & (POLLERR | POLLHUP | POLLNVAL)))
+				client_drop(i);
+			else if (clients[i].q_off != before || !client_backed(&clients[i]))
+				progress = now_ms();
+		}
+	}
+	free(pf);
 }
 
 static void close_stdin(void)
@@ -615,6 +699,15 @@ static void close_from(int lowfd)
 		return;
 	for (int fd = lowfd; fd < 1024; fd++)
 		close(fd);
+}
+
+/* close_inherited closes every descriptor above 2 but the sync pipe. */
+static void close_inherited(void)
+{
+	if (sync_fd > 3)
+		for (int fd = 3; fd < sync_fd; fd++)
+			close(fd);
+	close_from(sync_fd >= 3 ? sync_fd + 1 : 3);
 }
 
 /* spawn runs argv with fds 0, 1, 2 = in, out, errfd and nothing else. */
@@ -974,6 +1067,12 @@ static void write_exit_file(int status)
 	snprintf(tmp, n, "%s/.%s.XXXXXX", o_exitdir, o_cid);
 	snprintf(dst, n, "%s/%s", o_exitdir, o_cid);
 	int fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT && mkdir(o_exitdir, 0700) == 0) {
+		/* The exit directory was removed; a failed mkostemp leaves
+		 * the template changed. */
+		snprintf(tmp, n, "%s/.%s.XXXXXX", o_exitdir, o_cid);
+		fd = mkostemp(tmp, O_CLOEXEC);
+	}
 	if (fd >= 0) {
 		char num[16];
 		int k = snprintf(num, sizeof num, "%d", code);
@@ -1020,15 +1119,19 @@ static void main_loop(pid_t cpid)
 		}
 		int n = 0;
 		pf[n++] = (struct pollfd){.fd = sig_fd, .events = POLLIN};
-		pf[n++] = (struct pollfd){.fd = out_eof ? -1 : out_fd, .events = POLLIN};
-		pf[n++] = (struct pollfd){.fd = err_eof ? -1 : err_fd, .events = POLLIN};
+		/* Backpressure: no reading while a client has output waiting,
+		 * until the container has exited. */
+		bool hold = !exited && any_client_backed();
+		pf[n++] = (struct pollfd){.fd = out_eof || hold ? -1 : out_fd, .events = POLLIN};
+		pf[n++] = (struct pollfd){.fd = err_eof || hold ? -1 : err_fd, .events = POLLIN};
 		pf[n++] = (struct pollfd){.fd = attach_fd, .events = POLLIN};
 		pf[n++] = (struct pollfd){.fd = ctl_fd, .events = POLLIN};
 		pf[n++] = (struct pollfd){.fd = in_len ? in_fd : -1, .events = POLLOUT};
 		const int base = n;
 		for (int i = 0; i < n_clients; i++)
 			pf[n++] = (struct pollfd){.fd = clients[i].fd,
-						  .events = (clients[i].input_done || in_len) ? 0 : POLLIN};
+						  .events = (short)(((clients[i].input_done || in_len) ? 0 : POLLIN) |
+								    (client_backed(&clients[i]) ? POLLOUT : 0))};
 		int timeout = -1;
 		if (exited) {
 			int64_t left = drain_deadline - now_ms();
@@ -1054,6 +1157,8 @@ static void main_loop(pid_t cpid)
 			if (i >= n_clients || !ev)
 				continue;
 			bool gone = (ev & (POLLERR | POLLNVAL)) || ((ev & POLLHUP) && !(ev & POLLIN));
+			if (!gone && (ev & POLLOUT))
+				gone = !client_flush(&clients[i]);
 			if (!gone && (ev & POLLIN))
 				gone = !client_input(i);
 			if (gone) {
@@ -1085,6 +1190,7 @@ static void main_loop(pid_t cpid)
 	log_output(STREAM_STDOUT, RDATA, 0, true);
 	log_output(STREAM_STDERR, RDATA, 0, true);
 	write_exit_file(status);
+	flush_clients();
 	while (n_clients > 0)
 		client_drop(n_clients - 1);
 	cleanup_socket();
@@ -1228,6 +1334,10 @@ int main(int argc, char **argv)
 			die("sync pipe fd %d: %s", sync_fd, strerror(errno));
 	}
 	signal(SIGPIPE, SIG_IGN);
+	/* Descriptors the caller leaked to us (its shell's, a make jobserver's
+	 * pipe …) would otherwise stay open for the container's whole life:
+	 * keep only stdio and the sync pipe. */
+	close_inherited();
 
 	pid_t pid = fork();
 	if (pid < 0)
