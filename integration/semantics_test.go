@@ -99,7 +99,9 @@ func TestDetachedLifecycle(t *testing.T) {
 		t.Fatalf("--init stop: wait says %q, want 143", out)
 	}
 	// Logs keep both streams and survive the container's exit.
-	e.ok("run", "-d", "--name", "talker", ref, "sh", "-c", "echo out; echo err >&2; printf tail")
+	// (The pause orders the entries: output of both streams read in one
+	// go is logged stdout first; --tail counts entries in log order.)
+	e.ok("run", "-d", "--name", "talker", ref, "sh", "-c", "echo out; echo err >&2; sleep 0.2; printf tail")
 	if out := e.ok("wait", "talker"); out != "0\n" {
 		t.Fatalf("wait talker: %q", out)
 	}

@@ -78,8 +78,11 @@ func NewLogWriter(w io.Writer) *LogWriter {
 // OpenLogFile opens (O_APPEND|O_CREATE, mode 0640, as Docker's) the log file at path and
 // returns a writer that rotates it by rot. The file's present size counts
 // toward rot.MaxSize; afterwards the writer counts what it writes (it
-// assumes it is the file's only writer). A negative MaxSize or MaxFiles is
-// errdefs.ErrInvalidArgument.
+// assumes it is the file's only writer). A file whose last record was torn
+// (a write cut short, by a full disk or a crash, leaves it without its
+// final newline) first gets a newline, so that the torn record stays one
+// malformed line, which ReadLog skips, rather than swallowing the next
+// entry. A negative MaxSize or MaxFiles is errdefs.ErrInvalidArgument.
 func OpenLogFile(path string, rot LogRotation) (*LogWriter, error) {
 	if rot.MaxSize < 0 || rot.MaxFiles < 0 {
 		return nil, fmt.Errorf("log rotation max-size %d, max-file %d: %w", rot.MaxSize, rot.MaxFiles, errdefs.ErrInvalidArgument)
@@ -93,17 +96,37 @@ func OpenLogFile(path string, rot LogRotation) (*LogWriter, error) {
 }
 
 func (l *LogWriter) openFile() error {
-	f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	f, err := os.OpenFile(l.path, os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o640)
 	if err != nil {
 		return err
 	}
-	st, err := f.Stat()
+	size, err := endRecord(f)
 	if err != nil {
 		f.Close()
 		return err
 	}
-	l.f, l.w, l.size = f, f, st.Size()
+	l.f, l.w, l.size = f, f, size
 	return nil
+}
+
+// endRecord writes a newline at the end of f when it is not empty and
+// does not end in one; it returns f's size after.
+func endRecord(f *os.File) (int64, error) {
+	st, err := f.Stat()
+	if err != nil || st.Size() == 0 {
+		return 0, err
+	}
+	var last [1]byte
+	if _, err := f.ReadAt(last[:], st.Size()-1); err != nil {
+		return 0, fmt.Errorf("reading container log's end: %w", err)
+	}
+	if last[0] == '\n' {
+		return st.Size(), nil
+	}
+	if _, err := f.Write([]byte{'\n'}); err != nil {
+		return 0, fmt.Errorf("ending container log's torn record: %w", err)
+	}
+	return st.Size() + 1, nil
 }
 
 // Close writes any held-back partial UTF-8 sequence and closes the file

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 )
@@ -39,7 +40,9 @@ type LogOptions struct {
 	// lines written so far come first, then everything written later.
 	Tail  int
 	Since time.Time // entries at or after (zero: no bound)
-	Until time.Time // entries before (zero: no bound)
+	// Until keeps entries at or before it (zero: no bound): an entry
+	// stamped exactly Until is kept, as Docker's json-file reader does.
+	Until time.Time
 	// Follow keeps reading as the log grows, across rotation and
 	// truncation, until Done returns true (or ctx ends; Done nil: only ctx).
 	Follow bool
@@ -51,10 +54,19 @@ const followPoll = 100 * time.Millisecond
 
 // ReadLog reads the log at path and calls fn for each line, oldest first:
 // the rotated files PATH.N … PATH.1 (whatever numbers exist), then PATH.
-// Pieces of a line are joined per stream (json-file entries whose "log"
-// lacks the trailing "\n", k8s-file P records); the joined line carries its
-// first piece's time, and a last line without newline comes without one.
-// A missing log reads as empty.
+// Entries come in file order. Consecutive pieces of a line of one stream
+// are joined (json-file entries whose "log" lacks the trailing "\n",
+// k8s-file P records); the joined line carries its first piece's time. A
+// record of the other stream ends the join: the pieces so far come first
+// as an entry of their own (without newline, with their own time), and the
+// rest of the line, if any, starts a new entry. A last line without
+// newline comes without one. Tail counts these entries. A missing log
+// reads as empty.
+//
+// With Tail ≥ 0 the files are not read from their start: the newest ones
+// are scanned backward from their end for a place holding enough records,
+// and read forward from there (further back when pieces or Since/Until
+// leave fewer than Tail entries), with the same result as a whole read.
 //
 // A line that is neither a valid json-file entry nor a k8s-file record (a
 // record torn by a crash or by a truncation while following) is skipped,
@@ -72,7 +84,7 @@ const followPoll = 100 * time.Millisecond
 // restarts at its start. When Done returns true, what is left is read and
 // ReadLog returns. Errors are those of fn, ctx.Err(), or I/O errors.
 func ReadLog(ctx context.Context, path string, opts LogOptions, fn func(LogEntry) error) error {
-	lr := &logReader{opts: opts, fn: fn, pending: map[string]*LogEntry{}, buffering: opts.Tail >= 0}
+	lr := &logReader{opts: opts, fn: fn}
 	f, err := openLive(ctx, path, opts)
 	if err != nil {
 		return err
@@ -84,13 +96,19 @@ func ReadLog(ctx context.Context, path string, opts LogOptions, fn func(LogEntry
 	if err != nil {
 		return err
 	}
-	if err := lr.readFiles(olds, f); err != nil {
+	olds = dropLive(olds, f)
+	if opts.Tail == 0 && !opts.Follow {
+		closeAll(olds)
+		return nil
+	}
+	lf, err := lr.readStart(olds, f)
+	closeAll(olds)
+	if err != nil {
 		return err
 	}
-	if f == nil {
+	if lf == nil {
 		return lr.finish()
 	}
-	lf := newLogFile(f)
 	for {
 		if err := lf.readLines(lr); err != nil {
 			return err
@@ -159,10 +177,25 @@ func openLive(ctx context.Context, path string, opts LogOptions) (*os.File, erro
 type logReader struct {
 	opts    LogOptions
 	fn      func(LogEntry) error
-	pending map[string]*LogEntry // pieces of a line, per stream
-	// buffering keeps the last Tail entries in tail until release.
+	pending *LogEntry // pieces of a line so far
+	// midway: reading started after the log's start, so the line of the
+	// first record read may have begun before it; that line is dropped
+	// (pendingDrop while it is pending). Cleared once in step with a
+	// whole read.
+	midway      bool
+	pendingDrop bool
+	// buffering keeps the last Tail entries in tail until release; count
+	// is how many were kept since reset.
 	buffering bool
 	tail      []LogEntry
+	count     int
+}
+
+// reset readies lr for a read from the log's start, or from a record
+// further on (midway).
+func (lr *logReader) reset(midway bool) {
+	lr.pending, lr.pendingDrop, lr.midway = nil, false, midway
+	lr.buffering, lr.tail, lr.count = lr.opts.Tail >= 0, nil, 0
 }
 
 func (lr *logReader) line(line []byte) error {
@@ -170,29 +203,44 @@ func (lr *logReader) line(line []byte) error {
 	if !ok {
 		return nil
 	}
-	if p := lr.pending[e.Stream]; p != nil {
+	drop := lr.midway
+	lr.midway = false
+	if p := lr.pending; p != nil && p.Stream != e.Stream {
+		if err := lr.flushPending(); err != nil {
+			return err
+		}
+	}
+	if p := lr.pending; p != nil {
 		p.Data = append(p.Data, e.Data...)
 		e.Data, e.Time = p.Data, p.Time
+		drop = lr.pendingDrop
 	}
 	if !full {
 		cp := e
-		lr.pending[e.Stream] = &cp
+		lr.pending, lr.pendingDrop = &cp, drop
 		return nil
 	}
-	delete(lr.pending, e.Stream)
+	lr.pending, lr.pendingDrop = nil, false
+	if drop {
+		return nil
+	}
 	return lr.emit(e)
 }
 
+// keep reports whether e passes Since and Until.
+func (lr *logReader) keep(e LogEntry) bool {
+	return (lr.opts.Since.IsZero() || !e.Time.Before(lr.opts.Since)) &&
+		(lr.opts.Until.IsZero() || !e.Time.After(lr.opts.Until))
+}
+
 func (lr *logReader) emit(e LogEntry) error {
-	if !lr.opts.Since.IsZero() && e.Time.Before(lr.opts.Since) {
-		return nil
-	}
-	if !lr.opts.Until.IsZero() && !e.Time.Before(lr.opts.Until) {
+	if !lr.keep(e) {
 		return nil
 	}
 	if !lr.buffering {
 		return lr.fn(e)
 	}
+	lr.count++
 	lr.tail = append(lr.tail, e)
 	if n := lr.opts.Tail; len(lr.tail) > 2*n+64 {
 		lr.tail = append(lr.tail[:0], lr.tail[len(lr.tail)-n:]...)
@@ -217,21 +265,25 @@ func (lr *logReader) release() error {
 	return nil
 }
 
+// flushPending passes on the pending piece of a line as an entry. A whole
+// read would be without a pending piece here too: lr is in step with it.
 func (lr *logReader) flushPending() error {
-	// Oldest first, so that the order between streams is kept.
-	for len(lr.pending) > 0 {
-		var first *LogEntry
-		for _, p := range lr.pending {
-			if first == nil || p.Time.Before(first.Time) || (p.Time.Equal(first.Time) && p.Stream < first.Stream) {
-				first = p
-			}
-		}
-		delete(lr.pending, first.Stream)
-		if err := lr.emit(*first); err != nil {
-			return err
-		}
+	p, drop := lr.pending, lr.pendingDrop
+	lr.pending, lr.pendingDrop, lr.midway = nil, false, false
+	if p == nil || drop {
+		return nil
 	}
-	return nil
+	return lr.emit(*p)
+}
+
+// enough reports whether the entries kept since reset, and the pending
+// piece when it will be one, make Tail.
+func (lr *logReader) enough() bool {
+	n := lr.count
+	if p := lr.pending; p != nil && !lr.pendingDrop && lr.keep(*p) {
+		n++
+	}
+	return n >= lr.opts.Tail
 }
 
 func (lr *logReader) finish() error {
@@ -299,28 +351,133 @@ func closeAll(fs []*os.File) {
 	}
 }
 
-// readFiles reads the whole of each rotated file, but the one that is
-// live (nil: none; rotated since it was opened), and closes them.
-func (lr *logReader) readFiles(olds []*os.File, live *os.File) error {
-	defer closeAll(olds)
-	var skip os.FileInfo
-	if live != nil {
-		var err error
-		if skip, err = live.Stat(); err != nil {
-			return err
-		}
+// dropLive returns olds without the one that is live (nil: none; rotated
+// since it was opened), which it closes.
+func dropLive(olds []*os.File, live *os.File) []*os.File {
+	if live == nil {
+		return olds
 	}
-	for _, f := range olds {
-		if skip != nil {
-			if st, err := f.Stat(); err == nil && os.SameFile(st, skip) {
-				continue
-			}
+	cur, err := live.Stat()
+	if err != nil {
+		return olds
+	}
+	return slices.DeleteFunc(olds, func(f *os.File) bool {
+		st, err := f.Stat()
+		if err == nil && os.SameFile(st, cur) {
+			f.Close()
+			return true
 		}
+		return false
+	})
+}
+
+// readFiles reads the whole of each rotated file, but the one that is
+// live, and closes them.
+func (lr *logReader) readFiles(olds []*os.File, live *os.File) error {
+	olds = dropLive(olds, live)
+	defer closeAll(olds)
+	for _, f := range olds {
 		if err := newLogFile(f).readLines(lr); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// readStart does the first read of the log: the rotated files olds and
+// the live file (nil: none) to its present end, all of them or, with
+// Tail ≥ 0, from a place late enough to hold the last Tail entries. It
+// returns the live file's reader (nil without one). It leaves olds open.
+func (lr *logReader) readStart(olds []*os.File, live *os.File) (*logFile, error) {
+	files := olds[:len(olds):len(olds)]
+	if live != nil {
+		files = append(files, live)
+	}
+	// Each entry takes a record or more; one more for a line begun
+	// before the start.
+	need := min(lr.opts.Tail, 1<<40) + 1
+	for {
+		var start logPos
+		if lr.opts.Tail >= 0 {
+			var err error
+			if start, err = findStart(files, need); err != nil {
+				return nil, err
+			}
+		}
+		lr.reset(start != logPos{})
+		var lf *logFile
+		for i := start.file; i < len(files); i++ {
+			off := int64(0)
+			if i == start.file {
+				off = start.off
+			}
+			if _, err := files[i].Seek(off, io.SeekStart); err != nil {
+				return nil, err
+			}
+			lf = newLogFile(files[i])
+			lf.off = off
+			if err := lf.readLines(lr); err != nil {
+				return nil, err
+			}
+		}
+		if start == (logPos{}) || lr.enough() {
+			if live == nil {
+				lf = nil
+			}
+			return lf, nil
+		}
+		need *= 2
+	}
+}
+
+// logPos is a place in a log's files: byte off of the file'th, oldest
+// first.
+type logPos struct {
+	file int
+	off  int64
+}
+
+// findStart scans files backward from their present ends for the start
+// of the need'th last complete record (a torn record at a file's end does
+// not count); the zero logPos when there are fewer, or when a file shrank
+// under the scan.
+func findStart(files []*os.File, need int) (logPos, error) {
+	buf := make([]byte, 64<<10)
+	found := 0
+	for i := len(files) - 1; i >= 0; i-- {
+		st, err := files[i].Stat()
+		if err != nil {
+			return logPos{}, err
+		}
+		// ends: a record ends after the bytes scanned so far, in this file.
+		ends := false
+		for end := st.Size(); end > 0; {
+			b := buf[:min(end, int64(len(buf)))]
+			end -= int64(len(b))
+			if _, err := files[i].ReadAt(b, end); errors.Is(err, io.EOF) {
+				return logPos{}, nil
+			} else if err != nil {
+				return logPos{}, err
+			}
+			for j := len(b); ; {
+				if j = bytes.LastIndexByte(b[:j], '\n'); j < 0 {
+					break
+				}
+				if ends {
+					if found++; found == need {
+						return logPos{i, end + int64(j) + 1}, nil
+					}
+				}
+				ends = true
+			}
+		}
+		if ends {
+			if found++; found == need {
+				return logPos{i, 0}, nil
+			}
+		}
+	}
+	return logPos{}, nil
 }
 
 // logFile reads record lines from one open file.

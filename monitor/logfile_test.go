@@ -389,9 +389,14 @@ func TestReadLogMixedFormats(t *testing.T) {
 		t.Fatalf("times %v", times)
 	}
 	_, since := readAll(t, path, LogOptions{Tail: -1, Since: t0.Add(2 * time.Second)})
+	if len(since) != 2 || string(since[0].Data) != "json piece conmon rest\n" {
+		t.Fatalf("since: %d entries", len(since))
+	}
+	// Until keeps an entry stamped exactly Until, as Docker does.
 	_, until := readAll(t, path, LogOptions{Tail: -1, Until: t0.Add(3 * time.Second)})
-	if len(since) != 2 || string(since[0].Data) != "json piece conmon rest\n" || len(until) != 2 || string(until[1].Data) != "conmon piece json rest\n" {
-		t.Fatalf("since: %d entries, until: %d", len(since), len(until))
+	_, before := readAll(t, path, LogOptions{Tail: -1, Until: t0.Add(3*time.Second - 1)})
+	if len(until) != 3 || string(until[2].Data) != "json piece conmon rest\n" || len(before) != 2 || string(before[1].Data) != "conmon piece json rest\n" {
+		t.Fatalf("until: %d entries, until just before: %d", len(until), len(before))
 	}
 	_, tail := readAll(t, path, LogOptions{Tail: 1})
 	if len(tail) != 1 || string(tail[0].Data) != "last" {
@@ -581,5 +586,200 @@ func TestLogWriterNoAllocs(t *testing.T) {
 	w.Write(p) // grows the buffer
 	if n := testing.AllocsPerRun(100, func() { w.Write(p) }); n != 0 {
 		t.Fatalf("%v allocations per Write", n)
+	}
+}
+
+// logAt returns a writer to buf whose entries are stamped t0, t0+1s, ….
+func logAt(buf *bytes.Buffer, t0 time.Time) *LogWriter {
+	l := NewLogWriter(buf)
+	n := 0
+	l.now = func() time.Time { n++; return t0.Add(time.Duration(n-1) * time.Second) }
+	return l
+}
+
+func entryStrings(entries []LogEntry, t0 time.Time) []string {
+	var s []string
+	for _, e := range entries {
+		s = append(s, fmt.Sprintf("%s@%v:%q", e.Stream, e.Time.Sub(t0), e.Data))
+	}
+	return s
+}
+
+// TestReadLogFileOrder: a piece of a line pending on one stream comes out
+// before an entry of the other stream that follows it in the file, and
+// Tail counts entries in that order.
+func TestReadLogFileOrder(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ctr.log")
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	var buf bytes.Buffer
+	l := logAt(&buf, t0)
+	fmt.Fprint(l.Stream("stdout"), "tail-no-nl")
+	fmt.Fprint(l.Stream("stderr"), "x\n")
+	os.WriteFile(path, buf.Bytes(), 0o600)
+	want := []string{`stdout@0s:"tail-no-nl"`, `stderr@1s:"x\n"`}
+	for _, tail := range []int{-1, 2} {
+		if _, got := readAll(t, path, LogOptions{Tail: tail}); fmt.Sprint(entryStrings(got, t0)) != fmt.Sprint(want) {
+			t.Fatalf("tail %d: %q, want %q", tail, entryStrings(got, t0), want)
+		}
+	}
+	if _, got := readAll(t, path, LogOptions{Tail: 1}); fmt.Sprint(entryStrings(got, t0)) != fmt.Sprint(want[1:]) {
+		t.Fatalf("tail 1: %q, want %q", entryStrings(got, t0), want[1:])
+	}
+
+	// Pieces of one stream join; the other stream splits them.
+	buf.Reset()
+	l = logAt(&buf, t0)
+	fmt.Fprint(l.Stream("stdout"), "a")
+	fmt.Fprint(l.Stream("stdout"), "b\n")
+	fmt.Fprint(l.Stream("stdout"), "c")
+	fmt.Fprint(l.Stream("stderr"), "e")
+	fmt.Fprint(l.Stream("stdout"), "d\n")
+	fmt.Fprint(l.Stream("stderr"), "f\n")
+	os.WriteFile(path, buf.Bytes(), 0o600)
+	want = []string{`stdout@0s:"ab\n"`, `stdout@2s:"c"`, `stderr@3s:"e"`, `stdout@4s:"d\n"`, `stderr@5s:"f\n"`}
+	if _, got := readAll(t, path, LogOptions{Tail: -1}); fmt.Sprint(entryStrings(got, t0)) != fmt.Sprint(want) {
+		t.Fatalf("got %q, want %q", entryStrings(got, t0), want)
+	}
+}
+
+// TestOpenLogFileTornRecord: an entry written after a torn last record
+// (no newline) is read back, and the torn record is skipped.
+func TestOpenLogFileTornRecord(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ctr.log")
+	l, err := OpenLogFile(path, LogRotation{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeLines(t, l, 0, 2)
+	l.Close()
+	f, _ := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	f.WriteString(`{"log":"line 99\n","stre`) // cut by a full disk
+	f.Close()
+	for range 2 { // the second time the file is whole: nothing added
+		before, _ := os.ReadFile(path)
+		l, err = OpenLogFile(path, LogRotation{MaxSize: 1 << 20})
+		if err != nil {
+			t.Fatal(err)
+		}
+		after, _ := os.ReadFile(path)
+		wantLen := len(before)
+		if len(before) > 0 && before[len(before)-1] != '\n' {
+			wantLen++
+		}
+		if len(after) != wantLen {
+			t.Fatalf("reopening made %d bytes of %d", len(after), len(before))
+		}
+		if st, _ := os.Stat(path); l.size != st.Size() {
+			t.Fatalf("writer counts %d bytes, file has %d", l.size, st.Size())
+		}
+		writeLines(t, l, 2, 3)
+		l.Close()
+	}
+	_, all := readAll(t, path, LogOptions{Tail: -1})
+	if ns := lineNumbers(t, all); fmt.Sprint(ns) != "[0 1 2 2]" {
+		t.Fatalf("read lines %v", ns)
+	}
+}
+
+// TestReadLogTailBackward: a tail read from the end gives what the whole
+// read's last entries are, for random logs of pieces of both streams,
+// damaged records and k8s-file records over rotated files, with and
+// without Since/Until.
+func TestReadLogTailBackward(t *testing.T) {
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 2))
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	for round := range 30 {
+		path := filepath.Join(t.TempDir(), "ctr.log")
+		l, err := OpenLogFile(path, LogRotation{MaxSize: int64(200 + rng.IntN(3000)), MaxFiles: 1 + rng.IntN(5)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		l.now = func() time.Time { n++; return t0.Add(time.Duration(n/3) * time.Second) }
+		for range rng.IntN(300) {
+			s := []string{"stdout", "stderr"}[rng.IntN(2)]
+			switch rng.IntN(10) {
+			case 0:
+				l.f.WriteString("damaged\n")
+			case 1:
+				n++
+				tag := []string{"P", "F"}[rng.IntN(2)]
+				fmt.Fprintf(l.f, "%s %s %s cri %d\n", t0.Add(time.Duration(n/3)*time.Second).Format(time.RFC3339Nano), s, tag, n)
+			default:
+				var w strings.Builder
+				for range rng.IntN(4) {
+					w.WriteString([]string{"a", "bb", "\n", "ccc\n", strings.Repeat("d", rng.IntN(700))}[rng.IntN(5)])
+				}
+				fmt.Fprint(l.Stream(s), w.String())
+			}
+		}
+		if rng.IntN(3) == 0 {
+			l.f.WriteString(`{"log":"torn`)
+		}
+		l.Close()
+		var opts LogOptions
+		if rng.IntN(2) == 0 {
+			opts.Since = t0.Add(time.Duration(rng.IntN(n/3+1)) * time.Second)
+		}
+		if rng.IntN(2) == 0 {
+			opts.Until = t0.Add(time.Duration(rng.IntN(n/3+1)) * time.Second)
+		}
+		opts.Tail = -1
+		_, all := readAll(t, path, opts)
+		for tail := 0; tail <= len(all)+2; tail++ {
+			opts.Tail = tail
+			_, got := readAll(t, path, opts)
+			want := all[max(0, len(all)-tail):]
+			if fmt.Sprint(entryStrings(got, t0)) != fmt.Sprint(entryStrings(want, t0)) {
+				t.Fatalf("round %d, tail %d of %d, since %v until %v:\n got %q\nwant %q", round, tail, len(all), opts.Since, opts.Until, entryStrings(got, t0), entryStrings(want, t0))
+			}
+		}
+	}
+}
+
+// readBytes is how many bytes this process has read so far (rchar).
+func readBytes(t *testing.T) int64 {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/io")
+	if err != nil {
+		t.Skip(err)
+	}
+	var n int64
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "rchar: "); ok {
+			fmt.Sscan(v, &n)
+		}
+	}
+	return n
+}
+
+// TestReadLogTailReadsTheEnd: a short tail of a long log reads its end,
+// not the whole log (Follow's first read too).
+func TestReadLogTailReadsTheEnd(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ctr.log")
+	var buf bytes.Buffer
+	l := NewLogWriter(&buf)
+	for i := range 200000 { // about 16 MB
+		fmt.Fprintf(l.Stream("stdout"), "line %d\n", i)
+	}
+	os.WriteFile(path+".1", buf.Bytes(), 0o600)
+	os.WriteFile(path, nil, 0o600)
+	for _, follow := range []bool{false, true} {
+		start := readBytes(t)
+		var got []LogEntry
+		var calls atomic.Int32
+		err := ReadLog(context.Background(), path, LogOptions{Tail: 3, Follow: follow, Done: func() bool { return calls.Add(1) > 1 }}, func(e LogEntry) error {
+			got = append(got, e)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		read := readBytes(t) - start
+		if fmt.Sprint(lineNumbers(t, got)) != "[199997 199998 199999]" || read > 1<<20 {
+			t.Fatalf("follow %v: tail 3 gave %v, reading %d bytes of %d", follow, lineNumbers(t, got), read, buf.Len())
+		}
 	}
 }
