@@ -119,10 +119,7 @@ func Create(name string, body []byte) (Plan, error) {
 		o.Restart = pol
 	}
 	if len(hc.LogConfig.Config) > 0 {
-		if _, err := engine.ParseLogOpts(hc.LogConfig.Config); err != nil {
-			return Plan{}, err
-		}
-		o.LogOpts = hc.LogConfig.Config
+		o.LogOpts = hc.LogConfig.Config // checked by engine.Create
 	}
 	if err := decodeNetwork(&p, c, hc, req); err != nil {
 		return Plan{}, err

@@ -51,9 +51,9 @@ func (rf *runFlags) registerValidated(cmd *cobra.Command) {
 	f.String("log-driver", "json-file", "Logging driver for the container ("+strings.Join(logDrivers, ", ")+")")
 }
 
-// logOpts reads --log-opt KEY=VALUE values and checks them as the
-// daemon does (engine.ParseLogOpts); a value without "=" is refused.
-// nil when there are none.
+// logOpts reads --log-opt KEY=VALUE values (engine.Create checks them as
+// the daemon does); a value without "=" is refused. nil when there are
+// none.
 func logOpts(values []string) (map[string]string, error) {
 	if len(values) == 0 {
 		return nil, nil
@@ -66,8 +66,7 @@ func logOpts(values []string) (map[string]string, error) {
 		}
 		kv[k] = v
 	}
-	_, err := engine.ParseLogOpts(kv)
-	return kv, err
+	return kv, nil
 }
 
 // expandExpose turns --expose values, PORT[/PROTO] or a range
