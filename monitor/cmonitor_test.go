@@ -143,7 +143,32 @@ func newMonEnv(t *testing.T, script string) *monEnv {
 	}
 	write(t, e.runtime, fakeRuntime, 0o755)
 	write(t, filepath.Join(e.bundle, "cmd"), script, 0o644)
+	t.Cleanup(e.stopped)
 	return e
+}
+
+// stopped kills what the test left running of the container and checks
+// that the monitor then ends: one that misses its container's exit would
+// otherwise stay behind for good.
+func (e *monEnv) stopped() {
+	data, err := os.ReadFile(filepath.Join(e.bundle, "monitor.pid"))
+	if err != nil {
+		return // not started, or exec mode
+	}
+	mon, _ := strconv.Atoi(strings.TrimSpace(string(data)))
+	if data, err := os.ReadFile(filepath.Join(e.bundle, "init.pid")); err == nil {
+		// Only while it is still the monitor's child: never a reused pid.
+		if pid, _ := strconv.Atoi(strings.TrimSpace(string(data))); pid > 0 && parentOf(pid) == mon {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", mon)); err != nil || strings.Contains(string(st), ") Z ") {
+			return
+		}
+	}
+	syscall.Kill(mon, syscall.SIGKILL)
+	e.t.Errorf("the monitor (pid %d) did not end after its container", mon)
 }
 
 func write(t *testing.T, path, data string, mode os.FileMode) {
@@ -686,4 +711,19 @@ func TestCMonitorTornLog(t *testing.T) {
 	if len(lines) != 3 || lines[0] != `{"log":"cut` || !strings.HasPrefix(lines[1], `{"log":"ok\n","stream":"stdout"`) || lines[2] != "" {
 		t.Fatalf("log %q", lines)
 	}
+}
+
+// parentOf is pid's parent pid, 0 when it cannot be read.
+func parentOf(pid int) int {
+	st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	_, rest, _ := strings.Cut(string(st), ") ")
+	f := strings.Fields(rest)
+	if len(f) < 2 {
+		return 0
+	}
+	ppid, _ := strconv.Atoi(f[1])
+	return ppid
 }

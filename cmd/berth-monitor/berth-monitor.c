@@ -800,8 +800,8 @@ static int wait_runtime(pid_t pid, int console_fd, int *master)
 				       {.fd = conn, .events = POLLIN}};
 		if (poll(pf, 3, exited ? 0 : -1) < 0 && errno != EINTR)
 			return -1;
-		if (pf[0].revents)
-			drain_signalfd();
+		if (pf[0].revents && !exited)
+			drain_signalfd(); /* (once exited, main_loop reaps what it signalled) */
 		if (pf[1].revents && conn < 0)
 			conn = accept4(console_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 		if (conn >= 0 && (pf[2].revents || exited) && recv_master(conn, master))
@@ -1105,6 +1105,15 @@ static void main_loop(pid_t cpid)
 {
 	int status = 0;
 	bool exited = find_reaped(cpid, &status);
+	/* Reap what ended before the loop: its SIGCHLD may already have been
+	 * read from the signalfd while the runtime was waited for. */
+	int st;
+	pid_t p;
+	while ((p = waitpid(-1, &st, WNOHANG)) > 0)
+		if (p == cpid && !exited) {
+			exited = true;
+			status = st;
+		}
 	int64_t drain_deadline = exited ? now_ms() + DRAIN_MS : 0;
 	struct pollfd *pf = NULL;
 	int cap = 0;
@@ -1173,8 +1182,6 @@ static void main_loop(pid_t cpid)
 			accept_clients();
 		if (pf[0].revents) {
 			drain_signalfd();
-			int st;
-			pid_t p;
 			while ((p = waitpid(-1, &st, WNOHANG)) > 0) {
 				if (p == cpid && !exited) {
 					exited = true;
