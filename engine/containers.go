@@ -10,6 +10,7 @@ import (
 	"github.com/berthproject/berth/engine/internal/imageops"
 	"github.com/berthproject/berth/engine/internal/record"
 	"github.com/berthproject/berth/image"
+	"github.com/berthproject/berth/monitor"
 	"github.com/berthproject/berth/runtime"
 	"github.com/berthproject/berth/state"
 	"github.com/containerd/errdefs"
@@ -65,11 +66,12 @@ type CreateOptions struct {
 	Restart     RestartPolicy
 	StopSignal  string
 	StopTimeout *int
-	// LogOpts are Docker's --log-opt options for the json-file log
-	// (HostConfig.LogConfig.Config), checked by ParseLogOpts; inspect
-	// shows them as given.
-	LogOpts map[string]string
-	Labels  map[string]string
+	// LogDriver ("" for json-file) and LogOpts are Docker's --log-driver
+	// and --log-opt (HostConfig.LogConfig), checked by ParseLogConfig;
+	// inspect shows the options as given.
+	LogDriver string
+	LogOpts   map[string]string
+	Labels    map[string]string
 	// MakeBindSources are the host paths of the bind mounts among
 	// Run.Mounts that Docker's -v (HostConfig.Binds) asked for: Create
 	// makes a missing one a directory, as Docker does. Every other bind
@@ -113,9 +115,14 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (Container, err
 	if err := runtime.ValidateDevices(opts.Run.Devices); err != nil {
 		return Container{}, err
 	}
-	logLimits, err := ParseLogOpts(opts.LogOpts)
+	logLimits, err := ParseLogConfig(opts.LogDriver, opts.LogOpts)
 	if err != nil {
 		return Container{}, err
+	}
+	if logLimits.MaxFiles > 1 {
+		if mon, err := monitor.New(e.opts.Monitor); err == nil && mon.Conmon {
+			return Container{}, fmt.Errorf("log opt max-file needs berth-monitor: conmon (%s) cannot keep rotated log files: %w", mon.Binary, errdefs.ErrInvalidArgument)
+		}
 	}
 	rec, err := e.imageForCreate(ctx, opts)
 	if err != nil {

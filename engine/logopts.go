@@ -2,7 +2,9 @@ package engine
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/containerd/errdefs"
 	"github.com/docker/go-units"
@@ -17,19 +19,44 @@ type LogLimits struct {
 	MaxFiles int
 }
 
-// ParseLogOpts reads Docker's --log-opt / HostConfig.LogConfig.Config
-// options for the json-file driver: max-size (a size with Docker's
-// decimal units: "10k" is 10,000 bytes, "1m" 1,000,000), max-file (a
-// whole number ≥ 1) and compress ("false" only: rotated files are kept
-// uncompressed). The other json-file options (labels, env, tag and
+// LogDrivers are the log drivers a container may name (Docker's
+// --log-driver, HostConfig.LogConfig.Type). Berth writes Docker's
+// json-file log whichever is named: k8s-file is Podman's name for a file
+// log, and none is accepted so that Docker command lines run (the log is
+// still written and read back).
+var LogDrivers = []string{"json-file", "k8s-file", "none"}
+
+// ParseLogConfig checks a container's log driver ("" for json-file; one
+// of LogDrivers) and reads its Docker --log-opt /
+// HostConfig.LogConfig.Config options for the json-file driver: max-size
+// (a size with Docker's decimal units: "10k" is 10,000 bytes, "1m"
+// 1,000,000), max-file (a whole number ≥ 1), compress ("false" only:
+// rotated files are kept uncompressed), and the options Docker takes for
+// every driver, mode (blocking or non-blocking; berth's monitor never
+// blocks the container on its log) and max-buffer-size (with
+// mode=non-blocking). The other json-file options (labels, env, tag and
 // their -regex forms, which add attributes to each entry) are refused
 // rather than ignored, and unknown keys with the daemon's message.
 // Errors are errdefs.ErrInvalidArgument, one line each, worded as
 // dockerd's.
-func ParseLogOpts(opts map[string]string) (LogLimits, error) {
+func ParseLogConfig(driver string, opts map[string]string) (LogLimits, error) {
 	var l LogLimits
+	if driver != "" && !slices.Contains(LogDrivers, driver) {
+		return l, fmt.Errorf("log driver %q is not supported: berth writes the json-file log (use %s): %w", driver, strings.Join(LogDrivers, ", "), errdefs.ErrInvalidArgument)
+	}
+	if m, ok := opts["mode"]; ok && m != "blocking" && m != "non-blocking" {
+		return l, fmt.Errorf("logger: logging mode not supported: %s: %w", m, errdefs.ErrInvalidArgument)
+	}
 	for k, v := range opts {
 		switch k {
+		case "mode":
+		case "max-buffer-size":
+			if opts["mode"] != "non-blocking" {
+				return l, fmt.Errorf("logger: max-buffer-size option is only supported with 'mode=non-blocking': %w", errdefs.ErrInvalidArgument)
+			}
+			if _, err := units.RAMInBytes(v); err != nil {
+				return l, fmt.Errorf("%s: %w", err.Error(), errdefs.ErrInvalidArgument)
+			}
 		case "max-size":
 			n, err := units.FromHumanSize(v)
 			if err != nil {

@@ -7,7 +7,7 @@ import (
 	"github.com/containerd/errdefs"
 )
 
-func TestParseLogOpts(t *testing.T) {
+func TestParseLogConfig(t *testing.T) {
 	for _, tc := range []struct {
 		opts map[string]string
 		want LogLimits
@@ -24,9 +24,13 @@ func TestParseLogOpts(t *testing.T) {
 		{map[string]string{"max-file": "x"}, LogLimits{}, `parsing "x": invalid syntax`},
 		{map[string]string{"compress": "true"}, LogLimits{}, "log opt 'compress' is not supported"},
 		{map[string]string{"labels": "a"}, LogLimits{}, "log opt 'labels' is not supported"},
-		{map[string]string{"mode": "non-blocking"}, LogLimits{}, "unknown log opt 'mode' for json-file log driver"},
+		{map[string]string{"mode": "non-blocking", "max-buffer-size": "4m"}, LogLimits{MaxFiles: 1}, ""},
+		{map[string]string{"mode": "blocking"}, LogLimits{MaxFiles: 1}, ""},
+		{map[string]string{"mode": "lossy"}, LogLimits{}, "logging mode not supported: lossy"},
+		{map[string]string{"max-buffer-size": "4m"}, LogLimits{}, "only supported with 'mode=non-blocking'"},
+		{map[string]string{"syslog-address": "udp://127.0.0.1:1"}, LogLimits{}, "unknown log opt 'syslog-address' for json-file log driver"},
 	} {
-		got, err := ParseLogOpts(tc.opts)
+		got, err := ParseLogConfig("", tc.opts)
 		if tc.err != "" {
 			if err == nil || !errdefs.IsInvalidArgument(err) || !strings.Contains(err.Error(), tc.err) {
 				t.Errorf("%v: error %v, want %q (invalid argument)", tc.opts, err, tc.err)
@@ -35,6 +39,19 @@ func TestParseLogOpts(t *testing.T) {
 		}
 		if err != nil || got != tc.want {
 			t.Errorf("%v: %+v, %v; want %+v", tc.opts, got, err, tc.want)
+		}
+	}
+}
+
+func TestParseLogConfigDriver(t *testing.T) {
+	for _, d := range []string{"", "json-file", "k8s-file", "none"} {
+		if _, err := ParseLogConfig(d, nil); err != nil {
+			t.Errorf("driver %q: %v", d, err)
+		}
+	}
+	for _, d := range []string{"syslog", "local", "bogus"} {
+		if _, err := ParseLogConfig(d, map[string]string{"syslog-address": "x"}); !errdefs.IsInvalidArgument(err) || !strings.Contains(err.Error(), "log driver \""+d+"\" is not supported") {
+			t.Errorf("driver %q: %v, want the driver refused first", d, err)
 		}
 	}
 }

@@ -148,6 +148,10 @@ func TestDockerCLIAgainstService(t *testing.T) {
 		{args: []string{"network", "rm", "apinet"}, out: `^apinet\n$`},
 		{args: []string{"run", "--rm", ref, "/no/such/program"}, code: 127},
 		{args: []string{"run", "--rm", "127.0.0.1:1/none:latest", "true"}, code: 125},
+		// Log settings are the engine's to check: the same refusals as berth's CLI, nothing created.
+		{args: []string{"run", "--rm", "--log-driver", "syslog", ref, "true"}, code: 125, err: `log driver "syslog" is not supported`},
+		{args: []string{"run", "--rm", "--log-opt", "max-file=0", ref, "true"}, code: 125, err: `max-file cannot be less than 1`},
+		{args: []string{"ps", "-aq"}, out: `^$`},
 	}
 	for _, st := range steps {
 		r := svc.docker(t, cfg, st.args...)

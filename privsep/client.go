@@ -149,7 +149,7 @@ func (c *Client) Create(ctx context.Context, o engine.CreateOptions) (engine.Con
 	var out engine.Container
 	err := c.doStream(ctx, OpContainerCreate, CreateArgs{
 		Name: o.Name, Image: o.Image, Run: o.Run, AutoRemove: o.AutoRemove, Pull: o.Pull, Network: o.Network,
-		Restart: o.Restart, StopSignal: o.StopSignal, StopTimeout: o.StopTimeout, LogOpts: o.LogOpts, Labels: o.Labels,
+		Restart: o.Restart, StopSignal: o.StopSignal, StopTimeout: o.StopTimeout, LogDriver: o.LogDriver, LogOpts: o.LogOpts, Labels: o.Labels,
 		MakeBindSources: o.MakeBindSources, Runtime: o.Runtime,
 	}, &out, progressTo(o.Progress))
 	return out, err

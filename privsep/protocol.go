@@ -124,6 +124,7 @@ type CreateArgs struct {
 	Restart     engine.RestartPolicy  `json:"restart"`
 	StopSignal  string                `json:"stopSignal"`
 	StopTimeout *int                  `json:"stopTimeout"`
+	LogDriver   string                `json:"logDriver"`
 	LogOpts     map[string]string     `json:"logOpts"`
 	Labels      map[string]string     `json:"labels"`
 	// MakeBindSources are bind sources (each also the Source of a bind

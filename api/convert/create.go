@@ -118,8 +118,9 @@ func Create(name string, body []byte) (Plan, error) {
 		}
 		o.Restart = pol
 	}
+	o.LogDriver = hc.LogConfig.Type // checked by engine.Create
 	if len(hc.LogConfig.Config) > 0 {
-		o.LogOpts = hc.LogConfig.Config // checked by engine.Create
+		o.LogOpts = hc.LogConfig.Config
 	}
 	if err := decodeNetwork(&p, c, hc, req); err != nil {
 		return Plan{}, err

@@ -36,7 +36,7 @@ func (h *Helper) run(ctx context.Context, req Request, s *sender, fd *int) (any,
 		return e.Create(keep, engine.CreateOptions{
 			Name: a.Name, Image: a.Image, Run: a.Run, AutoRemove: a.AutoRemove, Pull: a.Pull,
 			Progress: s.stream(privsep.KindProgress), Network: a.Network, Restart: a.Restart,
-			StopSignal: a.StopSignal, StopTimeout: a.StopTimeout, LogOpts: a.LogOpts, Labels: a.Labels,
+			StopSignal: a.StopSignal, StopTimeout: a.StopTimeout, LogDriver: a.LogDriver, LogOpts: a.LogOpts, Labels: a.Labels,
 			MakeBindSources: a.MakeBindSources, Runtime: a.Runtime,
 		})
 	case *privsep.ListArgs:

@@ -2,7 +2,6 @@ package run
 
 import (
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -13,13 +12,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// Log drivers `run --log-driver` accepts. Berth writes the container's
-// output to a file in Docker's json-file format, which `logs` reads back;
-// k8s-file (Podman's name) is accepted for the same log. none is accepted
-// so that Docker command lines run, but the log is still written and
-// `logs` still works.
-var logDrivers = []string{"json-file", "k8s-file", "none"}
-
 // validate checks and completes what createOptions built from the flags
 // that Docker's CLI or daemon validate at create: --log-driver and
 // --log-opt (into opts.LogOpts), --stop-signal and --expose ranges
@@ -28,9 +20,7 @@ var logDrivers = []string{"json-file", "k8s-file", "none"}
 // with them.
 func (rf *runFlags) validate(cmd *cobra.Command, opts *engine.CreateOptions) error {
 	if f := cmd.Flags().Lookup("log-driver"); f != nil && f.Changed {
-		if d := f.Value.String(); !slices.Contains(logDrivers, d) {
-			return fmt.Errorf("log driver %q is not supported: berth writes the json-file log (use %s): %w", d, strings.Join(logDrivers, ", "), errdefs.ErrInvalidArgument)
-		}
+		opts.LogDriver = f.Value.String() // checked by engine.Create
 	}
 	var err error
 	if opts.LogOpts, err = logOpts(rf.logOpts); err != nil {
@@ -48,7 +38,7 @@ func (rf *runFlags) validate(cmd *cobra.Command, opts *engine.CreateOptions) err
 func (rf *runFlags) registerValidated(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.StringArrayVar(&rf.logOpts, "log-opt", nil, "Log driver options (max-size, max-file)")
-	f.String("log-driver", "json-file", "Logging driver for the container ("+strings.Join(logDrivers, ", ")+")")
+	f.String("log-driver", "json-file", "Logging driver for the container ("+strings.Join(engine.LogDrivers, ", ")+")")
 }
 
 // logOpts reads --log-opt KEY=VALUE values (engine.Create checks them as
