@@ -51,9 +51,15 @@ if [ -n "$bundle" ] && [ -f "$bundle/fail" ]; then cat "$bundle/fail" >&2; exit 
 if [ -n "$console" ]; then
 	FAKE_CONSOLE_RUNTIME=1 exec "$TESTBIN" -test.run='^TestFakeConsoleRuntime$' -- "$console" "$pidfile" "$script"
 fi
+# The container is not this script's child (a shell may reap its
+# children before it exits, and the monitor would never see the exit):
+# started from a subshell that exits at once, it is re-parented to the
+# monitor, a subreaper, as a real runtime's container process is.
+rm -f "$pidfile.tmp"
 exec 3<&0
-sh "$script" <&3 3<&- &
-echo $! > "$pidfile"
+(sh -c 'echo $$ > "$1.tmp"; exec sh "$2"' x "$pidfile" "$script" <&3 3<&- &)
+while [ ! -s "$pidfile.tmp" ]; do :; done
+mv "$pidfile.tmp" "$pidfile"
 `
 
 // TestFakeConsoleRuntime is the console half of the fake runtime, run as

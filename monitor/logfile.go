@@ -127,7 +127,10 @@ func ReadLog(ctx context.Context, path string, opts LogOptions, fn func(LogEntry
 				return err
 			}
 		}
-		done := opts.Done != nil && opts.Done()
+		// Following ends with the container, or once Until has passed:
+		// whatever is written from then on is stamped after it (Docker's
+		// follow ends there too).
+		done := (opts.Done != nil && opts.Done()) || (!opts.Until.IsZero() && time.Now().After(opts.Until))
 		moved, err := lf.follow(path, lr)
 		if err != nil {
 			return err

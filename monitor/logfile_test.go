@@ -783,3 +783,43 @@ func TestReadLogTailReadsTheEnd(t *testing.T) {
 		}
 	}
 }
+
+// TestReadLogFollowUntil: following with Until ends once Until has passed
+// (what is written later is stamped after it), though the writer goes on.
+func TestReadLogFollowUntil(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ctr.log")
+	l, err := OpenLogFile(path, LogRotation{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() { // a container that never stops talking
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+				fmt.Fprintf(l.Stream("stdout"), "line %d\n", i)
+			}
+		}
+	}()
+	until := time.Now().Add(300 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var n int
+	err = ReadLog(ctx, path, LogOptions{Tail: -1, Follow: true, Until: until, Done: func() bool { return false }}, func(e LogEntry) error {
+		if e.Time.After(until) {
+			return fmt.Errorf("entry at %v, after Until %v", e.Time, until)
+		}
+		n++
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("follow with Until: %v (after %d entries)", err, n)
+	}
+	if n == 0 {
+		t.Fatal("no entries before Until")
+	}
+}

@@ -14,18 +14,25 @@ import (
 	"github.com/containerd/errdefs"
 )
 
-// ParseTime reads Docker's --since/--until values: RFC 3339 (with or
-// without fractional seconds or zone), a Unix timestamp, or a duration
-// before now ("42m").
+// ParseTime reads Docker's --since/--until values as the docker CLI's
+// GetTimestamp does: a duration before now ("42m"); RFC 3339 down to the
+// hour or the day ("2026-11-30T14", "2026-11-30"), with a zone or in
+// local time without one; or a Unix timestamp with optional fraction
+// ("0" is the Unix epoch, not a zero duration).
 func ParseTime(s string) (time.Time, error) {
 	if s == "" {
 		return time.Time{}, nil
 	}
-	if d, err := time.ParseDuration(s); err == nil {
+	if d, err := time.ParseDuration(s); err == nil && s != "0" {
 		return time.Now().Add(-d), nil
 	}
-	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02T15:04", "2006-01-02"} {
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04Z07:00", "2006-01-02T15Z07:00"} {
 		if t, err := time.Parse(layout, s); err == nil {
+			return t, nil
+		}
+	}
+	for _, layout := range []string{"2006-01-02T15:04:05.999999999", "2006-01-02T15:04", "2006-01-02T15", "2006-01-02"} {
+		if t, err := time.ParseInLocation(layout, s, time.Local); err == nil {
 			return t, nil
 		}
 	}

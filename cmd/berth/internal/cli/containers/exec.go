@@ -71,6 +71,16 @@ func execIn(ctx context.Context, e *engine.Engine, ref string, opts engine.ExecO
 		signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2)
 		defer signal.Stop(sigs)
 	}
+	// The local terminal goes raw before the process starts: its first
+	// output must not pass through a cooked terminal (nor early input be
+	// echoed twice).
+	if opts.Tty && opts.Interactive && !opts.Detach && stdinTTY {
+		restore, err := tty.Raw(os.Stdin)
+		if err != nil {
+			return 1, err
+		}
+		defer restore()
+	}
 	p, err := e.Exec(ctx, ref, opts, stdio)
 	if err != nil {
 		if opts.Detach {
@@ -82,14 +92,6 @@ func execIn(ctx context.Context, e *engine.Engine, ref string, opts engine.ExecO
 		return 0, nil
 	}
 	if opts.Tty {
-		if stdinTTY && opts.Interactive {
-			restore, err := tty.Raw(os.Stdin)
-			if err != nil {
-				p.Signal(syscall.SIGKILL)
-				return 1, err
-			}
-			defer restore()
-		}
 		out := os.Stdout
 		if !cli.IsTerminal(out) {
 			out = os.Stdin
