@@ -310,21 +310,6 @@ func rotatedLogs(path string) ([]string, error) {
 	return names, nil
 }
 
-// RemoveLog removes the log at path and its rotated files (PATH.N).
-// Missing files are not an error, so it is idempotent.
-func RemoveLog(path string) error {
-	names, err := rotatedLogs(path)
-	if err != nil {
-		return err
-	}
-	for _, name := range append(names, path) {
-		if rerr := os.Remove(name); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
-			err = errors.Join(err, rerr)
-		}
-	}
-	return err
-}
-
 // appendJSONLogEntry appends one json-file line (with its "\n").
 func appendJSONLogEntry(b, log []byte, stream string, t time.Time) []byte {
 	b = append(b, `{"log":`...)

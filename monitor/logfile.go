@@ -80,9 +80,9 @@ const followPoll = 100 * time.Millisecond
 // `docker logs -f` does. When the file at PATH is replaced by a rotation
 // (another inode), the old file is read to its end, then any files rotated
 // in between, then the new PATH from its start; when PATH shrinks below
-// the read offset (truncated, as rotation with one file does), reading
-// restarts at its start. When Done returns true, what is left is read and
-// ReadLog returns. Errors are those of fn, ctx.Err(), or I/O errors.
+// the read offset (truncated in place, as conmon does at its max-size),
+// reading restarts at its start. When Done returns true, or once Until has
+// passed, what is left is read and ReadLog returns. Errors are those of fn, ctx.Err(), or I/O errors.
 func ReadLog(ctx context.Context, path string, opts LogOptions, fn func(LogEntry) error) error {
 	lr := &logReader{opts: opts, fn: fn}
 	f, err := openLive(ctx, path, opts)

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -331,25 +332,23 @@ func TestOpenLogFileInvalid(t *testing.T) {
 	}
 }
 
-func TestRemoveLog(t *testing.T) {
+// TestRotatedLogs: the rotated files of a log are PATH.N with N a whole
+// number ≥ 1, oldest (highest N) first; other names beside it are not.
+func TestRotatedLogs(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "ctr.log")
-	for _, n := range []string{"ctr.log", "ctr.log.1", "ctr.log.7", "ctr.log.x", "ctr.log.1.gz", "ctr.log.+1", "other.log.1"} {
+	for _, n := range []string{"ctr.log", "ctr.log.1", "ctr.log.7", "ctr.log.x", "ctr.log.1.gz", "ctr.log.+1", "ctr.log.0", "other.log.1"} {
 		os.WriteFile(filepath.Join(dir, n), nil, 0o600)
 	}
-	if err := RemoveLog(path); err != nil {
+	names, err := rotatedLogs(path)
+	if err != nil {
 		t.Fatal(err)
 	}
-	ents, _ := os.ReadDir(dir)
-	var left []string
-	for _, e := range ents {
-		left = append(left, e.Name())
+	if want := []string{path + ".7", path + ".1"}; !slices.Equal(names, want) {
+		t.Fatalf("rotated files %v, want %v", names, want)
 	}
-	if fmt.Sprint(left) != "[ctr.log.+1 ctr.log.1.gz ctr.log.x other.log.1]" {
-		t.Fatalf("left %v", left)
-	}
-	if err := RemoveLog(path); err != nil {
-		t.Fatalf("second remove: %v", err)
+	if names, err := rotatedLogs(filepath.Join(t.TempDir(), "gone", "ctr.log")); err != nil || len(names) != 0 {
+		t.Fatalf("log in a missing directory: %v, %v", names, err)
 	}
 }
 
