@@ -119,9 +119,11 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (Container, err
 	if err != nil {
 		return Container{}, err
 	}
-	if logLimits.MaxFiles > 1 {
-		if mon, err := monitor.New(e.opts.Monitor); err == nil && mon.Conmon {
-			return Container{}, fmt.Errorf("log opt max-file needs berth-monitor: conmon (%s) cannot keep rotated log files: %w", mon.Binary, errdefs.ErrInvalidArgument)
+	if logLimits.MaxFiles > 1 { // refused at create too, not only when started
+		if mon, err := monitor.New(e.opts.Monitor); err == nil {
+			if err := mon.CheckLogFiles(logLimits.MaxFiles); err != nil {
+				return Container{}, err
+			}
 		}
 	}
 	rec, err := e.imageForCreate(ctx, opts)

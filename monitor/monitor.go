@@ -94,13 +94,9 @@ func New(binary string) (*Program, error) {
 		}
 		binary = "conmon"
 	}
-	path, err := exec.LookPath(binary)
-	if !strings.Contains(binary, "/") {
-		if exe, xerr := os.Executable(); xerr == nil {
-			if p := filepath.Join(filepath.Dir(exe), binary); isExecutable(p) {
-				path, err = p, nil
-			}
-		}
+	path, err := besideExecutable(binary)
+	if err != nil {
+		path, err = exec.LookPath(binary)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("container monitor %q not found (build berth-monitor with make, or install conmon): %w", binary, errdefs.ErrNotFound)
@@ -111,9 +107,31 @@ func New(binary string) (*Program, error) {
 	return &Program{Binary: path, Conmon: strings.Contains(filepath.Base(path), "conmon")}, nil
 }
 
-func isExecutable(path string) bool {
-	fi, err := os.Stat(path)
-	return err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0
+// besideExecutable is the program named name (no path) in the directory
+// of the running executable, if there is one.
+func besideExecutable(name string) (string, error) {
+	if strings.Contains(name, "/") {
+		return "", os.ErrNotExist
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return "", err
+	}
+	p := filepath.Join(filepath.Dir(exe), name)
+	if fi, err := os.Stat(p); err != nil || !fi.Mode().IsRegular() || fi.Mode()&0o111 == 0 {
+		return "", os.ErrNotExist
+	}
+	return p, nil
+}
+
+// CheckLogFiles refuses a log that keeps maxFiles files (rotation with
+// max-file) when the program is conmon, which can only start a full log
+// afresh: errdefs.ErrInvalidArgument, one line.
+func (c *Program) CheckLogFiles(maxFiles int) error {
+	if c.Conmon && maxFiles > 1 {
+		return fmt.Errorf("log opt max-file needs berth-monitor: conmon (%s) cannot keep rotated log files: %w", c.Binary, errdefs.ErrInvalidArgument)
+	}
+	return nil
 }
 
 // Started is what Start returns: the container's pid and the monitor's.
@@ -129,15 +147,15 @@ type syncMessage struct {
 
 // Start launches the monitor, which creates (not starts) the container.
 // It returns once the runtime has created the container, or fails with the
-// runtime's error message (*CreateError). LogMaxFiles > 1 with conmon is
-// errdefs.ErrNotImplemented.
+// runtime's error message (*CreateError); CheckLogFiles' error for a
+// LogMaxFiles conmon cannot keep.
 func (c *Program) Start(ctx context.Context, cfg Config) (Started, error) {
+	if err := c.CheckLogFiles(cfg.LogMaxFiles); err != nil {
+		return Started{}, err
+	}
 	logSpec := "json-file:" + cfg.LogPath
 	if c.Conmon {
 		logSpec = "k8s-file:" + cfg.LogPath
-		if cfg.LogMaxFiles > 1 {
-			return Started{}, fmt.Errorf("log opt max-file needs berth-monitor: conmon (%s) cannot keep rotated log files: %w", c.Binary, errdefs.ErrNotImplemented)
-		}
 	}
 	args := []string{
 		"--api-version", "1",

@@ -37,6 +37,17 @@ func TestNew(t *testing.T) {
 	if p, err := New(own); err != nil || p.Binary != own || p.Conmon {
 		t.Fatalf("New(path): %+v, %v", p, err)
 	}
+	if err := (&Program{Binary: conmon, Conmon: true}).CheckLogFiles(2); !errdefs.IsInvalidArgument(err) {
+		t.Fatalf("conmon with max-file 2: %v, want invalid argument", err)
+	}
+	for _, p := range []*Program{{Binary: own}, {Binary: conmon, Conmon: true}} {
+		if err := p.CheckLogFiles(1); err != nil {
+			t.Fatalf("%s with one log file: %v", p.Binary, err)
+		}
+	}
+	if err := (&Program{Binary: own}).CheckLogFiles(5); err != nil {
+		t.Fatalf("berth-monitor with max-file 5: %v", err)
+	}
 	if _, err := New("no-such-monitor"); !errdefs.IsNotFound(err) {
 		t.Fatalf("missing monitor: %v, want not found", err)
 	}
