@@ -1247,6 +1247,13 @@ static const struct option longopts[] = {
 	{NULL, 0, NULL, 0},
 };
 
+/* push_arg appends arg to the list *v of *n arguments. */
+static void push_arg(const char ***v, int *n, const char *arg)
+{
+	*v = xrealloc(*v, (size_t)(*n + 1) * sizeof **v);
+	(*v)[(*n)++] = arg;
+}
+
 static long long parse_num(const char *opt, const char *s, long long min)
 {
 	char *end;
@@ -1274,10 +1281,7 @@ static void parse_args(int argc, char **argv)
 		case 't': o_tty = true; break;
 		case 'i': o_stdin = true; break;
 		case OPT_API: break;
-		case OPT_RTARG:
-			o_rtargs = xrealloc(o_rtargs, (size_t)(n_rtargs + 1) * sizeof *o_rtargs);
-			o_rtargs[n_rtargs++] = optarg;
-			break;
+		case OPT_RTARG: push_arg(&o_rtargs, &n_rtargs, optarg); break;
 		case OPT_LOGMAX: o_logmax = parse_num("log-size-max", optarg, -1); break;
 		case OPT_LOGFILES: o_logfiles = (long)parse_num("log-max-files", optarg, 1); break;
 		case OPT_EXITDIR: o_exitdir = optarg; break;
@@ -1287,10 +1291,7 @@ static void parse_args(int argc, char **argv)
 		case OPT_SYSLOG: break;
 		case OPT_LEAVE: o_leave_stdin = true; break;
 		case OPT_EXITCMD: o_exitcmd = optarg; break;
-		case OPT_EXITARG:
-			o_exitargs = xrealloc(o_exitargs, (size_t)(n_exitargs + 1) * sizeof *o_exitargs);
-			o_exitargs[n_exitargs++] = optarg;
-			break;
+		case OPT_EXITARG: push_arg(&o_exitargs, &n_exitargs, optarg); break;
 		case OPT_EXEC: o_exec = true; break;
 		case OPT_PROCSPEC: o_procspec = optarg; break;
 		case OPT_VERSION:
