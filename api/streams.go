@@ -3,7 +3,6 @@ package api
 import (
 	"io"
 	"net/http"
-	"strconv"
 	"sync"
 	"time"
 
@@ -22,17 +21,7 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 		wire.Error(w, wire.Invalid("Bad parameters: you must choose at least one stream"))
 		return
 	}
-	opts := engine.LogOptions{Follow: wire.Bool(r, "follow"), Timestamps: wire.Bool(r, "timestamps"), Tail: -1}
-	if t := q.Get("tail"); t != "" && t != "all" {
-		n, err := strconv.Atoi(t)
-		if err != nil {
-			wire.Error(w, wire.Invalid("invalid value for tail: "+t))
-			return
-		}
-		if n >= 0 {
-			opts.Tail = n
-		}
-	}
+	opts := engine.LogOptions{Follow: wire.Bool(r, "follow"), Timestamps: wire.Bool(r, "timestamps"), Tail: engine.ParseLogTail(q.Get("tail"))}
 	var err error
 	if opts.Since, err = convert.ParseTime(q.Get("since")); err != nil {
 		wire.Error(w, err)

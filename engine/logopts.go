@@ -37,14 +37,18 @@ var LogDrivers = []string{"json-file", "k8s-file", "none"}
 // mode=non-blocking). The other json-file options (labels, env, tag and
 // their -regex forms, which add attributes to each entry) are refused
 // rather than ignored, and unknown keys with the daemon's message.
-// Errors are errdefs.ErrInvalidArgument, one line each, worded as
-// dockerd's.
+// With driver none the options are not checked, as dockerd's; an empty
+// mode is unset. Errors are errdefs.ErrInvalidArgument, one line each,
+// worded as dockerd's.
 func ParseLogConfig(driver string, opts map[string]string) (LogLimits, error) {
 	var l LogLimits
 	if driver != "" && !slices.Contains(LogDrivers, driver) {
 		return l, fmt.Errorf("log driver %q is not supported: berth writes the json-file log (use %s): %w", driver, strings.Join(LogDrivers, ", "), errdefs.ErrInvalidArgument)
 	}
-	if m, ok := opts["mode"]; ok && m != "blocking" && m != "non-blocking" {
+	if driver == "none" {
+		return LogLimits{MaxFiles: 1}, nil // dockerd checks no options for none
+	}
+	if m := opts["mode"]; m != "" && m != "blocking" && m != "non-blocking" {
 		return l, fmt.Errorf("logger: logging mode not supported: %s: %w", m, errdefs.ErrInvalidArgument)
 	}
 	for k, v := range opts {
@@ -93,4 +97,16 @@ func ParseLogConfig(driver string, opts map[string]string) (LogLimits, error) {
 		l.MaxFiles = 1
 	}
 	return l, nil
+}
+
+// ParseLogTail reads `docker logs --tail` / the API's tail parameter as
+// dockerd does: a whole number ≥ 0 is that many last lines; "all", "",
+// a negative number or anything that is not a number means every line
+// (-1, LogOptions.Tail's "all").
+func ParseLogTail(s string) int {
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 {
+		return -1
+	}
+	return n
 }

@@ -26,6 +26,7 @@ func TestParseLogConfig(t *testing.T) {
 		{map[string]string{"labels": "a"}, LogLimits{}, "log opt 'labels' is not supported"},
 		{map[string]string{"mode": "non-blocking", "max-buffer-size": "4m"}, LogLimits{MaxFiles: 1}, ""},
 		{map[string]string{"mode": "blocking"}, LogLimits{MaxFiles: 1}, ""},
+		{map[string]string{"mode": ""}, LogLimits{MaxFiles: 1}, ""},
 		{map[string]string{"mode": "lossy"}, LogLimits{}, "logging mode not supported: lossy"},
 		{map[string]string{"max-buffer-size": "4m"}, LogLimits{}, "only supported with 'mode=non-blocking'"},
 		{map[string]string{"syslog-address": "udp://127.0.0.1:1"}, LogLimits{}, "unknown log opt 'syslog-address' for json-file log driver"},
@@ -49,9 +50,22 @@ func TestParseLogConfigDriver(t *testing.T) {
 			t.Errorf("driver %q: %v", d, err)
 		}
 	}
+	if l, err := ParseLogConfig("none", map[string]string{"foo": "1", "max-file": "x"}); err != nil || l != (LogLimits{MaxFiles: 1}) {
+		t.Errorf("driver none: %+v, %v; want its options unchecked and unused", l, err)
+	}
 	for _, d := range []string{"syslog", "local", "bogus"} {
 		if _, err := ParseLogConfig(d, map[string]string{"syslog-address": "x"}); !errdefs.IsInvalidArgument(err) || !strings.Contains(err.Error(), "log driver \""+d+"\" is not supported") {
 			t.Errorf("driver %q: %v, want the driver refused first", d, err)
+		}
+	}
+}
+
+// TestParseLogTail: dockerd reads a tail that is not a whole number ≥ 0 as
+// "all".
+func TestParseLogTail(t *testing.T) {
+	for in, want := range map[string]int{"0": 0, "3": 3, "all": -1, "": -1, "-2": -1, "abc": -1, "1.5": -1} {
+		if got := ParseLogTail(in); got != want {
+			t.Errorf("ParseLogTail(%q) = %d, want %d", in, got, want)
 		}
 	}
 }

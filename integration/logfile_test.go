@@ -2,6 +2,7 @@ package integration
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -252,5 +253,35 @@ func TestConmonMonitor(t *testing.T) {
 			t.Errorf("container %s is %s after a refused start", c, status)
 		}
 		e.ok("rm", "-f", c)
+	}
+}
+
+// TestRunDetachedInPipeline: `run -d` in a pipeline whose other end waits
+// for EOF returns while the container runs, under either monitor: a
+// descriptor the shell left open (9>&1) reaches neither the monitor nor
+// the container.
+func TestRunDetachedInPipeline(t *testing.T) {
+	e := newEnv(t)
+	_, ref := busybox(t)
+	e.ok("pull", ref)
+	monitors := []string{""}
+	if _, err := exec.LookPath("conmon"); err == nil {
+		monitors = append(monitors, "conmon")
+	}
+	for _, mon := range monitors {
+		quoted := []string{berthBin}
+		for _, a := range e.args("run", "-d", "--network", "none", ref, "sleep", "120") {
+			quoted = append(quoted, "'"+a+"'")
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		cmd := exec.CommandContext(ctx, "sh", "-c", "( "+strings.Join(quoted, " ")+" ) 9>&1 | cat")
+		cmd.Env = append(os.Environ(), "BERTH_MONITOR="+mon)
+		out, err := cmd.Output()
+		timedOut := ctx.Err() != nil
+		cancel()
+		if err != nil || timedOut {
+			t.Fatalf("monitor %q: the pipeline did not end while the container ran (timed out: %v): %v", mon, timedOut, err)
+		}
+		e.ok("rm", "-f", strings.TrimSpace(string(out)))
 	}
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/berthproject/berth/engine"
 	"github.com/containerd/errdefs"
 	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
 )
 
 // globals are the flags every verb shares (package cli's), with the
@@ -110,6 +111,12 @@ func envOr(key, def string) string {
 }
 
 func main() {
+	// Descriptors the caller left open without close-on-exec (a shell's
+	// `9>&1`, a make jobserver's pipe) would pass to every program berth
+	// starts, and stay open for a container's life in its monitor:
+	// conmon, which keeps them, never let such a pipeline end. (Socket
+	// activation's descriptors are used in this process, not passed on.)
+	unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
 	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	err := newRoot().ExecuteContext(ctx)
 	cancel()

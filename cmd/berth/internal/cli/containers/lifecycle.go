@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -213,14 +212,7 @@ func NewLogsCmd(g *cli.Globals) *cobra.Command {
 		Short: "Fetch the logs of a container",
 		Args:  cobra.ExactArgs(1),
 		RunE: cli.WithEngine(g, func(ctx context.Context, e *engine.Engine, cmd *cobra.Command, args []string) error {
-			opts.Tail = -1
-			if tail != "all" {
-				n, err := strconv.Atoi(tail)
-				if err != nil {
-					return fmt.Errorf("invalid value for --tail: %q: %w", tail, errdefs.ErrInvalidArgument)
-				}
-				opts.Tail = n
-			}
+			opts.Tail = engine.ParseLogTail(tail)
 			var err error
 			if opts.Since, err = cli.ParseTime(since); err != nil {
 				return err
